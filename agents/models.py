@@ -1,0 +1,217 @@
+import hashlib
+import secrets
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+
+
+class Workspace(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=200, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", "Viewer"
+    OPERATOR = "operator", "Operator"
+    REVIEWER = "reviewer", "Reviewer"
+    ADMIN = "admin", "Admin"
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="memberships")
+    workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "workspace"], name="membership_unique_user")
+        ]
+        ordering = ["workspace__name", "user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.workspace} ({self.role})"
+
+    # Which roles may do what lives here, next to the roles themselves.
+    @property
+    def can_operate(self) -> bool:
+        return self.role in {Role.OPERATOR, Role.ADMIN}
+
+    @property
+    def can_review(self) -> bool:
+        return self.role in {Role.REVIEWER, Role.ADMIN}
+
+
+class Agent(models.Model):
+    workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="agents")
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="agent_unique_name"),
+            models.UniqueConstraint(fields=["workspace", "slug"], name="agent_unique_slug"),
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = slugify(self.name)[:200] or "agent"
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("agents:detail", args=[self.slug])
+
+
+class AgentVersion(models.Model):
+    agent = models.ForeignKey(Agent, models.CASCADE, related_name="versions")
+    version = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    input_schema = models.JSONField(null=True, blank=True, help_text="JSON Schema of the input")
+    output_schema = models.JSONField(null=True, blank=True, help_text="JSON Schema of the output")
+    config = models.JSONField(default=dict, blank=True, help_text="Prompt, model and settings")
+    webhook_url = models.URLField(max_length=500, blank=True)
+    webhook_secret = models.CharField(max_length=200, blank=True)
+    time_limit_seconds = models.PositiveIntegerField(default=600)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "version"], name="agentversion_unique")
+        ]
+        ordering = ["agent__name", "-created_at"]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.agent.name}:{self.version}"
+
+
+def _hash_key(raw: str) -> str:
+    # Keys are 256-bit random tokens, so a fast unsalted hash is enough: there is
+    # nothing to brute-force, and lookups stay a single indexed equality.
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    PREFIX = "rb_"
+
+    workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=200)
+    prefix = models.CharField(max_length=16, editable=False, help_text="First characters, shown")
+    hashed_key = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @classmethod
+    def generate(cls) -> tuple[str, str, str]:
+        """A new raw key, its display prefix and its hash. The raw key is shown once."""
+        raw = cls.PREFIX + secrets.token_urlsafe(32)
+        return raw, raw[:10], _hash_key(raw)
+
+    @classmethod
+    def hash(cls, raw: str) -> str:
+        return _hash_key(raw)
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Schedule(models.Model):
+    class MissedRuns(models.TextChoices):
+        # What happens to runs that fell due while the scheduler was down.
+        RUN_ONCE = "run_once", "Run once for all missed runs"
+        SKIP = "skip", "Skip missed runs"
+
+    workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="schedules")
+    agent_version = models.ForeignKey(AgentVersion, models.CASCADE, related_name="schedules")
+    name = models.CharField(max_length=200)
+    cron = models.CharField(max_length=100, blank=True, help_text="e.g. 0 7 * * 1-5")
+    interval_seconds = models.PositiveIntegerField(null=True, blank=True)
+    inputs = models.JSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True)
+    missed_runs = models.CharField(
+        max_length=16, choices=MissedRuns.choices, default=MissedRuns.RUN_ONCE
+    )
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(cron="") | models.Q(interval_seconds__isnull=False),
+                name="schedule_has_cron_or_interval",
+            )
+        ]
+        indexes = [models.Index(fields=["enabled", "next_run_at"], name="schedule_due_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def describe(self) -> str:
+        if self.cron:
+            return f"cron {self.cron}"
+        return f"every {self.interval_seconds} s"
+
+
+class ModelPrice(models.Model):
+    """USD per million tokens for one model, used when a span reports tokens but no cost."""
+
+    model = models.CharField(max_length=200, unique=True)
+    provider = models.CharField(max_length=100, blank=True)
+    input_per_million = models.DecimalField(max_digits=12, decimal_places=6)
+    output_per_million = models.DecimalField(max_digits=12, decimal_places=6)
+    credits_per_million = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+
+    class Meta:
+        ordering = ["model"]
+
+    def __str__(self) -> str:
+        return self.model
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
+        million = Decimal(1_000_000)
+        return (
+            Decimal(prompt_tokens) * self.input_per_million
+            + Decimal(completion_tokens) * self.output_per_million
+        ) / million

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from agents import views as agent_views
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="executions:list"), name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("workspaces/switch/", agent_views.workspace_switch, name="workspace_switch"),
+    path("executions/", include("executions.urls")),
+    path("agents/", include("agents.urls")),
+    path("admin/", admin.site.urls),
+]

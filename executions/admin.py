@@ -1,0 +1,130 @@
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from agents.admin import CappedCountPaginator, WorkspaceScopedAdmin
+
+from .models import Artifact, Batch, Execution, Step
+
+STEP_PREVIEW = 50
+
+# Written by ingestion: staff may read them, never edit them.
+INGESTED_FIELDS = [
+    "id",
+    "workspace",
+    "agent",
+    "agent_version",
+    "agent_name",
+    "version_name",
+    "status",
+    "source",
+    "input",
+    "output",
+    "summary",
+    "error",
+    "failure_reason",
+    "metadata",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost_usd",
+    "credits",
+    "step_count",
+    "created_at",
+    "queued_at",
+    "started_at",
+    "completed_at",
+    "duration_ms",
+    "updated_at",
+    "trace_id",
+    "session_id",
+    "idempotency_key",
+    "triggered_by",
+    "request",
+    "rerun_of",
+    "batch",
+    "schedule",
+]
+
+
+@admin.register(Execution)
+class ExecutionAdmin(WorkspaceScopedAdmin):
+    list_display = [
+        "short_id",
+        "agent_label",
+        "status",
+        "source",
+        "created_at",
+        "duration_ms",
+        "step_count",
+        "total_tokens",
+        "cost_usd",
+        "credits",
+    ]
+    list_filter = ["status", "source", "priority", "workspace"]
+    search_fields = ["=id", "=trace_id", "^agent_name"]
+    # A million-row changelist must not count them all: no full count, a capped paginator.
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    list_per_page = 50
+    readonly_fields = [*INGESTED_FIELDS, "steps_preview"]
+    fields = ["priority", *INGESTED_FIELDS, "steps_preview"]
+
+    @admin.display(description="ID")
+    def short_id(self, obj):
+        return obj.short_id
+
+    @admin.display(description="Steps")
+    def steps_preview(self, obj):
+        # An execution may have thousands of steps: show the first few and link to the rest
+        # rather than rendering an inline of every row.
+        steps = obj.steps.order_by("sequence")[:STEP_PREVIEW]
+        rows = format_html_join(
+            "",
+            "<li>#{} {} <b>{}</b> ({})</li>",
+            ((s.sequence, s.get_kind_display(), s.name, s.status) for s in steps),
+        )
+        link = reverse("admin:executions_step_changelist") + f"?execution__id__exact={obj.pk}"
+        return format_html(
+            '<ol class="steps-preview">{}</ol><a href="{}">All {} steps</a>',
+            rows,
+            link,
+            obj.step_count,
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Step)
+class StepAdmin(WorkspaceScopedAdmin):
+    workspace_path = "execution__workspace"
+    list_display = ["sequence", "kind", "name", "status", "model", "duration_ms", "execution"]
+    list_filter = ["kind", "status"]
+    search_fields = ["=execution__id", "=span_id"]
+    raw_id_fields = ["execution", "parent"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    readonly_fields = [f.name for f in Step._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Artifact)
+class ArtifactAdmin(WorkspaceScopedAdmin):
+    list_display = ["name", "kind", "content_type", "size", "execution", "created_at"]
+    list_filter = ["kind", "workspace"]
+    search_fields = ["name", "=execution__id"]
+    raw_id_fields = ["execution", "step"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+
+
+@admin.register(Batch)
+class BatchAdmin(WorkspaceScopedAdmin):
+    list_display = ["__str__", "agent_version", "created_by", "created_at"]
+    list_filter = ["workspace"]
+    list_select_related = ["agent_version__agent", "created_by"]
+    search_fields = ["name", "=id"]
+    raw_id_fields = ["agent_version"]

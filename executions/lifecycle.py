@@ -1,0 +1,154 @@
+"""The status lifecycle of an execution: the only place that knows which status may follow which.
+
+    pending -> queued -> running -> completed | failed | timed_out | awaiting_approval
+    awaiting_approval -> running (approved) | rejected
+    pending | queued | running | awaiting_approval -> cancelled
+
+A runtime that reports straight to the API may start at running without a queue,
+so pending -> running is allowed too. A queued execution whose dispatch gave up
+fails, and one that sat in the queue past its time limit times out.
+
+Nothing else writes Execution.status. An illegal transition raises
+IllegalTransition and changes nothing.
+"""
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import TERMINAL_STATUSES, Execution, Status
+
+ALLOWED: dict[str, frozenset[str]] = {
+    Status.PENDING: frozenset({Status.QUEUED, Status.RUNNING, Status.CANCELLED, Status.FAILED}),
+    Status.QUEUED: frozenset({Status.RUNNING, Status.CANCELLED, Status.FAILED, Status.TIMED_OUT}),
+    Status.RUNNING: frozenset(
+        {
+            Status.COMPLETED,
+            Status.FAILED,
+            Status.TIMED_OUT,
+            Status.AWAITING_APPROVAL,
+            Status.CANCELLED,
+        }
+    ),
+    Status.AWAITING_APPROVAL: frozenset(
+        {Status.RUNNING, Status.REJECTED, Status.CANCELLED, Status.TIMED_OUT}
+    ),
+    Status.COMPLETED: frozenset(),
+    Status.FAILED: frozenset(),
+    Status.TIMED_OUT: frozenset(),
+    Status.CANCELLED: frozenset(),
+    Status.REJECTED: frozenset(),
+}
+
+# The spellings other systems use (seeds 001, 002, 004), accepted by the API.
+ALIASES = {
+    "processing": Status.RUNNING,
+    "canceled": Status.CANCELLED,
+    "created": Status.PENDING,
+    "timeout": Status.TIMED_OUT,
+}
+
+
+class IllegalTransition(Exception):
+    """A status change the lifecycle does not allow. The API answers it with 409."""
+
+    def __init__(self, execution_id, current: str, target: str, reason: str):
+        self.execution_id = execution_id
+        self.current = current
+        self.target = target
+        super().__init__(reason)
+
+
+class UnknownStatus(ValueError):
+    pass
+
+
+def parse_status(value: str) -> Status:
+    """A status from its name or one of its aliases; UnknownStatus names the valid ones."""
+    key = (value or "").strip().lower()
+    if key in ALIASES:
+        return ALIASES[key]
+    try:
+        return Status(key)
+    except ValueError:
+        valid = ", ".join([*Status.values, *ALIASES])
+        raise UnknownStatus(f"Unknown status {value!r}; expected one of: {valid}.") from None
+
+
+def can_transition(current: str, target: str) -> bool:
+    return target in ALLOWED.get(current, frozenset())
+
+
+def allowed_targets(current: str) -> frozenset[str]:
+    return ALLOWED.get(current, frozenset())
+
+
+def check_transition(execution: Execution, target: str) -> None:
+    current = execution.status
+    if can_transition(current, target):
+        return
+    if current == target:
+        reason = f"Execution {execution.id} is already {current}."
+    elif current in TERMINAL_STATUSES:
+        reason = (
+            f"Execution {execution.id} is {current}, which is final; it cannot become {target}."
+        )
+    else:
+        allowed = ", ".join(sorted(ALLOWED[current])) or "nothing"
+        reason = (
+            f"Execution {execution.id} cannot go from {current} to {target}; "
+            f"from {current} it may become: {allowed}."
+        )
+    raise IllegalTransition(execution.id, current, target, reason)
+
+
+def transition(
+    execution: Execution,
+    target: str,
+    *,
+    at: datetime | None = None,
+    error: str | None = None,
+    failure_reason: str | None = None,
+) -> Execution:
+    """Move an execution to `target`, stamping its timestamps, or raise IllegalTransition.
+
+    The row is updated only if its status is still the one we read, so two
+    concurrent transitions cannot both win: the loser gets IllegalTransition
+    against the status the winner wrote.
+    """
+    target = parse_status(target)
+    check_transition(execution, target)
+    now = at or timezone.now()
+    changes: dict = {"status": target, "updated_at": timezone.now()}
+    if target == Status.QUEUED and execution.queued_at is None:
+        changes["queued_at"] = now
+    if target == Status.RUNNING and execution.started_at is None:
+        changes["started_at"] = now
+    if target in TERMINAL_STATUSES:
+        changes["completed_at"] = now
+        started = changes.get("started_at") or execution.started_at
+        if started is not None:
+            changes["duration_ms"] = max(0, int((now - started).total_seconds() * 1000))
+    if error is not None:
+        changes["error"] = error
+    if failure_reason is not None:
+        changes["failure_reason"] = failure_reason
+
+    with transaction.atomic():
+        updated = Execution.objects.filter(pk=execution.pk, status=execution.status).update(
+            **changes
+        )
+        if not updated:
+            fresh = Execution.objects.filter(pk=execution.pk).values_list("status", flat=True)
+            current = fresh.first()
+            raise IllegalTransition(
+                execution.id,
+                current or execution.status,
+                target,
+                f"Execution {execution.id} changed to {current} while this change to "
+                f"{target} was being made; nothing was changed.",
+            )
+    for field, value in changes.items():
+        setattr(execution, field, value)
+    return execution

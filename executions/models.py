@@ -1,0 +1,297 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from agents.models import Agent, AgentVersion, Schedule, Workspace
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", "Pending"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    TIMED_OUT = "timed_out", "Timed out"
+    CANCELLED = "cancelled", "Cancelled"
+    REJECTED = "rejected", "Rejected"
+
+
+TERMINAL_STATUSES = frozenset(
+    {Status.COMPLETED, Status.FAILED, Status.TIMED_OUT, Status.CANCELLED, Status.REJECTED}
+)
+ACTIVE_STATUSES = frozenset(set(Status) - TERMINAL_STATUSES)
+
+
+class Priority(models.IntegerChoices):
+    LOW = 0, "low"
+    NORMAL = 1, "normal"
+    HIGH = 2, "high"
+
+
+class Source(models.TextChoices):
+    API = "api", "API"
+    OTLP = "otlp", "OpenTelemetry"
+    DASHBOARD = "dashboard", "Dashboard"
+    SCHEDULE = "schedule", "Schedule"
+    BATCH = "batch", "Batch"
+    RERUN = "rerun", "Rerun"
+
+
+class Batch(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="batches")
+    agent_version = models.ForeignKey(
+        AgentVersion, models.SET_NULL, null=True, blank=True, related_name="batches"
+    )
+    name = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return self.name or f"Batch {str(self.id)[:8]}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("executions:batch_detail", args=[self.id])
+
+
+class Execution(models.Model):
+    """One run of an agent version on one input.
+
+    What the executions table shows is denormalised here (agent name, step count,
+    duration, tokens, cost, credits) so that a page of a million-row table is one
+    indexed query with no joins to steps.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="executions")
+    agent = models.ForeignKey(
+        Agent, models.SET_NULL, null=True, blank=True, related_name="executions"
+    )
+    agent_version = models.ForeignKey(
+        AgentVersion, models.SET_NULL, null=True, blank=True, related_name="executions"
+    )
+    # Snapshots, so that an execution of a deleted agent still says what ran.
+    agent_name = models.CharField(max_length=200, db_index=False)
+    version_name = models.CharField(max_length=100, blank=True)
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    priority = models.SmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
+
+    input = models.JSONField(default=dict, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    summary = models.TextField(blank=True)
+    error = models.TextField(blank=True, help_text="The error message, when it failed")
+    failure_reason = models.TextField(blank=True, help_text="Why it ended badly, for people")
+    metadata = models.JSONField(default=dict, blank=True)
+
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    # NULL means "not yet calculated", which the table shows as a dash.
+    credits = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    step_count = models.PositiveIntegerField(default=0)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveBigIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    trace_id = models.CharField(max_length=64, blank=True)
+    session_id = models.CharField(max_length=200, blank=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The HTTP request that started it: method, path, headers (secrets redacted), body.
+    request = models.JSONField(default=dict, blank=True)
+    rerun_of = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="reruns"
+    )
+    batch = models.ForeignKey(
+        Batch, models.SET_NULL, null=True, blank=True, related_name="executions"
+    )
+    schedule = models.ForeignKey(
+        Schedule, models.SET_NULL, null=True, blank=True, related_name="executions"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="execution_unique_idempotency_key",
+            ),
+            models.UniqueConstraint(
+                fields=["workspace", "trace_id"],
+                condition=~models.Q(trace_id=""),
+                name="execution_unique_trace",
+            ),
+        ]
+        # One index per filter and sort of the executions table, each led by the
+        # workspace because every query is scoped to one.
+        indexes = [
+            models.Index(fields=["workspace", "-created_at", "-id"], name="exec_ws_created"),
+            models.Index(fields=["workspace", "status", "-created_at"], name="exec_ws_status"),
+            models.Index(fields=["workspace", "agent_name", "-created_at"], name="exec_ws_agent"),
+            models.Index(
+                fields=["workspace", "agent_version", "-created_at"], name="exec_ws_version"
+            ),
+            models.Index(fields=["workspace", "batch", "-created_at"], name="exec_ws_batch"),
+            models.Index(fields=["workspace", "schedule", "-created_at"], name="exec_ws_schedule"),
+            models.Index(fields=["workspace", "source", "-created_at"], name="exec_ws_source"),
+            models.Index(fields=["workspace", "-duration_ms"], name="exec_ws_duration"),
+            models.Index(fields=["workspace", "-step_count"], name="exec_ws_steps"),
+            models.Index(fields=["workspace", "-total_tokens"], name="exec_ws_tokens"),
+            models.Index(fields=["workspace", "-cost_usd"], name="exec_ws_cost"),
+            models.Index(fields=["workspace", "-credits"], name="exec_ws_credits"),
+            models.Index(fields=["status", "priority", "created_at"], name="exec_queue"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_label} {str(self.id)[:8]}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("executions:detail", args=[self.id])
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def agent_removed(self) -> bool:
+        return self.agent_id is None
+
+    @property
+    def agent_label(self) -> str:
+        if self.version_name:
+            return f"{self.agent_name}:{self.version_name}"
+        return self.agent_name
+
+    @property
+    def short_id(self) -> str:
+        return str(self.id)[:8]
+
+
+class StepKind(models.TextChoices):
+    THOUGHT = "thought", "Thought"
+    MODEL_CALL = "model_call", "Model call"
+    TOOL_CALL = "tool_call", "Tool call"
+    ACTION = "action", "Action"
+    BLOCK = "block", "Block"
+    GUARDRAIL = "guardrail", "Guardrail"
+    APPROVAL = "approval", "Approval"
+    OTHER = "other", "Other"
+
+
+class StepStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class Step(models.Model):
+    execution = models.ForeignKey(Execution, models.CASCADE, related_name="steps")
+    parent = models.ForeignKey(
+        "self", models.CASCADE, null=True, blank=True, related_name="children"
+    )
+    sequence = models.PositiveIntegerField()
+    # OpenTelemetry span id (hex), or the runtime's own id: what makes a retried append a no-op.
+    span_id = models.CharField(max_length=64, null=True, blank=True)
+    parent_span_id = models.CharField(max_length=64, blank=True)
+    kind = models.CharField(max_length=16, choices=StepKind.choices, default=StepKind.OTHER)
+    name = models.CharField(max_length=500, blank=True)
+    status = models.CharField(
+        max_length=16, choices=StepStatus.choices, default=StepStatus.COMPLETED
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveBigIntegerField(null=True, blank=True)
+    input = models.JSONField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["execution", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "sequence"], name="step_unique_sequence"),
+            models.UniqueConstraint(
+                fields=["execution", "span_id"],
+                condition=models.Q(span_id__isnull=False),
+                name="step_unique_span",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.get_kind_display()} {self.name}".strip()
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def artifact_upload_to(instance: "Artifact", filename: str) -> str:
+    return f"artifacts/{instance.workspace_id}/{instance.id}/{filename}"
+
+
+class ArtifactKind(models.TextChoices):
+    SCREENSHOT = "screenshot", "Screenshot"
+    IMAGE = "image", "Image"
+    VIDEO = "video", "Video"
+    DOCUMENT = "document", "Document"
+    CODE = "code", "Code"
+    FILE = "file", "File"
+
+
+class Artifact(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="artifacts")
+    execution = models.ForeignKey(
+        Execution, models.CASCADE, null=True, blank=True, related_name="artifacts"
+    )
+    step = models.ForeignKey(Step, models.SET_NULL, null=True, blank=True, related_name="artifacts")
+    kind = models.CharField(max_length=16, choices=ArtifactKind.choices, default=ArtifactKind.FILE)
+    name = models.CharField(max_length=300)
+    file = models.FileField(upload_to=artifact_upload_to, max_length=500)
+    content_type = models.CharField(max_length=200, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    # [{"label": "total", "x": 0.1, "y": 0.2, "width": 0.3, "height": 0.05,
+    #   "confidence": 0.97}], coordinates as fractions of the image.
+    bounding_boxes = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["execution", "created_at"], name="artifact_exec")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+    @property
+    def is_video(self) -> bool:
+        return self.content_type.startswith("video/")

@@ -1,0 +1,71 @@
+"""Named users, as in healthchecks: alice owns a workspace, bob is on her team,
+charlie is an outsider with a workspace of his own."""
+
+import pytest
+
+from agents.models import Role
+
+from .factories import AgentVersionFactory, MembershipFactory, UserFactory, WorkspaceFactory
+
+
+@pytest.fixture
+def workspace(db):
+    return WorkspaceFactory(name="Alice's team", slug="alices-team")
+
+
+@pytest.fixture
+def other_workspace(db):
+    return WorkspaceFactory(name="Charlie's team", slug="charlies-team")
+
+
+@pytest.fixture
+def alice(workspace):
+    user = UserFactory(username="alice")
+    MembershipFactory(user=user, workspace=workspace, role=Role.ADMIN)
+    return user
+
+
+@pytest.fixture
+def bob(workspace):
+    """On alice's team, as a reviewer."""
+    user = UserFactory(username="bob")
+    MembershipFactory(user=user, workspace=workspace, role=Role.REVIEWER)
+    return user
+
+
+@pytest.fixture
+def viewer(workspace):
+    user = UserFactory(username="victor")
+    MembershipFactory(user=user, workspace=workspace, role=Role.VIEWER)
+    return user
+
+
+@pytest.fixture
+def operator(workspace):
+    user = UserFactory(username="olivia")
+    MembershipFactory(user=user, workspace=workspace, role=Role.OPERATOR)
+    return user
+
+
+@pytest.fixture
+def charlie(other_workspace):
+    user = UserFactory(username="charlie")
+    MembershipFactory(user=user, workspace=other_workspace, role=Role.ADMIN)
+    return user
+
+
+@pytest.fixture
+def agent_version(workspace):
+    return AgentVersionFactory(agent__workspace=workspace, agent__name="invoice-extractor")
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def charlie_client(client, charlie):
+    client.force_login(charlie)
+    return client
