@@ -4,7 +4,15 @@ from django.utils.html import format_html, format_html_join
 
 from agents.admin import CappedCountPaginator, WorkspaceScopedAdmin
 
-from .models import Artifact, Batch, Execution, Step
+from .models import (
+    Artifact,
+    Batch,
+    Execution,
+    ExecutionCounter,
+    SavedView,
+    Step,
+    WebhookDelivery,
+)
 
 STEP_PREVIEW = 50
 
@@ -44,6 +52,12 @@ INGESTED_FIELDS = [
     "rerun_of",
     "batch",
     "schedule",
+    "correction_count",
+    "note_count",
+    "approval_request",
+    "approval_note",
+    "decided_by",
+    "decided_at",
 ]
 
 
@@ -128,3 +142,38 @@ class BatchAdmin(WorkspaceScopedAdmin):
     list_select_related = ["agent_version__agent", "created_by"]
     search_fields = ["name", "=id"]
     raw_id_fields = ["agent_version"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(WorkspaceScopedAdmin):
+    workspace_path = "execution__workspace"
+    list_display = ["execution", "event", "attempt", "status_code", "succeeded", "created_at"]
+    list_filter = ["event", "succeeded"]
+    search_fields = ["=execution__id", "url"]
+    raw_id_fields = ["execution"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+
+
+@admin.register(SavedView)
+class SavedViewAdmin(WorkspaceScopedAdmin):
+    list_display = ["name", "workspace", "owner", "query", "created_at"]
+    list_filter = ["workspace"]
+    list_select_related = ["workspace", "owner"]
+    search_fields = ["name"]
+    raw_id_fields = ["owner"]
+
+
+@admin.register(ExecutionCounter)
+class ExecutionCounterAdmin(WorkspaceScopedAdmin):
+    """Read-only: the counts are kept by the code that writes executions."""
+
+    list_display = ["workspace", "agent_name", "status", "count"]
+    list_filter = ["status", "workspace"]
+    list_select_related = ["workspace"]
+    search_fields = ["agent_name"]
+    readonly_fields = ["workspace", "agent_name", "status", "count"]
+
+    def has_add_permission(self, request):
+        return False

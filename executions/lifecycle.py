@@ -17,6 +17,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from . import counters
 from .models import TERMINAL_STATUSES, Execution, Status
 
 ALLOWED: dict[str, frozenset[str]] = {
@@ -149,6 +150,7 @@ def transition(
                 f"Execution {execution.id} changed to {current} while this change to "
                 f"{target} was being made; nothing was changed.",
             )
+        counters.count_moved(execution, execution.status, target)
     for field, value in changes.items():
         setattr(execution, field, value)
     return execution

@@ -128,6 +128,18 @@ class Execution(models.Model):
         Schedule, models.SET_NULL, null=True, blank=True, related_name="executions"
     )
 
+    # Reviewer feedback, denormalised so the table can filter "has feedback" and "corrected".
+    correction_count = models.PositiveIntegerField(default=0)
+    note_count = models.PositiveIntegerField(default=0)
+
+    # Human approval: what the runtime asked to have approved, and the decision.
+    approval_request = models.JSONField(null=True, blank=True)
+    approval_note = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
@@ -295,3 +307,75 @@ class Artifact(models.Model):
     @property
     def is_video(self) -> bool:
         return self.content_type.startswith("video/")
+
+
+class ExecutionCounter(models.Model):
+    """How many executions a workspace has per agent name and status.
+
+    Kept exact by the code that creates executions and by lifecycle.transition, so
+    the table's "N executions total" for the common filters (none, status, agent)
+    is a sum over a few rows instead of a COUNT(*) over millions.
+    """
+
+    workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="+")
+    agent_name = models.CharField(max_length=200)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "agent_name", "status"], name="counter_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_name} {self.status}: {self.count}"
+
+
+class SavedView(models.Model):
+    """A named set of table filters and sort: a URL that can be shared in the workspace."""
+
+    workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="saved_views")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    query = models.TextField(blank=True, help_text="The query string, without page")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="savedview_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to hand an execution (or a cancel/approval) to its runtime."""
+
+    class Event(models.TextChoices):
+        EXECUTE = "execute", "Execute"
+        CANCEL = "cancel", "Cancel"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    execution = models.ForeignKey(Execution, models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=16, choices=Event.choices, default=Event.EXECUTE)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    url = models.URLField(max_length=500)
+    request_body = models.JSONField(default=dict, blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    succeeded = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["execution", "created_at"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event} #{self.attempt} for {self.execution_id}"

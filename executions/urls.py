@@ -1,10 +1,10 @@
 from django.urls import path
 
-from . import views
+from .views import detail, table
 
 app_name = "executions"
 urlpatterns = [
-    path("", views.execution_list, name="list"),
-    path("<uuid:pk>/", views.execution_detail, name="detail"),
-    path("batches/<uuid:pk>/", views.batch_detail, name="batch_detail"),
+    path("", table.execution_list, name="list"),
+    path("<uuid:pk>/", detail.execution_detail, name="detail"),
+    path("batches/<uuid:pk>/", table.batch_detail, name="batch_detail"),
 ]

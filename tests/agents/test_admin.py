@@ -30,6 +30,14 @@ def populated(workspace, other_workspace, alice):
     FieldCorrectionFactory(execution=execution)
     ExecutionNoteFactory(execution=execution)
     ApiKeyFactory.create_with_raw(workspace=workspace)
+    from executions import counters
+    from executions.models import SavedView, WebhookDelivery
+
+    counters.rebuild()
+    SavedView.objects.create(
+        workspace=workspace, owner=alice, name="Failures", query="status=failed"
+    )
+    WebhookDelivery.objects.create(execution=execution, url="http://127.0.0.1:9/hook")
     ModelPrice.objects.create(model="gpt-4o", input_per_million=2.5, output_per_million=10)
     ExecutionFactory(agent_version__agent__workspace=other_workspace)
     return execution

@@ -4,7 +4,7 @@ from django.views.decorators.http import require_GET
 
 from agents.decorators import with_workspace
 
-from . import selectors
+from .. import selectors
 
 
 @require_GET
@@ -13,16 +13,6 @@ def execution_list(request):
     executions = selectors.execution_list(workspace=request.workspace)
     page = Paginator(executions, 20).get_page(request.GET.get("page"))
     return render(request, "executions/execution_list.html", {"page": page})
-
-
-@require_GET
-@with_workspace
-def execution_detail(request, pk):
-    execution = selectors.execution_get(workspace=request.workspace, pk=pk)
-    steps = execution.steps.order_by("sequence")[:200]
-    return render(
-        request, "executions/execution_detail.html", {"execution": execution, "steps": steps}
-    )
 
 
 @require_GET
