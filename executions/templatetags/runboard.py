@@ -1,0 +1,92 @@
+"""Display filters shared by Runboard's pages: durations, money, token counts, Markdown, JSON.
+
+Kept general on purpose (the table, the detail page and the agent pages all load it):
+page-specific helpers belong in their own modules.
+"""
+
+from decimal import Decimal, InvalidOperation
+
+from django import template
+from django.utils.safestring import SafeString
+
+from executions import rendering
+
+register = template.Library()
+
+
+@register.filter
+def duration(ms) -> str:
+    """Milliseconds as people read them: 840 ms, 3.2 s, 4 m 05 s, 2 h 03 m."""
+    if ms is None or ms == "":
+        return "—"
+    try:
+        ms = int(ms)
+    except (TypeError, ValueError):
+        return "—"
+    if ms < 1000:
+        return f"{ms} ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    minutes, sec = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} m {sec:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} m"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours:02d} h"
+
+
+@register.filter
+def usd(value) -> str:
+    """Cost in dollars with enough digits for sub-cent model calls; a dash when unknown."""
+    if value is None or value == "":
+        return "—"
+    try:
+        amount = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return "—"
+    if amount == 0:
+        return "$0"
+    if abs(amount) < Decimal("0.01"):
+        return f"${amount:.4f}".rstrip("0")
+    return f"${amount:,.2f}"
+
+
+@register.filter
+def credits(value) -> str:
+    """Credits, or a dash while they are not calculated (NULL), as seed 003 shows them."""
+    if value is None or value == "":
+        return "—"
+    try:
+        amount = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return "—"
+    return f"{amount.normalize():,f}" if amount == amount.to_integral() else f"{amount:,.2f}"
+
+
+@register.filter
+def compact(value) -> str:
+    """Big counts short: 950, 12.3k, 4.1M."""
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        return "—"
+    if abs(n) < 10_000:
+        return f"{n:,}"
+    if abs(n) < 1_000_000:
+        return f"{n / 1000:.1f}k".replace(".0k", "k")
+    return f"{n / 1_000_000:.1f}M".replace(".0M", "M")
+
+
+@register.filter
+def markdown(text) -> SafeString:
+    """Markdown from agents or people, rendered and sanitized (never trusted)."""
+    return rendering.render_markdown(text or "")
+
+
+@register.filter
+def json_view(value, max_lines: int = rendering.DEFAULT_MAX_LINES) -> SafeString:
+    """A JSON value with line numbers, highlighting and collapsible nodes (see rendering)."""
+    return rendering.json_html(value, max_lines=max_lines).html
