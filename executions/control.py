@@ -1,0 +1,653 @@
+"""The control plane's writes: execute, rerun, cancel, approve, reject, batches,
+timeouts and schedules.
+
+Views and the API call these; they validate, change rows inside one transaction,
+move statuses only through lifecycle.transition, and leave the runtime to be told
+by dispatch (a webhook task enqueued on commit).
+"""
+
+import hashlib
+import json
+import logging
+import secrets
+from datetime import datetime, timedelta
+
+from croniter import croniter
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from jsonschema import validators
+from jsonschema.exceptions import SchemaError
+
+from agents.models import Agent, AgentVersion, Schedule, Workspace
+
+from . import counters, dispatch, lifecycle
+from .models import Batch, Execution, Priority, Source, Status
+
+logger = logging.getLogger(__name__)
+
+Event = dispatch.Event
+
+MAX_BATCH_SIZE = 1000
+MAX_ERRORS_SHOWN = 20
+INLINE_AGENT_NAME = "inline"
+# Runs that fell due more than this long ago count as missed rather than just late.
+SCHEDULE_GRACE = timedelta(seconds=60)
+# Counting missed cron runs stops here, so a minutely cron down for a year stays cheap.
+MISSED_COUNT_CAP = 10_000
+
+
+class ControlError(Exception):
+    """A request the control plane refuses; `messages` name the field and the problem."""
+
+    def __init__(self, *messages: str):
+        self.messages = list(messages)
+        super().__init__(" ".join(messages))
+
+
+class InvalidRequest(ControlError):
+    """Bad input: answered 422 by the API, shown next to the form in the dashboard."""
+
+
+class NotFound(ControlError):
+    """No such agent or version in this workspace: a 404."""
+
+
+class IllegalAction(lifecycle.IllegalTransition):
+    """An action the execution's status does not allow (rerun while running, approve
+    when not awaiting approval). A kind of IllegalTransition, so the same 409 answers it."""
+
+    def __init__(self, execution: Execution, action: str, reason: str):
+        super().__init__(execution.id, execution.status, action, reason)
+
+
+# --- Parsing --------------------------------------------------------------------------
+
+
+def priority_parse(value) -> int:
+    """'low', 'normal' or 'high' (or 0-2); InvalidRequest names the choices."""
+    if value is None or value == "":
+        return Priority.NORMAL
+    if isinstance(value, int) and not isinstance(value, bool) and value in Priority.values:
+        return value
+    for member in Priority:
+        if str(value).strip().lower() == member.label:
+            return member.value
+    choices = ", ".join(Priority.labels)
+    raise InvalidRequest(f"priority: {value!r} is not a priority; expected one of: {choices}.")
+
+
+def _where(root: str, path) -> str:
+    where = root
+    for part in path:
+        where += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return where
+
+
+def inputs_validate(*, agent_version: AgentVersion, inputs, root: str = "inputs") -> None:
+    """Check inputs against the version's input_schema; InvalidRequest lists each problem."""
+    if not isinstance(inputs, dict):
+        raise InvalidRequest(f"{root}: must be a JSON object, got {type(inputs).__name__}.")
+    schema = agent_version.input_schema
+    if not schema:
+        return
+    try:
+        validator_class = validators.validator_for(schema)
+        validator_class.check_schema(schema)
+    except SchemaError as exc:
+        raise InvalidRequest(
+            f"The input schema of {agent_version.full_name} is not a valid JSON Schema "
+            f"({exc.message}); fix it in admin before executing."
+        ) from None
+    errors = sorted(
+        validator_class(schema).iter_errors(inputs), key=lambda e: [str(p) for p in e.path]
+    )
+    if errors:
+        messages = [f"{_where(root, e.absolute_path)}: {e.message}" for e in errors]
+        if len(messages) > MAX_ERRORS_SHOWN:
+            extra = len(messages) - MAX_ERRORS_SHOWN
+            messages = [*messages[:MAX_ERRORS_SHOWN], f"... and {extra} more problems."]
+        raise InvalidRequest(*messages)
+
+
+def _metadata_parse(metadata) -> dict:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise InvalidRequest(f"metadata: must be a JSON object, got {type(metadata).__name__}.")
+    return metadata
+
+
+def agent_version_resolve(*, workspace: Workspace, ref: str) -> AgentVersion:
+    """`name:version` (or just `name` for its newest version) within one workspace."""
+    ref = (ref or "").strip()
+    if not ref:
+        raise InvalidRequest("agent: give the agent as name:version, e.g. invoice-extractor:v1.")
+    name, _, version = ref.rpartition(":") if ":" in ref else (ref, "", "")
+    agent = (
+        Agent.objects.filter(workspace=workspace)
+        .filter(Q(name=name) | Q(slug=name))
+        .order_by("pk")
+        .first()
+    )
+    if agent is None:
+        raise NotFound(f"agent: no agent named {name!r} in this workspace.")
+    versions = agent.versions.select_related("agent")
+    found = versions.filter(version=version).first() if version else versions.first()
+    if found is None:
+        known = ", ".join(versions.values_list("version", flat=True)[:10]) or "none"
+        raise NotFound(
+            f"agent: {agent.name} has no version {version!r}"
+            if version
+            else f"agent: {agent.name} has no versions",
+            f"(versions: {known}).",
+        )
+    return found
+
+
+def inline_version_get_or_create(
+    *,
+    workspace: Workspace,
+    config: dict,
+    agent_name: str = "",
+    webhook_url: str = "",
+    webhook_secret: str = "",
+) -> AgentVersion:
+    """The ad-hoc agent version for an inline config: one per distinct config and webhook.
+
+    Executing the same inline config twice lands on the same version, so its runs
+    group together in the table and reruns find the config again.
+    """
+    if not isinstance(config, dict) or not config:
+        raise InvalidRequest("config: must be a non-empty JSON object (prompt, model, ...).")
+    name = (agent_name or INLINE_AGENT_NAME).strip()[:200]
+    canonical = json.dumps({"config": config, "webhook_url": webhook_url}, sort_keys=True)
+    version_name = "inline-" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    with transaction.atomic():
+        agent, _ = Agent.objects.get_or_create(
+            workspace=workspace,
+            name=name,
+            defaults={"description": "Ad-hoc agent for executions with an inline config."},
+        )
+        version, created = AgentVersion.objects.get_or_create(
+            agent=agent,
+            version=version_name,
+            defaults={
+                "config": config,
+                "webhook_url": webhook_url,
+                "webhook_secret": webhook_secret or secrets.token_urlsafe(32),
+                "description": "Created by an execution with an inline config.",
+            },
+        )
+        if not created and webhook_secret and version.webhook_secret != webhook_secret:
+            version.webhook_secret = webhook_secret
+            version.save(update_fields=["webhook_secret"])
+    return version
+
+
+def reproduce_request(agent_version: AgentVersion, inputs: dict, priority: int, metadata: dict):
+    """The API call that starts the same run, shown on the detail page as 'reproduce'."""
+    return {
+        "method": "POST",
+        "path": f"/api/v1/agents/{agent_version.full_name}/execute",
+        "headers": {"Content-Type": "application/json", "Authorization": "Bearer [redacted]"},
+        "body": {
+            "inputs": inputs,
+            "priority": Priority(priority).label,
+            "metadata": metadata,
+        },
+    }
+
+
+# --- Creating executions --------------------------------------------------------------
+
+
+def _execution_new(
+    *,
+    agent_version: AgentVersion,
+    inputs: dict,
+    priority: int,
+    metadata: dict,
+    source: str,
+    status: str = Status.QUEUED,
+    triggered_by=None,
+    request: dict | None = None,
+    rerun_of: Execution | None = None,
+    batch: Batch | None = None,
+    schedule: Schedule | None = None,
+    idempotency_key: str | None = None,
+) -> Execution:
+    """An unsaved execution of a version. Callers save it and call counters.count_created.
+
+    Executions the control plane starts are born queued (their webhook is enqueued in
+    the same transaction), so there is no pending-then-queued status change to make.
+    """
+    now = timezone.now()
+    agent = agent_version.agent
+    return Execution(
+        workspace_id=agent.workspace_id,
+        agent=agent,
+        agent_version=agent_version,
+        agent_name=agent.name,
+        version_name=agent_version.version,
+        status=status,
+        priority=priority,
+        source=source,
+        input=inputs,
+        metadata=metadata,
+        triggered_by=triggered_by,
+        request=request or reproduce_request(agent_version, inputs, priority, metadata),
+        rerun_of=rerun_of,
+        batch=batch,
+        schedule=schedule,
+        idempotency_key=idempotency_key or None,
+        created_at=now,
+        updated_at=now,
+        queued_at=now if status == Status.QUEUED else None,
+    )
+
+
+def execution_execute(
+    *,
+    workspace: Workspace,
+    inputs,
+    agent_version: AgentVersion | None = None,
+    config: dict | None = None,
+    agent_name: str = "",
+    webhook_url: str = "",
+    webhook_secret: str = "",
+    priority="normal",
+    metadata=None,
+    source: str = Source.API,
+    triggered_by=None,
+    request: dict | None = None,
+    idempotency_key: str | None = None,
+    schedule: Schedule | None = None,
+) -> Execution:
+    """Start one execution: of a saved agent version, or of an inline config.
+
+    Inputs are validated against the version's input schema. The execution is queued
+    and its execute webhook enqueued when the transaction commits. With an
+    idempotency key that was used before, the earlier execution is returned.
+    """
+    if (agent_version is None) == (config is None):
+        raise InvalidRequest("Give either an agent (name:version) or an inline config, not both.")
+    if agent_version is None:
+        agent_version = inline_version_get_or_create(
+            workspace=workspace,
+            config=config,
+            agent_name=agent_name,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+        )
+    if agent_version.agent.workspace_id != workspace.pk:
+        raise NotFound("agent: no such agent version in this workspace.")
+    priority = priority_parse(priority)
+    metadata = _metadata_parse(metadata)
+    inputs_validate(agent_version=agent_version, inputs=inputs)
+    if idempotency_key:
+        earlier = Execution.objects.filter(
+            workspace=workspace, idempotency_key=idempotency_key
+        ).first()
+        if earlier is not None:
+            return earlier
+
+    with transaction.atomic():
+        execution = _execution_new(
+            agent_version=agent_version,
+            inputs=inputs,
+            priority=priority,
+            metadata=metadata,
+            source=source,
+            triggered_by=triggered_by,
+            request=request,
+            idempotency_key=idempotency_key,
+            schedule=schedule,
+        )
+        execution.save(force_insert=True)
+        counters.count_created([execution])
+        dispatch.enqueue_delivery(execution, Event.EXECUTE)
+    return execution
+
+
+def batch_execute(
+    *,
+    workspace: Workspace,
+    agent_version: AgentVersion,
+    inputs: list,
+    name: str = "",
+    priority="normal",
+    metadata=None,
+    triggered_by=None,
+) -> Batch:
+    """Execute one version over many inputs as one Batch; all inputs are checked first,
+    so a bad item starts nothing."""
+    if agent_version.agent.workspace_id != workspace.pk:
+        raise NotFound("agent: no such agent version in this workspace.")
+    if not isinstance(inputs, list) or not inputs:
+        raise InvalidRequest("inputs: give a non-empty list of input objects, one per execution.")
+    if len(inputs) > MAX_BATCH_SIZE:
+        raise InvalidRequest(
+            f"inputs: a batch holds at most {MAX_BATCH_SIZE} items, got {len(inputs)}."
+        )
+    priority = priority_parse(priority)
+    metadata = _metadata_parse(metadata)
+    problems = []
+    for index, item in enumerate(inputs):
+        try:
+            inputs_validate(agent_version=agent_version, inputs=item, root=f"inputs[{index}]")
+        except InvalidRequest as exc:
+            problems.extend(exc.messages)
+    if problems:
+        raise InvalidRequest(*problems[:MAX_ERRORS_SHOWN])
+
+    with transaction.atomic():
+        batch = Batch.objects.create(
+            workspace=workspace,
+            agent_version=agent_version,
+            name=(name or f"{agent_version.full_name}, {len(inputs)} inputs")[:200],
+            created_by=triggered_by,
+        )
+        executions = [
+            _execution_new(
+                agent_version=agent_version,
+                inputs=item,
+                priority=priority,
+                metadata={**metadata, "batch_index": index},
+                source=Source.BATCH,
+                triggered_by=triggered_by,
+                batch=batch,
+            )
+            for index, item in enumerate(inputs)
+        ]
+        Execution.objects.bulk_create(executions, batch_size=500)
+        counters.count_created(executions)
+        for execution in executions:
+            dispatch.enqueue_delivery(execution, Event.EXECUTE)
+    return batch
+
+
+def execution_rerun(*, execution: Execution, triggered_by=None) -> Execution:
+    """A new execution with the same version, inputs, priority and metadata, linked to
+    the original (rerun_of, and the original's `reruns`). Only a finished run reruns."""
+    if not execution.is_terminal:
+        raise IllegalAction(
+            execution,
+            "rerun",
+            f"Execution {execution.id} is {execution.status}; only a finished execution can "
+            "be rerun. Cancel it first, or wait for it to end.",
+        )
+    version = execution.agent_version
+    if version is None:
+        raise IllegalAction(
+            execution,
+            "rerun",
+            f"The agent version {execution.agent_label} that ran execution {execution.id} "
+            "has been removed, so it cannot be rerun.",
+        )
+    with transaction.atomic():
+        rerun = _execution_new(
+            agent_version=version,
+            inputs=execution.input,
+            priority=execution.priority,
+            metadata=execution.metadata,
+            source=Source.RERUN,
+            triggered_by=triggered_by,
+            rerun_of=execution,
+        )
+        rerun.save(force_insert=True)
+        counters.count_created([rerun])
+        dispatch.enqueue_delivery(rerun, Event.EXECUTE)
+    return rerun
+
+
+# --- Stopping and deciding ------------------------------------------------------------
+
+
+def _has_reached_runtime(execution: Execution) -> bool:
+    if execution.status not in {Status.PENDING, Status.QUEUED}:
+        return True
+    # Queued, but an execute attempt was made: the runtime may have it (at least once).
+    return execution.deliveries.filter(event=Event.EXECUTE).exists()
+
+
+def execution_cancel(*, execution: Execution, user=None, reason: str = "") -> Execution:
+    """Cancel a pending, queued, running or awaiting-approval execution; the runtime is
+    told by webhook. Cancelling a cancelled execution changes nothing."""
+    if execution.status == Status.CANCELLED:
+        return execution
+    who = user.get_username() if user else "the API"
+    failure_reason = reason.strip() or f"Cancelled by {who}."
+    with transaction.atomic():
+        notify = _has_reached_runtime(execution)
+        try:
+            lifecycle.transition(execution, Status.CANCELLED, failure_reason=failure_reason)
+        except lifecycle.IllegalTransition:
+            execution.refresh_from_db()
+            if execution.status == Status.CANCELLED:
+                return execution  # someone else cancelled it first: the same outcome
+            raise
+        if notify:
+            dispatch.enqueue_delivery(execution, Event.CANCEL)
+    return execution
+
+
+def executions_cancel(*, workspace: Workspace, ids, user=None) -> tuple[int, int]:
+    """Bulk cancel from the table: (cancelled, skipped). Finished ones are skipped."""
+    cancelled = skipped = 0
+    executions = Execution.objects.filter(workspace=workspace, pk__in=list(ids)).select_related(
+        "agent_version"
+    )
+    for execution in executions:
+        if execution.is_terminal:
+            skipped += 1
+            continue
+        try:
+            execution_cancel(execution=execution, user=user)
+            cancelled += 1
+        except lifecycle.IllegalTransition:
+            skipped += 1
+    return cancelled, skipped
+
+
+def _decide(*, execution: Execution, user, note: str, approve: bool) -> Execution:
+    action = "approve" if approve else "reject"
+    if execution.status != Status.AWAITING_APPROVAL:
+        raise IllegalAction(
+            execution,
+            action,
+            f"Execution {execution.id} is {execution.status}; only an execution awaiting "
+            f"approval can be {action}d.",
+        )
+    now = timezone.now()
+    note = (note or "").strip()
+    with transaction.atomic():
+        if approve:
+            lifecycle.transition(execution, Status.RUNNING, at=now)
+        else:
+            who = user.get_username() if user else "the API"
+            reason = f"Rejected by {who}" + (f": {note}" if note else ".")
+            lifecycle.transition(execution, Status.REJECTED, at=now, failure_reason=reason)
+        Execution.objects.filter(pk=execution.pk).update(
+            approval_note=note, decided_by=user, decided_at=now
+        )
+        execution.approval_note, execution.decided_by, execution.decided_at = note, user, now
+        dispatch.enqueue_delivery(execution, Event.APPROVED if approve else Event.REJECTED)
+    return execution
+
+
+def execution_approve(*, execution: Execution, user=None, note: str = "") -> Execution:
+    """awaiting_approval -> running; the runtime is told to continue."""
+    return _decide(execution=execution, user=user, note=note, approve=True)
+
+
+def execution_reject(*, execution: Execution, user=None, note: str = "") -> Execution:
+    """awaiting_approval -> rejected; the runtime is told to stop."""
+    return _decide(execution=execution, user=user, note=note, approve=False)
+
+
+# --- Periodic work: timeouts and schedules --------------------------------------------
+
+
+def timeouts_sweep(*, now: datetime | None = None) -> int:
+    """Time out executions that have worked past their version's time limit.
+
+    The clock runs from when the runtime started (or, while still queued, from when
+    it was queued) and restarts at an approval decision: time spent waiting for a
+    person is not the runtime's time. Executions awaiting approval are left alone.
+    """
+    now = now or timezone.now()
+    active = Execution.objects.filter(
+        status__in=[Status.QUEUED, Status.RUNNING], agent_version__isnull=False
+    ).annotate(clock=Coalesce("decided_at", "started_at", "queued_at", "created_at"))
+    limits = (
+        AgentVersion.objects.filter(executions__status__in=[Status.QUEUED, Status.RUNNING])
+        .values_list("pk", "time_limit_seconds")
+        .distinct()
+    )
+    timed_out = 0
+    for version_id, limit in limits:
+        cutoff = now - timedelta(seconds=limit)
+        overdue = active.filter(agent_version_id=version_id, clock__lt=cutoff).select_related(
+            "agent_version"
+        )
+        for execution in overdue.iterator(chunk_size=500):
+            was = execution.status
+            reason = (
+                f"Timed out: {'ran' if was == Status.RUNNING else 'waited in the queue'} "
+                f"longer than the time limit of {limit} s of {execution.agent_label}."
+            )
+            try:
+                with transaction.atomic():
+                    notify = _has_reached_runtime(execution)
+                    lifecycle.transition(execution, Status.TIMED_OUT, at=now, failure_reason=reason)
+                    if notify:
+                        # Tell the runtime to stop working on it, as for a cancel.
+                        dispatch.enqueue_delivery(execution, Event.CANCEL)
+            except lifecycle.IllegalTransition:
+                continue  # finished while we looked: its own status stands
+            timed_out += 1
+    return timed_out
+
+
+def schedule_next_after(schedule: Schedule, after: datetime) -> datetime:
+    """The first run strictly after `after` (cron in the server's time zone)."""
+    if schedule.cron:
+        base = timezone.localtime(after)
+        return croniter(schedule.cron, base).get_next(datetime)
+    return after + timedelta(seconds=schedule.interval_seconds or 60)
+
+
+def schedule_validate(*, cron: str = "", interval_seconds: int | None = None) -> None:
+    if cron and not croniter.is_valid(cron):
+        raise InvalidRequest(f"cron: {cron!r} is not a cron expression (e.g. 0 7 * * 1-5).")
+    if not cron and not interval_seconds:
+        raise InvalidRequest("A schedule needs a cron expression or an interval in seconds.")
+    if interval_seconds is not None and interval_seconds < 1:
+        raise InvalidRequest("interval_seconds: must be at least 1.")
+
+
+def schedule_set_enabled(*, schedule: Schedule, enabled: bool) -> Schedule:
+    """Enable or disable; enabling starts the clock afresh, so time spent disabled is
+    never caught up (disabled means not wanted, unlike a scheduler that was down)."""
+    schedule.enabled = enabled
+    schedule.next_run_at = schedule_next_after(schedule, timezone.now()) if enabled else None
+    schedule.save(update_fields=["enabled", "next_run_at"])
+    return schedule
+
+
+def _due_times(schedule: Schedule, now: datetime) -> tuple[int, datetime, datetime]:
+    """(how many runs fell due since next_run_at, the latest of them, the next one after now)."""
+    count, latest, due = 0, schedule.next_run_at, schedule.next_run_at
+    while due <= now and count < MISSED_COUNT_CAP:
+        count, latest = count + 1, due
+        due = schedule_next_after(schedule, due)
+    if due <= now:  # capped: jump straight past now
+        due = schedule_next_after(schedule, now)
+    return count, latest, due
+
+
+def schedules_fire(*, now: datetime | None = None) -> list[Execution]:
+    """Fire every enabled schedule that is due; returns the executions started.
+
+    Missed runs (due longer ago than SCHEDULE_GRACE, i.e. the scheduler was down):
+    - run_once: one catch-up execution stands for all of them (metadata says how many);
+    - skip: none of them run; only a run that is due right now fires.
+    Either way at most one execution per schedule per tick, and next_run_at moves past now.
+    A schedule without next_run_at (new, or made in admin) starts its clock now.
+
+    Several schedulers may run at once: next_run_at is advanced by compare-and-set, so
+    only one of them fires a given run.
+    """
+    now = now or timezone.now()
+    started: list[Execution] = []
+    unprimed = Schedule.objects.filter(enabled=True, next_run_at__isnull=True)
+    for schedule in unprimed:
+        Schedule.objects.filter(pk=schedule.pk, next_run_at__isnull=True).update(
+            next_run_at=schedule_next_after(schedule, now)
+        )
+    due = Schedule.objects.filter(enabled=True, next_run_at__lte=now).select_related(
+        "agent_version__agent", "workspace"
+    )
+    for schedule in due:
+        count, latest, following = _due_times(schedule, now)
+        on_time = latest > now - SCHEDULE_GRACE
+        missed = count - 1 if on_time else count
+        fire = on_time or schedule.missed_runs == Schedule.MissedRuns.RUN_ONCE
+        with transaction.atomic():
+            claimed = Schedule.objects.filter(
+                pk=schedule.pk, next_run_at=schedule.next_run_at, enabled=True
+            ).update(next_run_at=following, last_run_at=now if fire else F("last_run_at"))
+            if not claimed:
+                continue  # another scheduler fired it, or it was disabled meanwhile
+            if missed:
+                logger.info(
+                    "Schedule %s missed %s run(s) while the scheduler was down (%s).",
+                    schedule.pk,
+                    missed,
+                    schedule.missed_runs,
+                )
+            if fire:
+                started.append(_schedule_run(schedule, now=now, due_at=latest, missed=missed))
+    return started
+
+
+def _schedule_run(schedule: Schedule, *, now: datetime, due_at: datetime, missed: int):
+    metadata = {"schedule": schedule.name, "scheduled_for": due_at.isoformat()}
+    if missed:
+        metadata["missed_runs"] = missed
+        metadata["catch_up"] = schedule.missed_runs == Schedule.MissedRuns.RUN_ONCE
+    try:
+        return execution_execute(
+            workspace=schedule.workspace,
+            agent_version=schedule.agent_version,
+            inputs=schedule.inputs,
+            metadata=metadata,
+            source=Source.SCHEDULE,
+            schedule=schedule,
+        )
+    except InvalidRequest as exc:
+        # A schedule whose fixed inputs no longer fit the schema: make the failure
+        # visible in the table rather than silently never running.
+        execution = _execution_new(
+            agent_version=schedule.agent_version,
+            inputs=schedule.inputs if isinstance(schedule.inputs, dict) else {},
+            priority=Priority.NORMAL,
+            metadata=metadata,
+            source=Source.SCHEDULE,
+            status=Status.PENDING,
+            schedule=schedule,
+        )
+        execution.save(force_insert=True)
+        counters.count_created([execution])
+        reason = f"Schedule {schedule.name!r} could not start: " + " ".join(exc.messages)
+        return lifecycle.transition(execution, Status.FAILED, error=reason, failure_reason=reason)
+
+
+def tick(*, now: datetime | None = None) -> dict:
+    """One round of the scheduler loop: fire schedules, sweep timeouts, reclaim tasks."""
+    fired = schedules_fire(now=now)
+    timed_out = timeouts_sweep(now=now)
+    reclaimed = dispatch.tasks_reclaim()
+    return {"fired": len(fired), "timed_out": timed_out, "reclaimed": reclaimed}

@@ -1,0 +1,103 @@
+"""A real webhook receiver (pytest-httpserver) and the real database queue for the
+control-plane tests."""
+
+import json
+import threading
+from dataclasses import dataclass, field
+
+import pytest
+from django_tasks_db.management.commands.db_worker import Worker
+from werkzeug import Request, Response
+
+from agents.models import Role
+
+from ..factories import AgentVersionFactory, MembershipFactory, UserFactory
+
+SECRET = "whsec-test-secret"
+
+
+@dataclass
+class Received:
+    body: bytes
+    headers: dict
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+    @property
+    def event(self) -> str:
+        return self.headers.get("X-Runboard-Event", "")
+
+
+@dataclass
+class Receiver:
+    """A runtime's webhook endpoint: records every request, answers from a script
+    of status codes (the last one repeats)."""
+
+    url: str
+    statuses: list = field(default_factory=lambda: [200])
+    requests: list = field(default_factory=list)
+    arrived: threading.Event = field(default_factory=threading.Event)
+
+    def handle(self, request: Request) -> Response:
+        self.requests.append(Received(request.get_data(), dict(request.headers)))
+        status = self.statuses[min(len(self.requests), len(self.statuses)) - 1]
+        self.arrived.set()
+        return Response(json.dumps({"ok": status < 300}), status=status)
+
+    def executions(self, event: str = "execute") -> list[str]:
+        return [r.json["execution"]["id"] for r in self.requests if r.event == event]
+
+
+@pytest.fixture
+def receiver(httpserver):
+    receiver = Receiver(url=httpserver.url_for("/hook"))
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(receiver.handle)
+    return receiver
+
+
+@pytest.fixture
+def hooked_version(workspace, receiver):
+    """An agent version whose runtime is the receiver."""
+    return AgentVersionFactory(
+        agent__workspace=workspace,
+        agent__name="invoice-extractor",
+        webhook_url=receiver.url,
+        webhook_secret=SECRET,
+        input_schema={
+            "type": "object",
+            "properties": {"file": {"type": "string"}, "pages": {"type": "integer"}},
+            "required": ["file"],
+        },
+    )
+
+
+@pytest.fixture
+def db_queue(settings):
+    """The production queue (django-tasks-db) instead of the suite's immediate backend,
+    with retries due at once so a test can drain them."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.RUNBOARD_WEBHOOK_BACKOFF_SECONDS = 0
+    return settings
+
+
+def run_worker(max_tasks: int | None = None) -> None:
+    """Drain the queue with django-tasks-db's own worker, in this process."""
+    Worker(
+        queue_names=["default"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=max_tasks,
+        worker_id="test-worker",
+        excluded_queue_names=[],
+    ).run()
+
+
+@pytest.fixture
+def reviewer(workspace):
+    user = UserFactory(username="rita")
+    MembershipFactory(user=user, workspace=workspace, role=Role.REVIEWER)
+    return user
