@@ -1,0 +1,67 @@
+"""The periodic loop beside the workers: fire due schedules, time out overdue
+executions, and put webhook tasks abandoned by dead workers back in the queue.
+
+Safe to run more than one (schedules are claimed by compare-and-set), but one is enough.
+"""
+
+import logging
+import signal
+import time
+
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+
+from executions import control, dispatch
+
+logger = logging.getLogger(__name__)
+
+
+class Command(BaseCommand):
+    help = "Fire schedules, sweep timeouts and reclaim abandoned webhook tasks, every few seconds."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--interval", type=float, default=5.0, help="Seconds between rounds (default 5)."
+        )
+        parser.add_argument("--once", action="store_true", help="Do one round and exit.")
+        parser.add_argument(
+            "--lease",
+            type=float,
+            default=None,
+            help="Seconds after which a claimed webhook task counts as abandoned "
+            "(default: RUNBOARD_TASK_LEASE_SECONDS, 60).",
+        )
+
+    def handle(self, *, interval: float, once: bool, lease: float | None, **options):
+        self.running = True
+
+        def stop(signum, frame):
+            self.running = False
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        if not once:
+            self.stdout.write(f"Scheduler: a round every {interval:g} s. Ctrl-C stops it.")
+        while self.running:
+            close_old_connections()
+            try:
+                fired = control.schedules_fire()
+                timed_out = control.timeouts_sweep()
+                reclaimed = dispatch.tasks_reclaim(lease_seconds=lease)
+            except Exception:
+                # One bad round (a locked SQLite file, a lost connection) must not stop
+                # the schedules for good: log it and try again next round.
+                if once:
+                    raise
+                logger.exception("Scheduler round failed; retrying in %s s.", interval)
+            else:
+                if fired or timed_out or reclaimed or once:
+                    self.stdout.write(
+                        f"fired {len(fired)} schedule(s), timed out {timed_out}, "
+                        f"reclaimed {reclaimed} task(s)"
+                    )
+            if once:
+                return
+            deadline = time.monotonic() + interval
+            while self.running and time.monotonic() < deadline:
+                time.sleep(min(0.2, interval))
