@@ -4,6 +4,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from agents import views as agent_views
+from config.api import api
+from executions.otlp import traces_view
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="executions:list"), name="home"),
@@ -12,5 +14,11 @@ urlpatterns = [
     path("workspaces/switch/", agent_views.workspace_switch, name="workspace_switch"),
     path("executions/", include("executions.urls")),
     path("agents/", include("agents.urls")),
+    # Feedback lives under executions/<id>/feedback/ and agents/<slug>/versions/: its own
+    # patterns, so it can be mounted without touching the other apps' url files.
+    path("", include("feedback.urls")),
     path("admin/", admin.site.urls),
+    # Agent runtimes: the JSON API and OTLP/HTTP traces, both authenticated by API key.
+    path("api/v1/", api.urls),
+    path("v1/traces", traces_view, name="otlp_traces"),
 ]
