@@ -1,0 +1,673 @@
+"""The executions endpoints of the JSON API: create, append steps, update, list, get,
+wait (long poll), stream (server-sent events), files and artifacts.
+
+Views parse and render; writes go through services.py, reads through selectors.
+"""
+
+import json
+import time
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from django.conf import settings
+from django.http import FileResponse, StreamingHttpResponse
+from django.utils.http import http_date
+from ninja import File, Form, Header, Query, Router
+from ninja import Status as Answer
+from ninja.files import UploadedFile
+
+from . import api_selectors, selectors, services
+from .models import TERMINAL_STATUSES, Execution, Priority, Status, Step, StepKind, StepStatus
+from .schemas import (
+    ErrorOut,
+    ExecutionCreatedOut,
+    ExecutionCreateIn,
+    ExecutionOut,
+    ExecutionPageOut,
+    ExecutionUpdateIn,
+    ExecutionWaitOut,
+    FileOut,
+    FileUploadForm,
+    StepPageOut,
+    StepsAppendOut,
+    StepsIn,
+    ValidationErrorOut,
+    limited,
+)
+from .steps_writer import StepRecord
+
+router = Router(tags=["executions"])
+
+ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 413: ErrorOut, 422: ValidationErrorOut}
+WAIT_MAX_SECONDS = 60.0
+POLL_SECONDS = 0.25
+
+
+def _setting(name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+# --- rendering -----------------------------------------------------------------------
+
+
+def _processing_time(execution: Execution) -> str | None:
+    if execution.duration_ms is None:
+        return None
+    return f"{execution.duration_ms / 1000:.1f}s"
+
+
+def _absolute(request, path: str) -> str:
+    return request.build_absolute_uri(path)
+
+
+def execution_summary(request, execution: Execution) -> dict:
+    return {
+        "id": execution.pk,
+        "execution_id": execution.pk,
+        "agent_id": execution.agent_id,
+        "agent_version_id": execution.agent_version_id,
+        "agent": execution.agent_label,
+        "agent_name": execution.agent_name,
+        "version": execution.version_name,
+        "workspace_id": execution.workspace_id,
+        "status": execution.status,
+        "priority": Priority(execution.priority).label,
+        "source": execution.source,
+        "batch_id": execution.batch_id,
+        "session_id": execution.session_id,
+        "trace_id": execution.trace_id,
+        "metadata": execution.metadata,
+        "token_usage": {
+            "prompt_tokens": execution.prompt_tokens,
+            "completion_tokens": execution.completion_tokens,
+            "total_tokens": execution.total_tokens,
+        },
+        "cost": float(execution.cost_usd),
+        "credits": float(execution.credits) if execution.credits is not None else None,
+        "step_count": execution.step_count,
+        "duration_ms": execution.duration_ms,
+        "processing_time": _processing_time(execution),
+        "created_at": execution.created_at,
+        "updated_at": execution.updated_at,
+        "started_at": execution.started_at,
+        "completed_at": execution.completed_at,
+        "url": _absolute(request, execution.get_absolute_url()),
+    }
+
+
+def execution_detail(request, execution: Execution) -> dict:
+    return {
+        **execution_summary(request, execution),
+        "user_id": execution.triggered_by_id,
+        "idempotency_key": execution.idempotency_key,
+        "input": execution.input,
+        "output": execution.output,
+        "response": execution.output,
+        "summary": execution.summary,
+        "error": execution.error,
+        "failure_reason": execution.failure_reason,
+    }
+
+
+def _step_dict(step: Step) -> dict:
+    return {
+        "id": step.pk,
+        "sequence": step.sequence,
+        "span_id": step.span_id,
+        "parent_span_id": step.parent_span_id,
+        "parent_id": step.parent_id,
+        "kind": step.kind,
+        "name": step.name,
+        "status": step.status,
+        "started_at": step.started_at,
+        "ended_at": step.ended_at,
+        "duration_ms": step.duration_ms,
+        "input": step.input,
+        "output": step.output,
+        "error": step.error,
+        "model": step.model,
+        "prompt_tokens": step.prompt_tokens,
+        "completion_tokens": step.completion_tokens,
+        "cost": float(step.cost_usd),
+        "attributes": step.attributes,
+    }
+
+
+def _file_dict(request, artifact) -> dict:
+    if artifact.execution_id:
+        path = f"/api/v1/executions/{artifact.execution_id}/artifacts/{artifact.pk}"
+    else:
+        path = f"/api/v1/files/{artifact.pk}"
+    return {
+        "id": artifact.pk,
+        "file_id": artifact.pk,
+        "object_id": artifact.pk,
+        "name": artifact.name,
+        "size": artifact.size,
+        "content_type": artifact.content_type,
+        "kind": artifact.kind,
+        "execution_id": artifact.execution_id,
+        "url": path,
+        "public_url": _absolute(request, path),
+        "created_at": artifact.created_at,
+    }
+
+
+# --- executions ----------------------------------------------------------------------
+
+
+@router.post(
+    "/executions",
+    response={200: ExecutionCreatedOut, 201: ExecutionCreatedOut, **ERRORS, 409: ErrorOut},
+    summary="Create an execution",
+)
+def execution_create(
+    request,
+    payload: ExecutionCreateIn,
+    idempotency_key: Annotated[limited(200) | None, Header(alias="Idempotency-Key")] = None,
+):
+    """Create an execution of `agent` ("name:version"). An unknown agent or version is
+    created on first use. Status 201 when created; 200 with the first execution when
+    the idempotency key (body or Idempotency-Key header) was used before."""
+    snapshot = services.request_snapshot(
+        method=request.method,
+        path=request.path,
+        headers=dict(request.headers),
+        body=json.loads(request.body),
+    )
+    execution, created = services.execution_create(
+        workspace=request.workspace,
+        data=payload,
+        idempotency_key=idempotency_key,
+        request=snapshot,
+    )
+    body = {
+        "execution_id": execution.pk,
+        "id": execution.pk,
+        "agent_id": execution.agent_id,
+        "agent_version_id": execution.agent_version_id,
+        "agent": execution.agent_label,
+        "status": execution.status,
+        "created_at": execution.created_at,
+        "inputs": execution.input,
+        "idempotency_key": execution.idempotency_key,
+        "url": _absolute(request, execution.get_absolute_url()),
+    }
+    return Answer(201 if created else 200, body)
+
+
+@router.get(
+    "/executions",
+    response={200: ExecutionPageOut, 401: ErrorOut, 422: ValidationErrorOut},
+    summary="List executions",
+)
+def execution_list(
+    request,
+    agent: Annotated[
+        list[limited(200)] | None, Query(description="Agent name; repeat for several.")
+    ] = None,
+    status: Annotated[
+        list[limited(40)] | None,
+        Query(description="Status (or 'active'); repeat or comma-separate for several."),
+    ] = None,
+    since: Annotated[datetime | None, Query(description="Created at or after this time.")] = None,
+    until: Annotated[datetime | None, Query(description="Created before this time.")] = None,
+    metadata: Annotated[limited(300) | None, Query(description="key=value")] = None,
+    q: Annotated[limited(200) | None, Query(description="Id, error or summary text.")] = None,
+    source: limited(20) | None = None,
+    batch: UUID | None = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+):
+    try:
+        result = api_selectors.execution_page(
+            workspace=request.workspace,
+            agent=agent,
+            status=status,
+            since=since,
+            until=until,
+            metadata=metadata,
+            q=q,
+            source=source,
+            batch=str(batch) if batch else None,
+            page=page,
+            limit=limit,
+        )
+    except api_selectors.FilterErrors as exc:
+        raise services.Invalid(exc.errors) from None
+    return {
+        "data": [execution_summary(request, e) for e in result.rows],
+        "page": page,
+        "limit": limit,
+        "has_more": result.has_more,
+        "total": result.total,
+    }
+
+
+@router.get(
+    "/executions/{execution_id}",
+    response={200: ExecutionOut, 401: ErrorOut, 404: ErrorOut, 422: ValidationErrorOut},
+    summary="Get an execution",
+)
+def execution_get(request, execution_id: UUID):
+    execution = selectors.execution_get(workspace=request.workspace, pk=execution_id)
+    return execution_detail(request, execution)
+
+
+@router.patch(
+    "/executions/{execution_id}",
+    response={200: ExecutionOut, **ERRORS, 409: ErrorOut},
+    summary="Update an execution",
+)
+def execution_update(request, execution_id: UUID, payload: ExecutionUpdateIn):
+    """Report status (through the lifecycle: an illegal change answers 409 and changes
+    nothing), output, summary, error, usage, cost, credits. Metadata is merged."""
+    execution = services.execution_update(
+        workspace=request.workspace, pk=execution_id, data=payload
+    )
+    return execution_detail(request, execution)
+
+
+# --- steps ---------------------------------------------------------------------------
+
+
+def _records(payload: StepsIn) -> list[StepRecord]:
+    records = []
+    for index, step in enumerate(payload.steps):
+        provided = set(step.model_fields_set)
+        if "cost" in provided:
+            provided.add("cost_usd")
+        records.append(
+            StepRecord(
+                span_id=step.span_id,
+                parent_span_id=step.parent_span_id or "",
+                sequence=step.sequence,
+                parent_sequence=step.parent_sequence,
+                kind=step.kind,
+                name=step.name,
+                status=step.status,
+                started_at=step.started_at,
+                ended_at=step.ended_at,
+                duration_ms=step.duration_ms
+                if step.duration_ms is not None or not (step.started_at and step.ended_at)
+                else int((step.ended_at - step.started_at).total_seconds() * 1000),
+                input=step.input,
+                output=step.output,
+                error=step.error,
+                model=step.model,
+                prompt_tokens=step.prompt_tokens,
+                completion_tokens=step.completion_tokens,
+                cost_usd=step.cost,
+                attributes=step.attributes,
+                provided=provided,
+                index=index,
+            )
+        )
+    return records
+
+
+@router.post(
+    "/executions/{execution_id}/steps",
+    response={200: StepsAppendOut, 201: StepsAppendOut, **ERRORS, 409: ErrorOut},
+    summary="Append steps",
+)
+def steps_append(request, execution_id: UUID, payload: StepsIn):
+    """One step, a list, or {"steps": [...]}. A step re-sent with the same span_id or
+    sequence updates that step instead of adding one, so retries are safe."""
+    execution, plan = services.steps_append(
+        workspace=request.workspace, execution_id=execution_id, records=_records(payload)
+    )
+    outcomes = plan.outcomes[execution.pk]
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    steps = []
+    for outcome in outcomes:
+        counts[outcome.state] += 1
+        row = outcome.row
+        steps.append(
+            {
+                "id": row.pk,
+                "sequence": row.sequence,
+                "span_id": row.span_id,
+                "parent_span_id": row.parent_span_id,
+                "parent_id": row.parent_id,
+                "kind": row.kind,
+                "name": row.name,
+                "status": row.status,
+                "model": row.model,
+                "prompt_tokens": row.prompt_tokens,
+                "completion_tokens": row.completion_tokens,
+                "cost": float(row.cost_usd),
+                "created": outcome.state == "created",
+            }
+        )
+    body = {
+        "execution_id": execution.pk,
+        **counts,
+        "step_count": execution.step_count,
+        "token_usage": {
+            "prompt_tokens": execution.prompt_tokens,
+            "completion_tokens": execution.completion_tokens,
+            "total_tokens": execution.total_tokens,
+        },
+        "cost": float(execution.cost_usd),
+        "steps": steps,
+    }
+    return Answer(201 if counts["created"] else 200, body)
+
+
+@router.get(
+    "/executions/{execution_id}/steps",
+    response={200: StepPageOut, 401: ErrorOut, 404: ErrorOut, 422: ValidationErrorOut},
+    summary="List steps",
+)
+def step_list(
+    request,
+    execution_id: UUID,
+    after: Annotated[
+        int | None, Query(ge=-1, le=2_147_483_647, description="A sequence number.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+):
+    execution = selectors.execution_get(workspace=request.workspace, pk=execution_id)
+    steps = api_selectors.step_page(execution=execution, after=after, limit=limit)
+    more = len(steps) > limit
+    steps = steps[:limit]
+    return {
+        "data": [_step_dict(s) for s in steps],
+        "next_after": steps[-1].sequence if more else None,
+    }
+
+
+# --- waiting and streaming ---------------------------------------------------------
+
+
+@router.get(
+    "/executions/{execution_id}/wait",
+    response={200: ExecutionWaitOut, 401: ErrorOut, 404: ErrorOut, 422: ValidationErrorOut},
+    summary="Wait for an execution to end",
+)
+def execution_wait(
+    request,
+    execution_id: UUID,
+    timeout: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=3600,
+            description=f"Seconds to wait; capped at {WAIT_MAX_SECONDS:.0f} (call again to "
+            "wait longer). `wait.ended` says whether it ended.",
+        ),
+    ] = 30,
+):
+    limit = min(timeout, _setting("RUNBOARD_API_WAIT_MAX_SECONDS", WAIT_MAX_SECONDS))
+    poll = _setting("RUNBOARD_API_POLL_SECONDS", POLL_SECONDS)
+    started = time.monotonic()
+    while True:
+        status = api_selectors.execution_status(workspace=request.workspace, pk=execution_id)
+        left = limit - (time.monotonic() - started)
+        if status in TERMINAL_STATUSES or left <= 0:
+            break
+        time.sleep(min(poll, left))
+    execution = selectors.execution_get(workspace=request.workspace, pk=execution_id)
+    waited = time.monotonic() - started
+    return {
+        **execution_detail(request, execution),
+        "wait": {
+            "ended": execution.is_terminal,
+            "timed_out": not execution.is_terminal,
+            "waited_ms": int(waited * 1000),
+            "timeout_seconds": limit,
+        },
+    }
+
+
+def _text(value) -> str:
+    """What a person would read of a step's output: the text, not the JSON around it."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for key in ("content", "text", "output", "response", "message"):
+            if isinstance(value.get(key), str):
+                return value[key]
+    if isinstance(value, list):
+        parts = [_text(item) for item in value]
+        if parts and all(isinstance(p, str) for p in parts):
+            return "".join(parts)
+    return json.dumps(value, default=str)
+
+
+def _frame(event: str, data: dict, event_id: int | None = None) -> str:
+    lines = f"event: {event}\n"
+    if event_id is not None:
+        lines += f"id: {event_id}\n"
+    return lines + f"data: {json.dumps({'type': event, **data}, default=str)}\n\n"
+
+
+def _tool(step: Step) -> dict:
+    return {"name": step.name, "tool_call_id": step.span_id or str(step.sequence), "step": step.id}
+
+
+def _step_frames(step: Step, running_tools: set[int]) -> list[str]:
+    if step.kind == StepKind.THOUGHT:
+        text = _text(step.output) or _text(step.input) or step.name
+        return [_frame("thinking", {"content": text, "step": step.id}, step.id)]
+    if step.kind in (StepKind.TOOL_CALL, StepKind.ACTION):
+        frames = [_frame("tool_start", {**_tool(step), "input": step.input}, step.id)]
+        if step.status == StepStatus.RUNNING:
+            running_tools.add(step.id)
+        else:
+            frames.append(_tool_end(step))
+        return frames
+    if step.kind == StepKind.MODEL_CALL and step.output is not None:
+        data = {"content": _text(step.output), "model": step.model, "step": step.id}
+        return [_frame("content", data, step.id)]
+    return []
+
+
+def _tool_end(step: Step) -> str:
+    data = {**_tool(step), "output": step.output, "status": step.status}
+    if step.error:
+        data["error"] = step.error
+    return _frame("tool_end", data, step.id)
+
+
+def _final_frame(execution: Execution) -> str:
+    if execution.status in (Status.FAILED, Status.TIMED_OUT):
+        return _frame(
+            "error",
+            {
+                "execution_id": str(execution.pk),
+                "status": execution.status,
+                "error": execution.error or execution.failure_reason or execution.status,
+            },
+        )
+    return _frame(
+        "done",
+        {
+            "execution_id": str(execution.pk),
+            "status": execution.status,
+            "output": execution.output,
+            "token_usage": {
+                "prompt_tokens": execution.prompt_tokens,
+                "completion_tokens": execution.completion_tokens,
+                "total_tokens": execution.total_tokens,
+            },
+            "cost": float(execution.cost_usd),
+            "duration_ms": execution.duration_ms,
+        },
+    )
+
+
+def sse_frames(*, workspace, execution: Execution, after_id: int | None):
+    """Frames for a running execution's steps as they are stored, then done or error.
+
+    An execution that has already ended gets its single final frame. The database
+    is polled (it is the one place every web process shares); the stream closes after
+    RUNBOARD_API_STREAM_MAX_SECONDS and the client resumes with Last-Event-ID.
+    """
+    if execution.is_terminal:
+        yield _final_frame(execution)
+        return
+    poll = _setting("RUNBOARD_API_POLL_SECONDS", 0.5)
+    deadline = time.monotonic() + _setting("RUNBOARD_API_STREAM_MAX_SECONDS", 600)
+    cursor = after_id or 0
+    running_tools = (
+        api_selectors.tools_running(execution_id=execution.pk, up_to_id=cursor) if cursor else set()
+    )
+    last_sent = time.monotonic()
+    yield "retry: 2000\n\n"
+    while True:
+        status = api_selectors.execution_status(workspace=workspace, pk=execution.pk)
+        out = []
+        if running_tools:
+            for step in api_selectors.steps_finished(ids=running_tools):
+                running_tools.discard(step.id)
+                out.append(_tool_end(step))
+        steps = api_selectors.steps_since(execution_id=execution.pk, after_id=cursor)
+        for step in steps:
+            out.extend(_step_frames(step, running_tools))
+            cursor = step.id
+        if out:
+            last_sent = time.monotonic()
+            yield "".join(out)
+        if status in TERMINAL_STATUSES and len(steps) < 500:
+            ended = selectors.execution_get(workspace=workspace, pk=execution.pk)
+            yield _final_frame(ended)
+            return
+        if time.monotonic() > deadline:
+            yield ": time limit of this stream reached; reconnect with Last-Event-ID\n\n"
+            return
+        if time.monotonic() - last_sent > 15:
+            last_sent = time.monotonic()
+            yield ": keep-alive\n\n"
+        time.sleep(poll)
+
+
+@router.get(
+    "/executions/{execution_id}/stream",
+    response={401: ErrorOut, 404: ErrorOut, 422: ValidationErrorOut},
+    summary="Stream an execution's events (SSE)",
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "Server-sent events: thinking, tool_start, tool_end, content, "
+                "then done or error. An execution that already ended sends only its final "
+                "frame.",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            }
+        }
+    },
+)
+def execution_stream(request, execution_id: UUID):
+    execution = selectors.execution_get(workspace=request.workspace, pk=execution_id)
+    last = request.headers.get("Last-Event-ID", "")
+    after_id = int(last) if last.isdigit() and len(last) < 19 else None
+    response = StreamingHttpResponse(
+        sse_frames(workspace=request.workspace, execution=execution, after_id=after_id),
+        content_type="text/event-stream",
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+# --- files ---------------------------------------------------------------------------
+
+
+FILE_RESPONSE = {
+    "200": {
+        "description": "The file, with its stored content type.",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+def _upload(request, file, form: FileUploadForm, execution_id=None):
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if file.size is not None and file.size > limit:
+        raise services.TooLarge(
+            f"The file is larger than the {limit}-byte limit (MAX_REQUEST_BYTES)."
+        )
+    boxes = None
+    if form.bounding_boxes:
+        try:
+            boxes = json.loads(form.bounding_boxes)
+        except ValueError as exc:
+            raise services.Invalid([("bounding_boxes", f"is not JSON: {exc}")]) from None
+    artifact = services.artifact_create(
+        workspace=request.workspace,
+        upload=file,
+        execution_id=execution_id or form.execution_id,
+        step_span_id=form.step_span_id,
+        step_sequence=form.step_sequence,
+        kind=form.kind,
+        bounding_boxes=boxes,
+    )
+    return Answer(201, _file_dict(request, artifact))
+
+
+@router.post("/files", response={201: FileOut, **ERRORS}, summary="Upload a file", tags=["files"])
+def file_upload(request, file: File[UploadedFile], form: Form[FileUploadForm] = None):
+    """multipart/form-data with `file`; optionally `execution_id` (and `step_span_id` or
+    `step_sequence`) to attach it. Answers the file id and its URL."""
+    return _upload(request, file, form or FileUploadForm())
+
+
+@router.get(
+    "/files/{file_id}",
+    response={401: ErrorOut, 404: ErrorOut, 422: ValidationErrorOut},
+    openapi_extra={"responses": FILE_RESPONSE},
+    summary="Download a file",
+    tags=["files"],
+)
+def file_download(request, file_id: UUID):
+    artifact = selectors.artifact_get(workspace=request.workspace, pk=file_id)
+    return _file_response(artifact)
+
+
+@router.post(
+    "/executions/{execution_id}/artifacts",
+    response={201: FileOut, **ERRORS},
+    summary="Upload an artifact of an execution",
+    tags=["files"],
+)
+def artifact_upload(
+    request, execution_id: UUID, file: File[UploadedFile], form: Form[FileUploadForm] = None
+):
+    return _upload(request, file, form or FileUploadForm(), execution_id=execution_id)
+
+
+@router.get(
+    "/executions/{execution_id}/artifacts/{object_id}",
+    response={401: ErrorOut, 404: ErrorOut, 422: ValidationErrorOut},
+    openapi_extra={"responses": FILE_RESPONSE},
+    summary="Download an artifact of an execution",
+    tags=["files"],
+)
+def artifact_download(request, execution_id: UUID, object_id: UUID):
+    artifact = api_selectors.artifact_of_execution(
+        workspace=request.workspace, execution_id=execution_id, pk=object_id
+    )
+    return _file_response(artifact)
+
+
+INLINE_TYPES = ("image/", "video/", "audio/", "application/pdf", "text/plain")
+
+
+def _file_response(artifact) -> FileResponse:
+    inline = artifact.content_type.startswith(INLINE_TYPES) and artifact.content_type != (
+        "image/svg+xml"
+    )
+    response = FileResponse(
+        artifact.file.open("rb"),
+        content_type=artifact.content_type or "application/octet-stream",
+        as_attachment=not inline,
+        filename=artifact.name,
+    )
+    # Uploaded content is never trusted to run as a page of this origin.
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["Last-Modified"] = http_date(artifact.created_at.timestamp())
+    return response

@@ -1,0 +1,699 @@
+"""Writes of executions, steps and artifacts: the one service layer behind both doors,
+the JSON API (api.py) and OTLP (otlp.py).
+
+Every request is one transaction: a failure part-way leaves nothing written. Every
+execution created here is counted (counters.count_created) and every status change
+goes through lifecycle.transition. Retries are harmless: an execution is identified by
+its idempotency key or its trace id, a step by its span id or sequence.
+"""
+
+import mimetypes
+import os
+import re
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import jsonschema
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from agents.models import AgentVersion, Workspace
+from agents.services import AgentNameError, agent_resolve, agents_resolve, parse_agent_ref
+
+from . import counters, lifecycle
+from .models import (
+    TERMINAL_STATUSES,
+    Artifact,
+    ArtifactKind,
+    Batch,
+    Execution,
+    Priority,
+    Source,
+    Status,
+    Step,
+    StepKind,
+    StepStatus,
+)
+from .steps_writer import (
+    Plan,
+    StepConflict,
+    StepInvalid,
+    StepRecord,
+    Totals,
+    apply_plan,
+    fill_costs,
+    money,
+    plan_steps,
+)
+
+PRIORITIES = {"low": Priority.LOW, "normal": Priority.NORMAL, "high": Priority.HIGH}
+# A root span that is itself a model or tool call is also kept as a step, so a trace of
+# one LLM call still shows that call; a root that only groups (agent, chain) is not,
+# and its children hang at the top of the timeline.
+LEAF_KINDS = frozenset({StepKind.MODEL_CALL, StepKind.TOOL_CALL})
+AGENT_NAME_MAX = 200
+VERSION_MAX = 100
+
+
+class IngestError(Exception):
+    status = 400
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+class NotFound(IngestError):
+    status = 404
+
+
+class Conflict(IngestError):
+    status = 409
+
+
+class TooLarge(IngestError):
+    status = 413
+
+
+class Invalid(IngestError):
+    """Values that are well-formed but wrong; `errors` names each field."""
+
+    status = 422
+
+    def __init__(self, errors: list[tuple[str, str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{f}: {m}" for f, m in errors))
+
+
+# --- redaction -----------------------------------------------------------------------
+
+SECRET_NAME = re.compile(
+    r"pass(word|wd|phrase)|secret|api[_-]?key|access[_-]?key|private[_-]?key|"
+    r"authori[sz]ation|credential|cookie|signature|(^|[_-])token$",
+    re.IGNORECASE,
+)
+REDACTED = "[redacted]"
+
+
+def redact(value: Any, _depth: int = 0) -> Any:
+    """A copy with the values of secret-looking keys replaced, for display and reruns."""
+    if _depth > 64:
+        return REDACTED
+    if isinstance(value, dict):
+        return {
+            k: (REDACTED if SECRET_NAME.search(str(k)) and v not in (None, "") else redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(v, _depth + 1) for v in value]
+    return value
+
+
+def request_snapshot(*, method: str, path: str, headers: dict, body: Any) -> dict:
+    return {
+        "method": method,
+        "path": path,
+        "headers": redact(dict(headers)),
+        "body": redact(body),
+    }
+
+
+# --- executions ----------------------------------------------------------------------
+
+
+def _status_path(target: str) -> list[str]:
+    """The legal statuses from pending to `target`, shortest first (BFS over the lifecycle)."""
+    if target == Status.PENDING:
+        return []
+    queue = deque([[Status.PENDING]])
+    seen = {Status.PENDING}
+    while queue:
+        path = queue.popleft()
+        for following in sorted(lifecycle.allowed_targets(path[-1])):
+            if following == target:
+                return [*path[1:], following]
+            if following not in seen:
+                seen.add(following)
+                queue.append([*path, following])
+    raise Invalid([("status", f"an execution cannot be created as {target}.")])
+
+
+def _validate_input(version: AgentVersion | None, data: dict) -> None:
+    schema = version.input_schema if version is not None else None
+    if not schema:
+        return
+    try:
+        validator_class = jsonschema.validators.validator_for(schema)
+        validator_class.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise Invalid(
+            [("agent", f"{version.full_name} has an invalid input_schema: {exc.message}")]
+        ) from None
+    errors = sorted(validator_class(schema).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        raise Invalid([(_json_path("input", e.absolute_path), e.message) for e in errors[:20]])
+
+
+def _json_path(root: str, parts) -> str:
+    path = root
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _batch(*, workspace: Workspace, pk, name: str | None, version) -> Batch:
+    batch = Batch.objects.filter(pk=pk).first()
+    if batch is not None:
+        if batch.workspace_id != workspace.pk:
+            raise NotFound(f"No batch {pk} in this workspace.")
+        return batch
+    try:
+        with transaction.atomic():
+            return Batch.objects.create(
+                id=pk, workspace=workspace, agent_version=version, name=name or ""
+            )
+    except IntegrityError:
+        return _batch(workspace=workspace, pk=pk, name=name, version=version)
+
+
+def _field_changes(execution: Execution, data, provided: set[str]) -> dict[str, Any]:
+    """Columns to write for the reported fields other than status."""
+    changes: dict[str, Any] = {}
+    for name in ("output", "summary", "error", "failure_reason", "session_id"):
+        if name in provided:
+            value = getattr(data, name)
+            changes[name] = value if (value is not None or name == "output") else ""
+    if "usage" in provided and data.usage is not None:
+        usage = data.usage
+        prompt = usage.prompt_tokens
+        completion = usage.completion_tokens
+        prompt = execution.prompt_tokens if prompt is None else prompt
+        completion = execution.completion_tokens if completion is None else completion
+        changes["prompt_tokens"] = prompt
+        changes["completion_tokens"] = completion
+        changes["total_tokens"] = (
+            usage.total_tokens if usage.total_tokens is not None else prompt + completion
+        )
+    if "cost" in provided and data.cost is not None:
+        changes["cost_usd"] = money(data.cost)
+    if "credits" in provided and data.credits is not None:
+        changes["credits"] = Decimal(data.credits).quantize(
+            Decimal("0.0001"), rounding=ROUND_HALF_UP
+        )
+    if "metadata" in provided and data.metadata is not None:
+        # Merged, so a runtime can add keys as it learns them; null removes a key.
+        merged = {**(execution.metadata or {}), **data.metadata}
+        changes["metadata"] = {k: v for k, v in merged.items() if v is not None}
+    if "started_at" in provided and data.started_at is not None:
+        changes["started_at"] = data.started_at
+    return changes
+
+
+def _check_times(data, target_terminal: bool) -> None:
+    if data.completed_at is not None and not target_terminal:
+        raise Invalid([("completed_at", "only a finished execution has a completion time.")])
+    if data.started_at and data.completed_at and data.completed_at < data.started_at:
+        raise Invalid([("completed_at", "is before started_at.")])
+
+
+def execution_create(
+    *,
+    workspace: Workspace,
+    data,
+    idempotency_key: str | None = None,
+    request: dict | None = None,
+) -> tuple[Execution, bool]:
+    """Create an execution from a validated ExecutionCreateIn; (execution, created).
+
+    A retry with the same idempotency key returns the first execution unchanged. The
+    agent and version are created on first use. A status other than pending is
+    reached through the lifecycle (pending -> running -> completed for a run
+    reported after the fact), each step counted.
+    """
+    key = idempotency_key or data.idempotency_key
+    provided = set(data.model_fields_set)
+    with transaction.atomic():
+        if key:
+            existing = Execution.objects.filter(workspace=workspace, idempotency_key=key).first()
+            if existing is not None:
+                return existing, False
+        try:
+            name, version_name = parse_agent_ref(data.agent_ref, data.version)
+        except AgentNameError as exc:
+            raise Invalid([("agent", str(exc))]) from None
+        agent, version = agent_resolve(workspace=workspace, name=name, version=version_name)
+        _validate_input(version, data.input_value)
+        target = data.status or Status.PENDING
+        path = _status_path(target)
+        _check_times(data, target in TERMINAL_STATUSES)
+        now = timezone.now()
+        execution = Execution(
+            workspace=workspace,
+            agent=agent,
+            agent_version=version,
+            agent_name=agent.name,
+            version_name=version.version if version else "",
+            status=Status.PENDING,
+            priority=PRIORITIES[data.priority],
+            source=Source.API,
+            input=data.input_value,
+            idempotency_key=key or None,
+            request=request or {},
+            created_at=now,
+            updated_at=now,
+        )
+        if data.batch is not None:
+            execution.batch = _batch(
+                workspace=workspace, pk=data.batch, name=data.batch_name, version=version
+            )
+        for column, value in _field_changes(execution, data, provided).items():
+            setattr(execution, column, value)
+        try:
+            with transaction.atomic():
+                execution.save(force_insert=True)
+        except IntegrityError:
+            # A concurrent retry with the same key won the race: answer with its execution.
+            existing = key and Execution.objects.filter(workspace=workspace, idempotency_key=key)
+            if existing and existing.exists():
+                return existing.get(), False
+            raise
+        counters.count_created([execution])
+        for status in path:
+            at = None
+            if status == Status.RUNNING:
+                at = data.started_at
+            elif status in TERMINAL_STATUSES:
+                at = data.completed_at
+            lifecycle.transition(execution, status, at=at)
+    return execution, True
+
+
+def execution_update(*, workspace: Workspace, pk, data) -> Execution:
+    """Apply a validated ExecutionUpdateIn. An illegal status change raises
+    lifecycle.IllegalTransition and, the transaction being rolled back, changes nothing."""
+    provided = set(data.model_fields_set)
+    with transaction.atomic():
+        execution = Execution.objects.select_for_update().filter(workspace=workspace, pk=pk).first()
+        if execution is None:
+            raise NotFound(f"No execution {pk} in this workspace.")
+        target = data.status or execution.status
+        _check_times(data, target in TERMINAL_STATUSES)
+        changes = _field_changes(execution, data, provided)
+        for column, value in changes.items():
+            setattr(execution, column, value)
+        if data.status and data.status != execution.status:
+            at = data.completed_at if data.status in TERMINAL_STATUSES else None
+            if data.status == Status.RUNNING:
+                at = data.started_at
+            lifecycle.transition(execution, data.status, at=at)
+        elif data.completed_at is not None and execution.is_terminal:
+            changes["completed_at"] = execution.completed_at = data.completed_at
+        if execution.is_terminal and execution.started_at and execution.completed_at:
+            duration = int((execution.completed_at - execution.started_at).total_seconds() * 1000)
+            changes["duration_ms"] = execution.duration_ms = max(0, duration)
+        if changes:
+            changes["updated_at"] = execution.updated_at = timezone.now()
+            Execution.objects.filter(pk=execution.pk).update(**changes)
+    return execution
+
+
+# --- steps -----------------------------------------------------------------------------
+
+
+def _add_totals(execution: Execution, totals: Totals, now: datetime) -> None:
+    """Add a request's steps to the denormalised totals. The caller holds the row lock."""
+    if not (totals.steps or totals.prompt_tokens or totals.completion_tokens or totals.cost_usd):
+        return
+    execution.step_count += totals.steps
+    execution.prompt_tokens = max(0, execution.prompt_tokens + totals.prompt_tokens)
+    execution.completion_tokens = max(0, execution.completion_tokens + totals.completion_tokens)
+    execution.total_tokens = max(
+        0, execution.total_tokens + totals.prompt_tokens + totals.completion_tokens
+    )
+    execution.cost_usd = max(Decimal(0), money(execution.cost_usd + totals.cost_usd))
+    execution.updated_at = now
+    Execution.objects.filter(pk=execution.pk).update(
+        step_count=execution.step_count,
+        prompt_tokens=execution.prompt_tokens,
+        completion_tokens=execution.completion_tokens,
+        total_tokens=execution.total_tokens,
+        cost_usd=execution.cost_usd,
+        updated_at=now,
+    )
+
+
+def _plan(batches) -> Plan:
+    try:
+        return plan_steps(batches)
+    except StepConflict as exc:
+        raise Conflict(str(exc)) from None
+    except StepInvalid as exc:
+        raise Invalid([(exc.field, exc.message)]) from None
+
+
+def steps_append(
+    *, workspace: Workspace, execution_id, records: list[StepRecord]
+) -> tuple[Execution, Plan]:
+    """Append (or update, by span id or sequence) steps of one execution.
+
+    An execution still pending or queued that reports steps is running, so it moves
+    to running through the lifecycle.
+    """
+    with transaction.atomic():
+        execution = (
+            Execution.objects.select_for_update()
+            .filter(workspace=workspace, pk=execution_id)
+            .first()
+        )
+        if execution is None:
+            raise NotFound(f"No execution {execution_id} in this workspace.")
+        fill_costs(records)
+        plan = _plan([(execution, records, False)])
+        apply_plan(plan)
+        _add_totals(execution, plan.totals[execution.pk], timezone.now())
+        if plan.new and execution.status in (Status.PENDING, Status.QUEUED):
+            starts = [n.record.started_at for n in plan.new if n.record.started_at]
+            lifecycle.transition(execution, Status.RUNNING, at=min(starts) if starts else None)
+    return execution, plan
+
+
+# --- OTLP traces -----------------------------------------------------------------------
+
+
+@dataclass(slots=True, eq=False)
+class TraceSpan:
+    """One decoded span, with what otlp.py read about its trace's agent and session."""
+
+    trace_id: str
+    step: StepRecord
+    service_name: str = ""
+    service_version: str | None = None
+    agent_name: str | None = None
+    agent_version: str | None = None
+    session_id: str = ""
+    metadata: dict = field(default_factory=dict)
+    resource: dict = field(default_factory=dict)
+
+
+@dataclass
+class IngestResult:
+    spans: int = 0
+    executions_created: int = 0
+    steps_created: int = 0
+    steps_updated: int = 0
+    execution_ids: list = field(default_factory=list)
+
+
+def _agent_key(span: TraceSpan) -> tuple[str, str | None]:
+    name = (span.agent_name or span.service_name or "unknown_service").strip()[:AGENT_NAME_MAX]
+    version = span.agent_version or span.service_version
+    version = version.strip()[:VERSION_MAX] if version else None
+    return name or "unknown_service", version or None
+
+
+def _root_status(root: TraceSpan) -> str:
+    if root.step.status == StepStatus.FAILED:
+        return Status.FAILED
+    if root.step.status == StepStatus.RUNNING:
+        return Status.RUNNING
+    return Status.COMPLETED
+
+
+def _as_input(value: Any) -> dict:
+    if isinstance(value, dict):
+        return value
+    return {} if value is None else {"input": value}
+
+
+def _root_fields(root: TraceSpan) -> dict[str, Any]:
+    s = root.step
+    return {
+        "input": _as_input(s.input),
+        "output": s.output,
+        "metadata": root.metadata,
+        "session_id": root.session_id[:200],
+        "started_at": s.started_at,
+    }
+
+
+def _otlp_request(root: TraceSpan | None, first: TraceSpan) -> dict:
+    return {
+        "method": "POST",
+        "path": "/v1/traces",
+        "protocol": "otlp",
+        "root_span_id": root.step.span_id if root else None,
+        "resource": (root or first).resource,
+    }
+
+
+def _new_execution(workspace, trace_id, items, root, resolved, now) -> Execution:
+    agent, version = resolved[_agent_key(root or items[0])]
+    starts = [s.step.started_at for s in items if s.step.started_at]
+    execution = Execution(
+        id=uuid.uuid4(),
+        workspace=workspace,
+        agent=agent,
+        agent_version=version,
+        agent_name=agent.name,
+        version_name=version.version if version else "",
+        source=Source.OTLP,
+        trace_id=trace_id,
+        created_at=min(starts) if starts else now,
+        updated_at=now,
+        request=_otlp_request(root, items[0]),
+    )
+    if root is None:
+        # Children came first: the execution runs until its root span arrives.
+        execution.status = Status.RUNNING
+        execution.started_at = min(starts) if starts else now
+        execution.session_id = next((s.session_id for s in items if s.session_id), "")[:200]
+        return execution
+    for column, value in _root_fields(root).items():
+        setattr(execution, column, value)
+    execution.status = _root_status(root)
+    execution.error = root.step.error
+    if execution.status in TERMINAL_STATUSES:
+        execution.completed_at = root.step.ended_at or now
+        if execution.started_at is not None:
+            elapsed = execution.completed_at - execution.started_at
+            execution.duration_ms = max(0, int(elapsed.total_seconds() * 1000))
+    return execution
+
+
+def _adopt_root(execution: Execution, root: TraceSpan, resolved) -> None:
+    """The root span of an execution that so far had only children: it names the agent,
+    the input and output, and ends the execution through the lifecycle."""
+    agent, version = resolved[_agent_key(root)]
+    if agent.name != execution.agent_name:
+        counters.count_deleted([execution])
+        execution.agent_name = agent.name
+        counters.count_created([execution])
+    changes = _root_fields(root)
+    changes.update(
+        agent=agent,
+        agent_version=version,
+        agent_name=agent.name,
+        version_name=version.version if version else "",
+        request=_otlp_request(root, root),
+        updated_at=timezone.now(),
+    )
+    if root.step.started_at and root.step.started_at < execution.created_at:
+        changes["created_at"] = root.step.started_at
+    if changes["started_at"] is None:
+        changes["started_at"] = execution.started_at
+    for column, value in changes.items():
+        setattr(execution, column, value)
+    Execution.objects.filter(pk=execution.pk).update(**changes)
+    target = _root_status(root)
+    if target != execution.status and lifecycle.can_transition(execution.status, target):
+        lifecycle.transition(
+            execution, target, at=root.step.ended_at, error=root.step.error or None
+        )
+
+
+def traces_ingest(*, workspace: Workspace, spans: list[TraceSpan]) -> IngestResult:
+    """Store decoded spans: each trace one execution (its root span), the rest steps.
+
+    Spans of one trace may come in several requests and children before parents; they
+    assemble into one execution. A concurrent request creating the same trace makes
+    the insert fail on the (workspace, trace_id) constraint: the whole request is then
+    retried, and finds that execution.
+    """
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                return _traces_ingest(workspace, spans)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _traces_ingest(workspace: Workspace, spans: list[TraceSpan]) -> IngestResult:
+    now = timezone.now()
+    traces: dict[str, list[TraceSpan]] = {}
+    for span in spans:
+        traces.setdefault(span.trace_id, []).append(span)
+    fill_costs([s.step for s in spans])
+    existing = {
+        e.trace_id: e
+        for e in Execution.objects.select_for_update().filter(
+            workspace=workspace, trace_id__in=list(traces)
+        )
+    }
+    roots: dict[str, TraceSpan] = {}
+    for trace_id, items in traces.items():
+        known = existing[trace_id].request.get("root_span_id") if trace_id in existing else None
+        for span in items:
+            if not span.step.parent_span_id and known in (None, span.step.span_id):
+                roots[trace_id] = span
+                break
+
+    keys = set()
+    for trace_id, items in traces.items():
+        execution = existing.get(trace_id)
+        root = roots.get(trace_id)
+        if execution is None:
+            keys.add(_agent_key(root or items[0]))
+        elif root is not None and not execution.request.get("root_span_id"):
+            keys.add(_agent_key(root))
+    resolved = agents_resolve(workspace=workspace, keys=keys)
+
+    batches = []
+    created: list[Execution] = []
+    adopting: list[tuple[Execution, TraceSpan]] = []
+    for trace_id, items in traces.items():
+        root = roots.get(trace_id)
+        records = [s.step for s in items if s is not root or s.step.kind in LEAF_KINDS]
+        execution = existing.get(trace_id)
+        if execution is None:
+            execution = _new_execution(workspace, trace_id, items, root, resolved, now)
+            created.append(execution)
+            batches.append((execution, records, True))
+        else:
+            batches.append((execution, records, False))
+            if root is not None and not execution.request.get("root_span_id"):
+                adopting.append((execution, root))
+
+    plan = _plan(batches)
+    for execution in created:
+        totals = plan.totals[execution.pk]
+        execution.step_count = totals.steps
+        execution.prompt_tokens = totals.prompt_tokens
+        execution.completion_tokens = totals.completion_tokens
+        execution.total_tokens = totals.prompt_tokens + totals.completion_tokens
+        execution.cost_usd = money(totals.cost_usd)
+    Execution.objects.bulk_create(created, batch_size=500)
+    counters.count_created(created)
+    apply_plan(plan)
+    for execution in existing.values():
+        _add_totals(execution, plan.totals[execution.pk], now)
+    for execution, root in adopting:
+        _adopt_root(execution, root, resolved)
+
+    result = IngestResult(spans=len(spans), executions_created=len(created))
+    for outcomes in plan.outcomes.values():
+        for outcome in outcomes:
+            if outcome.state == "created":
+                result.steps_created += 1
+            elif outcome.state == "updated":
+                result.steps_updated += 1
+    result.execution_ids = [e.pk for e in created] + [e.pk for e in existing.values()]
+    return result
+
+
+# --- files -----------------------------------------------------------------------------
+
+KIND_BY_TYPE = (
+    ("image/", ArtifactKind.IMAGE),
+    ("video/", ArtifactKind.VIDEO),
+    ("application/pdf", ArtifactKind.DOCUMENT),
+    ("text/x-", ArtifactKind.CODE),
+    ("text/", ArtifactKind.DOCUMENT),
+)
+
+
+def _kind_for(content_type: str) -> str:
+    for prefix, kind in KIND_BY_TYPE:
+        if content_type.startswith(prefix):
+            return kind
+    return ArtifactKind.FILE
+
+
+def _bounding_boxes(value: Any) -> list:
+    if value in (None, ""):
+        return []
+    if not isinstance(value, list):
+        raise Invalid([("bounding_boxes", "must be a JSON list of boxes.")])
+    for i, box in enumerate(value):
+        where = f"bounding_boxes[{i}]"
+        if not isinstance(box, dict):
+            raise Invalid([(where, "must be an object with x, y, width and height.")])
+        for key in ("x", "y", "width", "height"):
+            number = box.get(key)
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                raise Invalid([(f"{where}.{key}", "must be a number (a fraction of the image).")])
+            if not 0 <= number <= 1:
+                raise Invalid([(f"{where}.{key}", "must be between 0 and 1.")])
+    return value
+
+
+def artifact_create(
+    *,
+    workspace: Workspace,
+    upload,
+    execution_id=None,
+    step_span_id: str | None = None,
+    step_sequence: int | None = None,
+    kind: str | None = None,
+    bounding_boxes: Any = None,
+) -> Artifact:
+    """Store an uploaded file as an artifact, of an execution (and step) or on its own.
+
+    The file is written before the row; if the row cannot be written the file is
+    removed again, so a failed upload leaves neither behind.
+    """
+    boxes = _bounding_boxes(bounding_boxes)
+    name = os.path.basename(upload.name or "") or "upload"
+    name = name.replace("\x00", "")[-200:]
+    content_type = (upload.content_type or "").split(";")[0].strip().lower()
+    if not content_type or content_type == "application/octet-stream":
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    artifact = Artifact(
+        workspace=workspace,
+        kind=kind or _kind_for(content_type),
+        name=name,
+        content_type=content_type[:200],
+        size=upload.size or 0,
+        bounding_boxes=boxes,
+    )
+    try:
+        with transaction.atomic():
+            if execution_id is not None:
+                artifact.execution = Execution.objects.filter(
+                    workspace=workspace, pk=execution_id
+                ).first()
+                if artifact.execution is None:
+                    raise NotFound(f"No execution {execution_id} in this workspace.")
+            if step_span_id or step_sequence is not None:
+                if artifact.execution is None:
+                    raise Invalid([("execution_id", "is needed to attach the file to a step.")])
+                steps = Step.objects.filter(execution=artifact.execution)
+                if step_span_id:
+                    artifact.step = steps.filter(span_id=step_span_id).first()
+                else:
+                    artifact.step = steps.filter(sequence=step_sequence).first()
+                if artifact.step is None:
+                    field_name = "step_span_id" if step_span_id else "step_sequence"
+                    raise Invalid([(field_name, "no such step in this execution.")])
+            artifact.file.save(name, upload, save=False)
+            artifact.save(force_insert=True)
+    except Exception:
+        if artifact.file.name:
+            artifact.file.delete(save=False)
+        raise
+    return artifact
