@@ -1,11 +1,15 @@
 """Reads of executions, always scoped to one workspace."""
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import Count, Max, OuterRef, Prefetch, QuerySet, Subquery, TextField
+from django.db.models.functions import Cast, Coalesce, Substr
 from django.http import Http404
 
 from agents.models import Workspace
 
-from .models import Batch, Execution
+from .models import Artifact, Batch, Execution, Step, StepKind, StepStatus
 
 
 def execution_list(*, workspace: Workspace) -> QuerySet[Execution]:
@@ -29,3 +33,252 @@ def batch_get(*, workspace: Workspace, pk) -> Batch:
     if batch is None:
         raise Http404("No such batch in this workspace.")
     return batch
+
+
+# ---------------------------------------------------------------------------
+# The detail page: steps in pages, their tree depth, counters, artifacts.
+
+STEP_PAGE_SIZE = 100
+# How much of each step's input and output the timeline asks the database for:
+# enough for a one-line preview, never the megabytes a payload can hold.
+STEP_HEAD_CHARS = 600
+
+
+@dataclass
+class StepPage:
+    steps: list[Step]
+    after: int | None  # the cursor this page starts after (None: from the first step)
+    next_after: int | None  # cursor of the next page, None when this is the last
+    has_previous: bool = False
+    previous_after: int | None = None  # cursor of the page before (None: from the start)
+
+
+def _timeline_steps(execution: Execution) -> QuerySet[Step]:
+    """Steps with everything a timeline card shows, and only heads of the payloads."""
+    child_count = (
+        Step.objects.filter(parent=OuterRef("pk"))
+        .order_by()
+        .values("parent")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return (
+        Step.objects.filter(execution=execution)
+        .defer("input", "output", "attributes")
+        .annotate(
+            input_head=Substr(Cast("input", TextField()), 1, STEP_HEAD_CHARS),
+            output_head=Substr(Cast("output", TextField()), 1, STEP_HEAD_CHARS),
+            child_count=Coalesce(Subquery(child_count), 0),
+        )
+        .prefetch_related(
+            Prefetch("artifacts", queryset=Artifact.objects.order_by("created_at", "id"))
+        )
+        .order_by("sequence")
+    )
+
+
+def _attach_depths(steps: list[Step]) -> None:
+    """Set step.depth (0 for a root) on each step, in one query whatever the page size.
+
+    A page cut from the middle of a 10,000-step run holds children whose parents
+    are on earlier pages; a recursive CTE fetches all their missing ancestors at
+    once (PostgreSQL and SQLite both have WITH RECURSIVE).
+    """
+    parents: dict[int, int | None] = {s.pk: s.parent_id for s in steps}
+    missing = {s.parent_id for s in steps if s.parent_id and s.parent_id not in parents}
+    if missing:
+        table = connection.ops.quote_name(Step._meta.db_table)
+        marks = ", ".join(["%s"] * len(missing))
+        sql = (
+            f"WITH RECURSIVE anc(id, parent_id) AS ("
+            f" SELECT id, parent_id FROM {table} WHERE id IN ({marks})"
+            f" UNION SELECT s.id, s.parent_id FROM {table} s JOIN anc ON s.id = anc.parent_id"
+            f") SELECT id, parent_id FROM anc"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, list(missing))
+            parents.update(dict(cursor.fetchall()))
+    depths: dict[int, int] = {}
+
+    def depth_of(pk: int) -> int:
+        chain = []
+        while pk is not None and pk not in depths and len(chain) < 200:
+            chain.append(pk)
+            pk = parents.get(pk)
+        base = depths.get(pk, -1) if pk is not None else -1
+        for offset, node in enumerate(reversed(chain), 1):
+            depths[node] = base + offset
+        return depths[chain[0]] if chain else depths[pk]
+
+    for step in steps:
+        step.depth = depth_of(step.pk)
+
+
+def step_page(
+    *, execution: Execution, after: int | None = None, limit: int = STEP_PAGE_SIZE
+) -> StepPage:
+    """One page of an execution's steps in sequence order, after a sequence cursor.
+
+    Keyset pagination on (execution, sequence), which the unique constraint
+    indexes, so page 100 of a 10,000-step run costs what page 1 does.
+    """
+    qs = _timeline_steps(execution)
+    if after is not None:
+        qs = qs.filter(sequence__gt=after)
+    steps = list(qs[: limit + 1])
+    next_after = None
+    if len(steps) > limit:
+        steps = steps[:limit]
+        next_after = steps[-1].sequence
+    _attach_depths(steps)
+    page = StepPage(steps=steps, after=after, next_after=next_after)
+    if after is not None:
+        earlier = list(
+            Step.objects.filter(execution=execution, sequence__lte=after)
+            .order_by("-sequence")
+            .values_list("sequence", flat=True)[limit : limit + 1]
+        )
+        page.has_previous = True
+        page.previous_after = earlier[0] if earlier else None
+    return page
+
+
+def steps_by_sequence(*, execution: Execution, sequences) -> list[Step]:
+    """Timeline steps for the given sequence numbers (the stream re-sends changed cards)."""
+    steps = list(_timeline_steps(execution).filter(sequence__in=list(sequences)))
+    _attach_depths(steps)
+    return steps
+
+
+def step_window_start(
+    *, execution: Execution, sequence: int, limit: int = STEP_PAGE_SIZE, context: int = 5
+) -> int | None:
+    """The page cursor that shows step `sequence` near the top, with a few steps before it.
+
+    None (start from the first step) when the step is on the first page anyway.
+    """
+    before = list(
+        Step.objects.filter(execution=execution, sequence__lt=sequence)
+        .order_by("-sequence")
+        .values_list("sequence", flat=True)[: max(limit - 10, context + 1)]
+    )
+    if len(before) < max(limit - 10, context + 1):
+        return None
+    return before[context]
+
+
+def step_get(*, execution: Execution, sequence: int) -> Step:
+    """One step of this execution, with its payloads and artifacts; 404 when absent."""
+    step = (
+        Step.objects.filter(execution=execution, sequence=sequence)
+        .select_related("parent")
+        .prefetch_related(
+            Prefetch("artifacts", queryset=Artifact.objects.order_by("created_at", "id"))
+        )
+        .first()
+    )
+    if step is None:
+        raise Http404("No such step in this execution.")
+    return step
+
+
+def step_stats(*, execution: Execution) -> dict:
+    """Counters for the timeline header: steps by kind and by status, in one query."""
+    stats = {"total": 0, "kinds": {}, "failed": 0, "running": 0, "last_sequence": None}
+    rows = (
+        Step.objects.filter(execution=execution)
+        .order_by()
+        .values_list("kind", "status")
+        .annotate(n=Count("pk"), last=Max("sequence"))
+    )
+    for kind, status, n, last in rows:
+        stats["total"] += n
+        if stats["last_sequence"] is None or last > stats["last_sequence"]:
+            stats["last_sequence"] = last
+        stats["kinds"][kind] = stats["kinds"].get(kind, 0) + n
+        if status == StepStatus.FAILED:
+            stats["failed"] += n
+        elif status == StepStatus.RUNNING:
+            stats["running"] += n
+    stats["actions"] = stats["kinds"].get(StepKind.ACTION, 0)
+    return stats
+
+
+def step_failing(*, execution: Execution) -> Step | None:
+    """The step where the run went wrong: the first failed step with no failed child.
+
+    A failure usually bubbles up (action -> its block -> the run); the innermost
+    failed step is the one whose input and error explain it.
+    """
+    return (
+        Step.objects.filter(execution=execution, status=StepStatus.FAILED)
+        .exclude(children__status=StepStatus.FAILED)
+        .prefetch_related(
+            Prefetch("artifacts", queryset=Artifact.objects.order_by("created_at", "id"))
+        )
+        .order_by("sequence")
+        .first()
+    )
+
+
+def steps_before(*, execution: Execution, sequence: int, limit: int = 5) -> list[Step]:
+    """The successful steps just before a step, oldest first: what worked before it failed."""
+    steps = list(
+        Step.objects.filter(execution=execution, sequence__lt=sequence, status=StepStatus.COMPLETED)
+        .defer("input", "output", "attributes")
+        .order_by("-sequence")[:limit]
+    )
+    return steps[::-1]
+
+
+def step_latest_with_media(*, execution: Execution) -> int | None:
+    """Sequence of the most recent step with an image, for the inspector's default view."""
+    return (
+        Artifact.objects.filter(
+            execution=execution, step__isnull=False, content_type__startswith="image/"
+        )
+        .order_by("-created_at", "-step__sequence")
+        .values_list("step__sequence", flat=True)
+        .first()
+    )
+
+
+def artifact_list(*, execution: Execution) -> QuerySet[Artifact]:
+    return (
+        Artifact.objects.filter(execution=execution)
+        .select_related("step")
+        .only(
+            "id",
+            "workspace_id",
+            "execution_id",
+            "kind",
+            "name",
+            "file",
+            "content_type",
+            "size",
+            "bounding_boxes",
+            "created_at",
+            "step__sequence",
+            "step__name",
+            "step__kind",
+        )
+        .order_by("created_at", "id")
+    )
+
+
+def artifact_kind_counts(*, execution: Execution) -> dict[str, int]:
+    rows = (
+        Artifact.objects.filter(execution=execution)
+        .order_by()
+        .values_list("kind")
+        .annotate(n=Count("pk"))
+    )
+    return dict(rows)
+
+
+def artifact_get(*, workspace: Workspace, pk) -> Artifact:
+    """One artifact of this workspace; another workspace's id is a 404, like a missing one."""
+    artifact = Artifact.objects.filter(workspace=workspace, pk=pk).first()
+    if artifact is None:
+        raise Http404("No such artifact in this workspace.")
+    return artifact

@@ -81,6 +81,15 @@ def compact(value) -> str:
 
 
 @register.filter
+def pct(value, digits: int = 0) -> str:
+    """A fraction (0.973) as a percentage ("97%"); a dash when missing."""
+    try:
+        return f"{float(value) * 100:.{int(digits)}f}%"
+    except (TypeError, ValueError):
+        return "—"
+
+
+@register.filter
 def markdown(text) -> SafeString:
     """Markdown from agents or people, rendered and sanitized (never trusted)."""
     return rendering.render_markdown(text or "")

@@ -1,0 +1,278 @@
+"""Server-sent events for one execution's detail page, at /executions/<id>/stream.
+
+Events (all carry `id: <last step sequence sent>`, so a reconnecting EventSource
+resumes where it stopped through Last-Event-ID):
+
+- `step`: the HTML of one timeline card, new or changed (static/js/detail.js
+  appends it, or replaces the card with the same id);
+- `regions`: HTML elements with ids (badge, facts, counters, and on a status
+  change the outcome and actions regions) that replace the elements of the same
+  ids on the page;
+- `done`: the final status. The stream closes after it, and the page stops
+  listening, so updates stop when the run ends. An execution that has already
+  ended sends its remaining steps and a single `done` (seed 004's behaviour).
+
+How changes are noticed: this stream looks at the database every
+RUNBOARD_STREAM_POLL_SECONDS (0.5 s): one indexed query for steps after the
+cursor, one for the execution row, one for steps it saw running. That is enough
+for a new step to reach the page within a second and costs a few cheap queries
+per open page. In production, PostgreSQL LISTEN/NOTIFY would carry "execution X
+changed" from ingestion to every web process so a stream could sleep until told;
+the query-per-tick loop is the simple, portable choice here (SQLite has no
+NOTIFY), and swapping the wait for a LISTEN only changes `_wait`.
+
+Where the server cannot hold a connection open (a sync worker, a buffering
+proxy), RUNBOARD_STREAM_MAX_SECONDS=0 makes each request answer with what is new
+and close with `retry: 1000`, so EventSource itself polls once a second; the
+page's script falls back to the same `?once=1` request with fetch when
+EventSource keeps failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
+from django.http import StreamingHttpResponse
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from agents.decorators import with_workspace
+
+from . import selectors
+from .models import Execution, Step, StepKind, StepStatus
+from .views.detail import card_context, decorate_steps, detail_for, header_context, live_context
+
+STEP_BATCH = 200
+RETRY_MS = 1000
+KEEPALIVE_SECONDS = 15
+
+
+def _poll_seconds() -> float:
+    return float(getattr(settings, "RUNBOARD_STREAM_POLL_SECONDS", 0.5))
+
+
+def _max_seconds() -> float:
+    return float(getattr(settings, "RUNBOARD_STREAM_MAX_SECONDS", 300))
+
+
+def format_event(event: str, data: str, event_id: int | None = None) -> str:
+    lines = [f"event: {event}"]
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    lines += [f"data: {line}" for line in data.splitlines() or [""]]
+    return "\n".join(lines) + "\n\n"
+
+
+class ExecutionStream:
+    """What one open page has been sent, and what to send it next."""
+
+    def __init__(self, execution: Execution, *, after: int | None, tz):
+        self.execution = execution
+        self.cursor = after
+        self.tz = tz
+        self.running: dict[int, str] = {}
+        self.fingerprint: tuple | None = None
+        self.status = execution.status
+        self.stats: dict | None = None
+        self.failing_seq: int | None = None
+
+    # -- one look at the database -------------------------------------------
+
+    def start(self) -> list[str]:
+        events = [f"retry: {RETRY_MS}\n\n"]
+        self.stats = selectors.step_stats(execution=self.execution)
+        if self.cursor is not None:
+            self.running = dict(
+                Step.objects.filter(
+                    execution=self.execution,
+                    sequence__lte=self.cursor,
+                    status=StepStatus.RUNNING,
+                ).values_list("sequence", "status")
+            )
+        # The page was rendered a moment ago; anything that changed since is sent now.
+        events += self.tick(force_regions=True)
+        return events
+
+    def tick(self, *, force_regions: bool = False) -> list[str]:
+        with timezone.override(self.tz):
+            return self._tick(force_regions)
+
+    def _tick(self, force_regions: bool) -> list[str]:
+        execution = (
+            Execution.objects.filter(pk=self.execution.pk)
+            .select_related(
+                "agent", "agent_version", "batch", "schedule", "rerun_of", "triggered_by"
+            )
+            .first()
+        )
+        if execution is None:  # deleted while watched: nothing more will happen
+            self.status = "deleted"
+            return [format_event("done", "deleted", self.cursor)]
+        self.execution = execution
+        events = self._changed_steps() + self._new_steps()
+        fingerprint = (
+            execution.status,
+            execution.step_count,
+            execution.total_tokens,
+            execution.cost_usd,
+            execution.credits,
+            execution.updated_at,
+            execution.completed_at,
+            self.stats["total"],
+            self.stats["failed"],
+            self.stats["running"],
+        )
+        status_changed = execution.status != self.status
+        if force_regions or fingerprint != self.fingerprint or status_changed:
+            events.append(self._regions(full=status_changed or force_regions))
+            self.fingerprint = fingerprint
+        self.status = execution.status
+        if execution.is_terminal:
+            # Steps that landed with the final status are sent before the end.
+            events += self._new_steps(drain=True)
+            events.append(format_event("done", execution.status, self.cursor))
+        return events
+
+    def _render_cards(self, steps: list[Step]) -> list[str]:
+        decorate_steps(steps, self.execution)
+        context = card_context(self.execution, selected=None, failing=self.failing_seq)
+        events = []
+        for step in steps:
+            html = render_to_string("executions/detail/timeline.html#card", {**context, "s": step})
+            events.append(format_event("step", html, self.cursor))
+        return events
+
+    def _new_steps(self, *, drain: bool = False) -> list[str]:
+        events = []
+        while True:
+            page = selectors.step_page(
+                execution=self.execution, after=self.cursor, limit=STEP_BATCH
+            )
+            if not page.steps:
+                break
+            for step in page.steps:
+                self.stats["total"] += 1
+                self.stats["kinds"][step.kind] = self.stats["kinds"].get(step.kind, 0) + 1
+                if step.status == StepStatus.FAILED:
+                    self.stats["failed"] += 1
+                elif step.status == StepStatus.RUNNING:
+                    self.stats["running"] += 1
+                    self.running[step.sequence] = step.status
+            self.stats["actions"] = self.stats["kinds"].get(StepKind.ACTION, 0)
+            self.cursor = page.steps[-1].sequence
+            events += self._render_cards(page.steps)
+            if not drain or page.next_after is None:
+                break
+        return events
+
+    def _changed_steps(self) -> list[str]:
+        if not self.running:
+            return []
+        done = dict(
+            Step.objects.filter(execution=self.execution, sequence__in=list(self.running))
+            .exclude(status=StepStatus.RUNNING)
+            .values_list("sequence", "status")
+        )
+        if not done:
+            return []
+        for sequence, status in done.items():
+            del self.running[sequence]
+            self.stats["running"] -= 1
+            if status == StepStatus.FAILED:
+                self.stats["failed"] += 1
+        steps = selectors.steps_by_sequence(execution=self.execution, sequences=done)
+        return self._render_cards(steps)
+
+    def _regions(self, *, full: bool) -> str:
+        execution = self.execution
+        context = {
+            "execution": execution,
+            "stats": self.stats,
+            "detail_url": execution.get_absolute_url(),
+            **header_context(execution),
+        }
+        names = ["header.html#badge", "header.html#facts", "timeline.html#counters"]
+        if full:
+            detail = detail_for(execution)
+            self.stats = detail.stats
+            self.failing_seq = detail.failing.sequence if detail.failing else None
+            context.update(live_context(detail))
+            names += ["header.html#actions", "outcome.html"]
+        html = "".join(render_to_string(f"executions/detail/{name}", context) for name in names)
+        return format_event("regions", html, self.cursor)
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "deleted" or self.execution.is_terminal
+
+
+def _events(stream: ExecutionStream, *, once: bool) -> Iterator[str]:
+    yield from stream.start()
+    if stream.finished or once or _max_seconds() <= 0:
+        return
+    began = last_sent = time.monotonic()
+    while time.monotonic() - began < _max_seconds():
+        time.sleep(_poll_seconds())
+        events = stream.tick()
+        if events:
+            last_sent = time.monotonic()
+            yield from events
+        elif time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+            # A comment line: keeps proxies from timing out, and finds closed tabs.
+            last_sent = time.monotonic()
+            yield ": keepalive\n\n"
+        if stream.finished:
+            return
+    # Lifetime reached: the client reconnects with Last-Event-ID and carries on.
+
+
+async def _aevents(stream: ExecutionStream, *, once: bool) -> AsyncIterator[str]:
+    # Under ASGI an async iterator keeps the event loop free between ticks; the
+    # database work of each tick runs in a worker thread.
+    for event in await sync_to_async(stream.start)():
+        yield event
+    if stream.finished or once or _max_seconds() <= 0:
+        return
+    began = last_sent = time.monotonic()
+    while time.monotonic() - began < _max_seconds():
+        await asyncio.sleep(_poll_seconds())
+        events = await sync_to_async(stream.tick)()
+        if events:
+            last_sent = time.monotonic()
+            for event in events:
+                yield event
+        elif time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+            last_sent = time.monotonic()
+            yield ": keepalive\n\n"
+        if stream.finished:
+            return
+
+
+def _cursor(request) -> int | None:
+    for raw in (request.headers.get("Last-Event-ID", ""), request.GET.get("after", "")):
+        raw = raw.strip()
+        if raw.isdigit():
+            return int(raw)
+    return None
+
+
+@require_GET
+@with_workspace
+def execution_stream(request, pk):
+    execution = selectors.execution_get(workspace=request.workspace, pk=pk)
+    stream = ExecutionStream(execution, after=_cursor(request), tz=timezone.get_current_timezone())
+    once = request.GET.get("once") == "1"
+    if isinstance(request, ASGIRequest):
+        content = _aevents(stream, once=once)
+    else:
+        content = _events(stream, once=once)
+    response = StreamingHttpResponse(content, content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-cache, no-transform"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
+    return response
