@@ -4,6 +4,7 @@ control-plane tests."""
 import json
 import threading
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 
 import pytest
 from django_tasks_db.management.commands.db_worker import Worker
@@ -101,3 +102,43 @@ def reviewer(workspace):
     user = UserFactory(username="rita")
     MembershipFactory(user=user, workspace=workspace, role=Role.REVIEWER)
     return user
+
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.elements: list[dict] = []
+        self.open: list[dict] = []
+
+    def handle_starttag(self, tag, attrs):
+        element = {"tag": tag, **{k: v or "" for k, v in attrs}, "text": ""}
+        self.elements.append(element)
+        if tag not in {"input", "br", "img", "link", "meta", "hr"}:
+            self.open.append(element)
+
+    def handle_endtag(self, tag):
+        while self.open:
+            if self.open.pop()["tag"] == tag:
+                break
+
+    def handle_data(self, data):
+        for element in self.open:
+            element["text"] += data
+
+
+def elements(html: bytes | str, tag: str, **attrs) -> list[dict]:
+    """Parsed elements of one tag whose attributes match: each a dict of its attributes
+    plus "text" (its text content, stripped)."""
+    collector = _Collector()
+    collector.feed(html.decode() if isinstance(html, bytes) else html)
+    found = []
+    for element in collector.elements:
+        if element["tag"] == tag and all(element.get(k) == v for k, v in attrs.items()):
+            found.append({**element, "text": " ".join(element["text"].split())})
+    return found
+
+
+def form_actions(html) -> set[str]:
+    """Every URL a form on the page posts to (its action, and its buttons' formaction)."""
+    actions = {f["action"] for f in elements(html, "form") if f.get("method") == "post"}
+    return actions | {b["formaction"] for b in elements(html, "button") if b.get("formaction")}

@@ -1,0 +1,247 @@
+"""Dashboard actions of the control plane: run, rerun, cancel (one or many), approve,
+reject, the review queue, and enabling or disabling schedules.
+
+Every action is a plain POST form that redirects back (it works without JavaScript),
+guarded by the role the workspace gives the user: operators and admins execute,
+rerun and cancel; reviewers and admins approve and reject.
+"""
+
+import uuid
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from agents.decorators import with_workspace
+from agents.selectors import agent_get
+
+from .. import control, selectors
+from ..control_forms import DecisionForm, RunForm
+from ..lifecycle import IllegalTransition
+from ..models import Source
+
+REVIEW_PAGE_SIZE = 25
+
+ROLE_NEEDS = {
+    "operate": ("can_operate", "operators and admins"),
+    "review": ("can_review", "reviewers and admins"),
+}
+
+
+def _forbidden(request: HttpRequest, need: str, action: str) -> HttpResponse | None:
+    """A 403 page saying who may do this, or None when the user may."""
+    attribute, who = ROLE_NEEDS[need]
+    if getattr(request.membership, attribute):
+        return None
+    return render(
+        request,
+        "executions/control/forbidden.html",
+        {"action": action, "who": who, "role": request.membership.get_role_display()},
+        status=403,
+    )
+
+
+def _back(request: HttpRequest, default: str):
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect(default)
+
+
+def _act(request: HttpRequest, pk, *, need: str, action: str, service, done: str, **kwargs):
+    """Run one service on one execution of this workspace and go back to where the form was.
+
+    An action the status does not allow (IllegalTransition) changes nothing and says why.
+    """
+    refused = _forbidden(request, need, action)
+    if refused:
+        return refused
+    execution = selectors.execution_get(workspace=request.workspace, pk=pk)
+    try:
+        result = service(execution=execution, **kwargs)
+    except IllegalTransition as exc:
+        messages.error(request, str(exc))
+        return _back(request, execution.get_absolute_url())
+    messages.success(request, done)
+    if action == "rerun executions":
+        return redirect(result.get_absolute_url())
+    return _back(request, execution.get_absolute_url())
+
+
+@require_POST
+@with_workspace
+def execution_cancel(request, pk):
+    return _act(
+        request,
+        pk,
+        need="operate",
+        action="cancel executions",
+        service=control.execution_cancel,
+        done="Execution cancelled. Its runtime has been told to stop.",
+        user=request.user,
+    )
+
+
+@require_POST
+@with_workspace
+def execution_rerun(request, pk):
+    return _act(
+        request,
+        pk,
+        need="operate",
+        action="rerun executions",
+        service=control.execution_rerun,
+        done="Rerun queued: this is the new execution.",
+        triggered_by=request.user,
+    )
+
+
+def _decide(request, pk, *, approve: bool):
+    refused = _forbidden(request, "review", "approve or reject executions")
+    if refused:
+        return refused
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "note: too long; at most 5000 characters. Nothing was decided.")
+        return _back(request, reverse("executions:detail", args=[pk]))
+    return _act(
+        request,
+        pk,
+        need="review",
+        action="approve or reject executions",
+        service=control.execution_approve if approve else control.execution_reject,
+        done="Approved: the runtime carries on." if approve else "Rejected: the runtime stops.",
+        user=request.user,
+        note=form.cleaned_data["note"],
+    )
+
+
+@require_POST
+@with_workspace
+def execution_approve(request, pk):
+    return _decide(request, pk, approve=True)
+
+
+@require_POST
+@with_workspace
+def execution_reject(request, pk):
+    return _decide(request, pk, approve=False)
+
+
+@require_POST
+@with_workspace
+def executions_bulk_cancel(request):
+    refused = _forbidden(request, "operate", "cancel executions")
+    if refused:
+        return refused
+    ids = []
+    for raw in request.POST.getlist("ids"):
+        try:
+            ids.append(uuid.UUID(raw))
+        except ValueError:
+            messages.error(request, f"ids: {raw!r} is not an execution id; nothing was cancelled.")
+            return _back(request, reverse("executions:list"))
+    if not ids:
+        messages.error(request, "Select the executions to cancel first.")
+        return _back(request, reverse("executions:list"))
+    cancelled, skipped = control.executions_cancel(
+        workspace=request.workspace, ids=ids, user=request.user
+    )
+    text = f"Cancelled {cancelled} execution{'s' if cancelled != 1 else ''}."
+    if skipped:
+        text += f" {skipped} had already ended and {'were' if skipped != 1 else 'was'} left alone."
+    messages.success(request, text)
+    return _back(request, reverse("executions:list"))
+
+
+@require_http_methods(["GET", "POST"])
+@with_workspace
+def execution_run(request):
+    """The run form: one execution, or a batch when the inputs are a list."""
+    refused = _forbidden(request, "operate", "start executions")
+    if refused:
+        return refused
+    agent = None
+    slug = request.GET.get("agent") or request.POST.get("agent")
+    if slug:
+        agent = agent_get(workspace=request.workspace, slug=slug)
+    if request.method == "POST":
+        form = RunForm(request.POST, workspace=request.workspace, agent=agent)
+        if form.is_valid():
+            started = _start(request, form)
+            if started is not None:
+                return started
+        status = 400
+    else:
+        form = RunForm(workspace=request.workspace, agent=agent)
+        status = 200
+    return render(
+        request, "executions/control/run.html", {"form": form, "agent": agent}, status=status
+    )
+
+
+def _start(request, form: RunForm):
+    data = form.cleaned_data
+    try:
+        if isinstance(data["inputs"], list):
+            batch = control.batch_execute(
+                workspace=request.workspace,
+                agent_version=data["version"],
+                inputs=data["inputs"],
+                name=data["batch_name"],
+                priority=data["priority"],
+                metadata=data["metadata"],
+                triggered_by=request.user,
+            )
+            count = len(data["inputs"])
+            messages.success(request, f"Batch of {count} executions queued.")
+            return redirect(batch.get_absolute_url())
+        execution = control.execution_execute(
+            workspace=request.workspace,
+            agent_version=data["version"],
+            inputs=data["inputs"],
+            priority=data["priority"],
+            metadata=data["metadata"],
+            source=Source.DASHBOARD,
+            triggered_by=request.user,
+        )
+    except control.ControlError as exc:
+        for message in exc.messages:
+            form.add_error("inputs" if message.startswith("inputs") else None, message)
+        return None
+    messages.success(request, "Execution queued.")
+    return redirect(execution.get_absolute_url())
+
+
+@require_http_methods(["GET"])
+@with_workspace
+def approval_queue(request):
+    """Executions paused at a checkpoint, the longest-waiting first."""
+    page = Paginator(selectors.approval_queue(workspace=request.workspace), REVIEW_PAGE_SIZE)
+    return render(
+        request,
+        "executions/control/approvals.html",
+        {
+            "page": page.get_page(request.GET.get("page")),
+            "can_review": request.membership.can_review,
+        },
+    )
+
+
+@require_POST
+@with_workspace
+def schedule_toggle(request, pk):
+    refused = _forbidden(request, "operate", "enable or disable schedules")
+    if refused:
+        return refused
+    schedule = selectors.schedule_get(workspace=request.workspace, pk=pk)
+    enabled = request.POST.get("enabled") == "1"
+    control.schedule_set_enabled(schedule=schedule, enabled=enabled)
+    messages.success(request, f"Schedule “{schedule.name}” {'enabled' if enabled else 'disabled'}.")
+    return _back(request, schedule.agent_version.agent.get_absolute_url())
