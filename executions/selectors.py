@@ -7,7 +7,7 @@ from django.db.models import Count, Max, OuterRef, Prefetch, QuerySet, Subquery,
 from django.db.models.functions import Cast, Coalesce, Substr
 from django.http import Http404
 
-from agents.models import Workspace
+from agents.models import AgentVersion, Schedule, Workspace
 
 from .models import Artifact, Batch, Execution, Step, StepKind, StepStatus
 
@@ -282,3 +282,41 @@ def artifact_get(*, workspace: Workspace, pk) -> Artifact:
     if artifact is None:
         raise Http404("No such artifact in this workspace.")
     return artifact
+
+
+# ---------------------------------------------------------------------------
+# The control plane: the review queue, the run form's versions, schedules, deliveries.
+
+
+def approval_queue(*, workspace: Workspace) -> QuerySet[Execution]:
+    """Executions waiting for a reviewer, the longest-waiting first."""
+    return (
+        Execution.objects.filter(workspace=workspace, status="awaiting_approval")
+        .select_related("agent", "agent_version")
+        .order_by("updated_at", "id")
+    )
+
+
+def run_versions(*, workspace: Workspace, agent=None) -> QuerySet[AgentVersion]:
+    """Agent versions an operator may execute from the run form, newest first per agent."""
+    versions = AgentVersion.objects.filter(agent__workspace=workspace).select_related("agent")
+    if agent is not None:
+        versions = versions.filter(agent=agent)
+    return versions.order_by("agent__name", "-created_at")
+
+
+def schedule_get(*, workspace: Workspace, pk) -> Schedule:
+    schedule = (
+        Schedule.objects.filter(workspace=workspace, pk=pk)
+        .select_related("agent_version__agent")
+        .first()
+    )
+    if schedule is None:
+        raise Http404("No such schedule in this workspace.")
+    return schedule
+
+
+def delivery_list(*, execution: Execution):
+    """The webhook delivery log of one execution, in the order the attempts were made."""
+    return execution.deliveries.order_by("created_at", "pk")
+

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from . import stream
-from .views import detail, table
+from .views import control, detail, table
 
 app_name = "executions"
 urlpatterns = [
@@ -13,4 +13,13 @@ urlpatterns = [
     path("<uuid:pk>/request.json", detail.request_body_download, name="request_json"),
     path("artifacts/<uuid:pk>/", detail.artifact_download, name="artifact"),
     path("batches/<uuid:pk>/", table.batch_detail, name="batch_detail"),
+    # The control plane: run, rerun, cancel, approvals, schedules.
+    path("run/", control.execution_run, name="run"),
+    path("approvals/", control.approval_queue, name="approvals"),
+    path("cancel/", control.executions_bulk_cancel, name="bulk_cancel"),
+    path("<uuid:pk>/rerun/", control.execution_rerun, name="rerun"),
+    path("<uuid:pk>/cancel/", control.execution_cancel, name="cancel"),
+    path("<uuid:pk>/approve/", control.execution_approve, name="approve"),
+    path("<uuid:pk>/reject/", control.execution_reject, name="reject"),
+    path("schedules/<int:pk>/toggle/", control.schedule_toggle, name="schedule_toggle"),
 ]
