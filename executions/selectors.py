@@ -1,15 +1,43 @@
 """Reads of executions, always scoped to one workspace."""
 
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from datetime import datetime
 
-from django.db import connection
-from django.db.models import Count, Max, OuterRef, Prefetch, QuerySet, Subquery, TextField
-from django.db.models.functions import Cast, Coalesce, Substr
+from django.core.paginator import Paginator
+from django.db import connection, connections
+from django.db.models import (
+    CharField,
+    Count,
+    F,
+    Max,
+    OuterRef,
+    Prefetch,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+)
+from django.db.models.functions import Cast, Coalesce, Left, Substr
 from django.http import Http404
+from django.utils import timezone
 
 from agents.models import AgentVersion, Schedule, Workspace
 
-from .models import Artifact, Batch, Execution, Step, StepKind, StepStatus
+from . import counters
+from .filters import SORT_FIELDS, ExecutionFilter, TableStateForm, full_uuid
+from .models import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    Artifact,
+    Batch,
+    Execution,
+    SavedView,
+    Status,
+    Step,
+    StepKind,
+    StepStatus,
+)
 
 
 def execution_list(*, workspace: Workspace) -> QuerySet[Execution]:
@@ -285,6 +313,435 @@ def artifact_get(*, workspace: Workspace, pk) -> Artifact:
 
 
 # ---------------------------------------------------------------------------
+# The executions table: one page of the filtered, sorted list, its exact total,
+# batch groups, live updates, batches and saved views.
+
+# Only what a row shows: input, output and request can each hold megabytes.
+TABLE_ROW_FIELDS = (
+    "id",
+    "workspace_id",
+    "agent_id",
+    "agent_name",
+    "version_name",
+    "status",
+    "source",
+    "duration_ms",
+    "step_count",
+    "total_tokens",
+    "cost_usd",
+    "credits",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "batch_id",
+    "schedule_id",
+    "schedule__name",
+    "correction_count",
+    "note_count",
+)
+# The failed-row tooltip needs the start of the error, not a whole stack trace.
+ERROR_HEAD_CHARS = 400
+# Expanding a batch in place shows this many of its executions; the batch page has all.
+BATCH_EXPAND_LIMIT = 100
+
+
+@dataclass
+class BatchEntry:
+    """A batch as one row of the table: its size and the mix of its statuses."""
+
+    batch: Batch
+    created_at: datetime
+    size: int = 0
+    matching: int = 0
+    mix: list[tuple[str, str, int]] = dataclass_field(default_factory=list)
+
+    is_batch = True
+
+    @property
+    def pk(self):
+        return self.batch.pk
+
+    @property
+    def done(self) -> int:
+        return sum(n for status, _, n in self.mix if status in TERMINAL_STATUSES)
+
+    @property
+    def is_active(self) -> bool:
+        return self.done < self.size
+
+    @property
+    def percent_done(self) -> int:
+        return round(100 * self.done / self.size) if self.size else 100
+
+
+@dataclass
+class TablePage:
+    filterset: ExecutionFilter
+    sort: str
+    per_page: int
+    number: int
+    num_pages: int
+    total: int  # executions that match the filters
+    entry_count: int  # rows: executions outside batches plus batch groups
+    entries: list  # Execution | BatchEntry, in display order
+    grouped: bool
+    notices: dict[str, str]  # "sort" / "per_page" / "page" -> what was wrong and what we did
+    since: datetime  # executions created after this are "new" to the open page
+    paginator: Paginator = dataclass_field(repr=False, default=None)
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.num_pages
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    def page_range(self):
+        return self.paginator.get_elided_page_range(self.number, on_each_side=2, on_ends=1)
+
+    @property
+    def active_ids(self) -> list[str]:
+        return [
+            str(e.pk)
+            for e in self.entries
+            if not getattr(e, "is_batch", False) and e.status in ACTIVE_STATUSES
+        ]
+
+    @property
+    def active_batch_ids(self) -> list[str]:
+        return [str(e.pk) for e in self.entries if getattr(e, "is_batch", False) and e.is_active]
+
+
+class KnownCountPaginator(Paginator):
+    """A Paginator that is told its count, for the elided page range only."""
+
+    def __init__(self, count: int, per_page: int):
+        super().__init__([], per_page)
+        self.__dict__["count"] = count
+
+
+def execution_filterset(*, workspace: Workspace, params) -> ExecutionFilter:
+    return ExecutionFilter(
+        params, queryset=Execution.objects.filter(workspace=workspace), workspace=workspace
+    )
+
+
+def table_ordering(sort: str, *, reverse: bool = False) -> list:
+    """ORDER BY for a sort key, always ending in id so that every order is total.
+
+    `reverse` gives the exact mirror image, which the tail pages read from the far
+    end of the same index. A NULL measure (not yet calculated) sorts last both
+    ways, so first in the mirror.
+    """
+    descending = sort.startswith("-") != reverse
+    name, nullable = SORT_FIELDS[sort.lstrip("-")]
+    nulls = {}
+    if nullable:
+        nulls = {"nulls_first": True} if reverse else {"nulls_last": True}
+    measure = F(name).desc(**nulls) if descending else F(name).asc(**nulls)
+    tiebreak = F("id").desc() if descending else F("id").asc()
+    return [measure, tiebreak]
+
+
+def _table_rows(queryset: QuerySet[Execution]) -> QuerySet[Execution]:
+    return (
+        queryset.select_related("schedule")
+        .only(*TABLE_ROW_FIELDS)
+        .annotate(error_head=Left("error", ERROR_HEAD_CHARS))
+    )
+
+
+def _batch_matches(filtered: QuerySet) -> dict:
+    """{batch id: how many of its executions match}, for batches holding any match.
+
+    Read from the partial (workspace, batch) index that covers status and agent,
+    so the common filters never visit the rows themselves.
+    """
+    rows = (
+        filtered.filter(batch__isnull=False)
+        .order_by()
+        .values_list("batch_id")
+        .annotate(n=Count("*"))
+    )
+    return dict(rows)
+
+
+def _count(filterset: ExecutionFilter, filtered: QuerySet, batch_matches: dict | None):
+    """(executions, table rows) matching the filters, both exact.
+
+    The counters answer the common filters (none, agent, status) without touching
+    the executions table; other filters are narrow and indexed, so their COUNT is
+    over the rows they select, never over the whole workspace.
+    """
+    by_counters = filterset.counter_filters()
+    if by_counters is not None:
+        total = counters.total(workspace=filterset.workspace, **by_counters)
+    else:
+        total = filtered.count()
+    if not batch_matches:
+        return total, total
+    return total, total - sum(batch_matches.values()) + len(batch_matches)
+
+
+# Up to this many matching batches are named in the page query; more, and the
+# query finds them again itself.
+BATCH_IDS_INLINE = 500
+
+
+def _page_keys(filtered, *, workspace, sort, batch_matches, offset, limit, entry_count):
+    """[(kind, id)] of one page, "e" for an execution and "b" for a batch group.
+
+    A page nearer the end than the start is read backwards from the end, so the
+    last page of a million rows costs what the first does.
+    """
+    reverse = offset > entry_count // 2
+    start = entry_count - offset - limit if reverse else offset
+    start = max(start, 0)
+    if batch_matches:
+        descending = sort.startswith("-") != reverse
+        singles = (
+            filtered.filter(batch__isnull=True)
+            .annotate(kind=Value("e", output_field=CharField()))
+            .values_list("kind", "id", "created_at")
+        )
+        if len(batch_matches) <= BATCH_IDS_INLINE:
+            matching = list(batch_matches)
+        else:
+            matching = filtered.filter(batch__isnull=False).values("batch_id")
+        batch_groups = (
+            Batch.objects.filter(workspace=workspace, pk__in=matching)
+            .annotate(kind=Value("b", output_field=CharField()))
+            .values_list("kind", "id", "created_at")
+        )
+        order = ["-created_at", "-id"] if descending else ["created_at", "id"]
+        if connections[filtered.db].features.supports_slicing_ordering_in_compound:
+            # Each side stops after the rows this page can need, read in index order;
+            # without the inner LIMITs PostgreSQL sorts every row of the workspace.
+            singles = singles.order_by(*order)[: start + limit]
+            batch_groups = batch_groups.order_by(*order)[: start + limit]
+        else:
+            batch_groups = batch_groups.order_by()
+        rows = singles.union(batch_groups, all=True).order_by(*order)[start : start + limit]
+        keys = [(kind, pk) for kind, pk, _ in rows]
+    else:
+        ids = filtered.order_by(*table_ordering(sort, reverse=reverse)).values_list(
+            "id", flat=True
+        )[start : start + limit]
+        keys = [("e", pk) for pk in ids]
+    return keys[::-1] if reverse else keys
+
+
+def _batch_entries(*, workspace, filtered, batch_ids, matches=None) -> dict:
+    """BatchEntry by batch id, with sizes and status mixes, in two or three queries."""
+    if not batch_ids:
+        return {}
+    batches = Batch.objects.filter(workspace=workspace, pk__in=batch_ids).select_related(
+        "agent_version__agent"
+    )
+    entries = {b.pk: BatchEntry(batch=b, created_at=b.created_at) for b in batches}
+    mix = (
+        Execution.objects.filter(workspace=workspace, batch_id__in=batch_ids)
+        .order_by()
+        .values_list("batch_id", "status")
+        .annotate(n=Count("pk"))
+    )
+    labels = dict(Status.choices)
+    for batch_id, status, n in sorted(mix, key=lambda r: STATUS_ORDER.get(r[1], 99)):
+        entry = entries.get(batch_id)
+        if entry is not None:
+            entry.size += n
+            entry.mix.append((status, labels.get(status, status), n))
+    if matches is None:
+        matches = (
+            filtered.filter(batch_id__in=batch_ids)
+            .order_by()
+            .values_list("batch_id")
+            .annotate(n=Count("*"))
+        )
+        matches = dict(matches)
+    for batch_id, n in matches.items():
+        if batch_id in entries:
+            entries[batch_id].matching = n
+    return entries
+
+
+# How a status mix is listed: what needs attention first.
+STATUS_ORDER = {
+    s: i
+    for i, s in enumerate(
+        [
+            Status.RUNNING,
+            Status.AWAITING_APPROVAL,
+            Status.QUEUED,
+            Status.PENDING,
+            Status.FAILED,
+            Status.TIMED_OUT,
+            Status.REJECTED,
+            Status.CANCELLED,
+            Status.COMPLETED,
+        ]
+    )
+}
+
+
+def execution_table_page(*, workspace: Workspace, params, flat: bool = False) -> TablePage:
+    """One page of the executions table for these GET parameters.
+
+    Bad parameters never fail the page: a filter that does not validate is left
+    out (its message is on the filterset's form), and a bad sort, page size or
+    page falls back to its default with a notice. A page past the last is the last.
+    """
+    filterset = execution_filterset(workspace=workspace, params=params)
+    flat = flat or params.get("flat") == "1"
+    state_form = TableStateForm(params)
+    state = state_form.state()
+    notices = {name: errors[0] for name, errors in state_form.errors.items()}
+    sort, per_page = state["sort"], state["per_page"]
+    filtered = filterset.qs.order_by()
+    applied = filterset.applied()
+    # Grouping only makes sense in time order: a batch has no single duration or cost.
+    # Looking inside one batch, or for one execution by id, lists executions.
+    grouped = (
+        not flat
+        and sort.lstrip("-") == "started"
+        and "batch" not in applied
+        and not (applied.get("q") and full_uuid(applied["q"]))
+    )
+    since = timezone.now()
+    batch_matches = _batch_matches(filtered) if grouped else None
+    total, entry_count = _count(filterset, filtered, batch_matches)
+
+    num_pages = max(1, -(-entry_count // per_page))
+    number = state["page"]
+    if number == "last":
+        number = num_pages
+    elif number > num_pages:
+        notices["page"] = f"Page {number} is past the end; this is the last page."
+        number = num_pages
+    offset = (number - 1) * per_page
+    limit = max(0, min(per_page, entry_count - offset))
+
+    keys = []
+    if limit:
+        keys = _page_keys(
+            filtered,
+            workspace=workspace,
+            sort=sort,
+            batch_matches=batch_matches,
+            offset=offset,
+            limit=limit,
+            entry_count=entry_count,
+        )
+    execution_ids = [pk for kind, pk in keys if kind == "e"]
+    batch_ids = [pk for kind, pk in keys if kind == "b"]
+    executions = {}
+    if execution_ids:
+        rows = _table_rows(Execution.objects.filter(workspace=workspace, pk__in=execution_ids))
+        executions = {e.pk: e for e in rows}
+    batch_entries = _batch_entries(
+        workspace=workspace,
+        filtered=filtered,
+        batch_ids=batch_ids,
+        matches={pk: batch_matches[pk] for pk in batch_ids if pk in batch_matches},
+    )
+    entries = []
+    for kind, pk in keys:
+        entry = executions.get(pk) if kind == "e" else batch_entries.get(pk)
+        if entry is not None:  # deleted between the two queries
+            entries.append(entry)
+
+    return TablePage(
+        filterset=filterset,
+        sort=sort,
+        per_page=per_page,
+        number=number,
+        num_pages=num_pages,
+        total=total,
+        entry_count=entry_count,
+        entries=entries,
+        grouped=grouped,
+        notices=notices,
+        since=since,
+        paginator=KnownCountPaginator(entry_count, per_page),
+    )
+
+
+def execution_table_rows(*, workspace: Workspace, ids) -> list[Execution]:
+    """Rows of the table for these ids (the live poll re-renders running rows)."""
+    if not ids:
+        return []
+    rows = _table_rows(Execution.objects.filter(workspace=workspace, pk__in=list(ids)))
+    return list(rows.order_by("-created_at", "-id"))
+
+
+def execution_new_count(*, workspace: Workspace, params, since: datetime) -> int:
+    """How many executions matching these filters were created after `since`."""
+    filterset = execution_filterset(workspace=workspace, params=params)
+    return filterset.qs.order_by().filter(created_at__gt=since).count()
+
+
+def execution_export_rows(*, workspace: Workspace, params, ids=None) -> QuerySet:
+    """Every execution matching the filters (or just `ids`), in the table's sort order,
+    as plain tuples for streaming; iterate it with .iterator()."""
+    sort = TableStateForm(params).state()["sort"]
+    if ids is not None:
+        queryset = Execution.objects.filter(workspace=workspace, pk__in=list(ids))
+    else:
+        queryset = execution_filterset(workspace=workspace, params=params).qs
+    return queryset.order_by(*table_ordering(sort))
+
+
+def batch_entries(*, workspace: Workspace, batch_ids) -> dict:
+    """BatchEntry by id for these batches, their mix over all their executions."""
+    everything = Execution.objects.filter(workspace=workspace)
+    return _batch_entries(workspace=workspace, filtered=everything, batch_ids=list(batch_ids))
+
+
+def batch_entry(*, workspace: Workspace, batch: Batch, params=None) -> BatchEntry:
+    """One batch's summary row; `matching` counts the executions the filters select."""
+    filtered = (
+        execution_filterset(workspace=workspace, params=params).qs
+        if params is not None
+        else Execution.objects.filter(workspace=workspace)
+    )
+    entry = _batch_entries(workspace=workspace, filtered=filtered.order_by(), batch_ids=[batch.pk])
+    return entry.get(batch.pk) or BatchEntry(batch=batch, created_at=batch.created_at)
+
+
+def batch_executions(
+    *, workspace: Workspace, batch: Batch, params=None, limit: int = BATCH_EXPAND_LIMIT, offset=0
+) -> list[Execution]:
+    """A batch's executions that match the table's filters, oldest first (the order
+    they were submitted in), `limit` at a time."""
+    if params is not None:
+        queryset = execution_filterset(workspace=workspace, params=params).qs
+    else:
+        queryset = Execution.objects.filter(workspace=workspace)
+    queryset = queryset.filter(batch=batch).order_by("created_at", "id")
+    return list(_table_rows(queryset)[offset : offset + limit])
+
+
+def saved_view_list(*, workspace: Workspace) -> QuerySet[SavedView]:
+    return SavedView.objects.filter(workspace=workspace).select_related("owner").order_by("name")
+
+
+def saved_view_get(*, workspace: Workspace, pk) -> SavedView:
+    view = SavedView.objects.filter(workspace=workspace, pk=pk).select_related("owner").first()
+    if view is None:
+        raise Http404("No such saved view in this workspace.")
+    return view
+
+
+# ---------------------------------------------------------------------------
 # The control plane: the review queue, the run form's versions, schedules, deliveries.
 
 
@@ -319,4 +776,3 @@ def schedule_get(*, workspace: Workspace, pk) -> Schedule:
 def delivery_list(*, execution: Execution):
     """The webhook delivery log of one execution, in the order the attempts were made."""
     return execution.deliveries.order_by("created_at", "pk")
-

@@ -13,6 +13,12 @@ urlpatterns = [
     path("<uuid:pk>/request.json", detail.request_body_download, name="request_json"),
     path("artifacts/<uuid:pk>/", detail.artifact_download, name="artifact"),
     path("batches/<uuid:pk>/", table.batch_detail, name="batch_detail"),
+    path("batches/<uuid:pk>/rows/", table.batch_rows, name="batch_rows"),
+    path("live/", table.execution_live, name="live"),
+    path("export.csv", table.execution_export, {"fmt": "csv"}, name="export_csv"),
+    path("export.json", table.execution_export, {"fmt": "json"}, name="export_json"),
+    path("views/", table.saved_view_create, name="view_create"),
+    path("views/<int:pk>/delete/", table.saved_view_remove, name="view_delete"),
     # The control plane: run, rerun, cancel, approvals, schedules.
     path("run/", control.execution_run, name="run"),
     path("approvals/", control.approval_queue, name="approvals"),

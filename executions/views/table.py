@@ -1,25 +1,350 @@
-from django.core.paginator import Paginator
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+"""The executions table, its live updates, exports, saved views and batches.
+
+One URL, one view: a normal request gets the whole page, an htmx request the
+#results region only (plus out-of-band updates for the bits of the filter form
+that depend on the results). Every state is in the query string.
+"""
+
+import uuid
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseBadRequest, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.dateparse import parse_datetime
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseStopPolling
 
 from agents.decorators import with_workspace
 
-from .. import selectors
+from .. import export, selectors
+from ..saved_views import saved_view_delete, saved_view_save
+from ..tables import ExecutionTable, execution_table, segments
+
+# The parameters that make up the table's state, in the order URLs spell them.
+FILTER_PARAMS = [
+    "q",
+    "agent",
+    "version",
+    "status",
+    "start",
+    "end",
+    "batch",
+    "schedule",
+    "source",
+    "meta",
+    "min_duration",
+    "min_cost",
+    "min_credits",
+    "feedback",
+    "flat",
+]
+STATE_PARAMS = [*FILTER_PARAMS, "sort", "per_page", "page"]
+LIVE_POLL = "every 3s"
+MAX_LIVE_IDS = 100
+MAX_EXPORT_IDS = 1000
+
+
+def canonical_query(params, *, keep=STATE_PARAMS, drop=()) -> str:
+    """The table's parameters without blanks, in a fixed order: the URL to push,
+    share and save."""
+    out = QueryDict(mutable=True)
+    for name in keep:
+        if name in drop:
+            continue
+        values = [v for v in params.getlist(name) if v.strip()]
+        if values:
+            out.setlist(name, values)
+    return out.urlencode()
+
+
+def _resolve_view(request):
+    """The GET parameters with a saved view (?view=<id>) expanded into them.
+
+    Parameters given alongside the view win, so a saved view can be paged and
+    re-sorted without losing it. Returns (params, active view, notice).
+    """
+    params = request.GET
+    raw = params.get("view")
+    if not raw:
+        return params, None, ""
+    try:
+        view = selectors.saved_view_get(workspace=request.workspace, pk=int(raw))
+    except (ValueError, Http404):
+        return params, None, f"There is no saved view “{raw[:40]}” in this workspace."
+    merged = QueryDict(view.query, mutable=True)
+    for name in STATE_PARAMS:
+        if name in params:
+            merged.setlist(name, params.getlist(name))
+    return merged, view, ""
+
+
+def _table_context(request, params, page, *, active_view=None, view_notice=""):
+    table = execution_table(page.entries)
+    query = canonical_query(params)
+    filters_query = canonical_query(params, drop=("page", "per_page"))
+    live_query = QueryDict(canonical_query(params, drop=("page",)), mutable=True)
+    live_query["since"] = page.since.isoformat()
+    if page.active_ids:
+        live_query.setlist("ids", page.active_ids[:MAX_LIVE_IDS])
+    if page.active_batch_ids:
+        live_query.setlist("bids", page.active_batch_ids)
+    form = page.filterset.form
+    table_query = QueryDict(query, mutable=True)
+    if active_view is not None:
+        table_query["view"] = str(active_view.pk)
+    return {
+        "table_query": table_query,
+        "flat": params.get("flat") == "1",
+        "page": page,
+        "table": table,
+        "headers": table.headers(page.sort),
+        "segments": segments(table),
+        "column_count": len(table.columns),
+        "form": form,
+        "query": query,
+        "filters_query": filters_query,
+        "save_query": canonical_query(params, drop=("page",)),
+        "first_page_query": canonical_query(params, drop=("page",)),
+        "live_query": live_query.urlencode(),
+        "live_poll": LIVE_POLL,
+        "active_view": active_view,
+        "view_notice": view_notice,
+        "page_sizes": (20, 50, 100),
+        "filter_fields": [form[name] for name in FILTER_PARAMS if name in form.fields],
+        "has_filters": bool(page.filterset.applied()),
+    }
 
 
 @require_GET
 @with_workspace
 def execution_list(request):
-    executions = selectors.execution_list(workspace=request.workspace)
-    page = Paginator(executions, 20).get_page(request.GET.get("page"))
-    return render(request, "executions/execution_list.html", {"page": page})
+    params, active_view, view_notice = _resolve_view(request)
+    if not request.htmx and "view" not in request.GET:
+        # A form submitted without JavaScript sends every field, blank or not:
+        # answer with the tidy URL so that what people copy and share is short.
+        blanks = any(not v.strip() for name in STATE_PARAMS for v in request.GET.getlist(name))
+        if blanks:
+            tidy = canonical_query(request.GET)
+            return redirect(f"{request.path}?{tidy}" if tidy else request.path)
+    page = selectors.execution_table_page(workspace=request.workspace, params=params)
+    context = _table_context(
+        request, params, page, active_view=active_view, view_notice=view_notice
+    )
+    # A history restore needs the whole page: htmx swaps it in as the body.
+    partial = bool(request.htmx) and not request.htmx.history_restore_request
+    if partial:
+        context["oob"] = True
+        response = render(request, "executions/execution_list.html#results", context)
+        url = reverse("executions:list")
+        if active_view is not None:
+            view_query = f"view={active_view.pk}"
+            response["HX-Push-Url"] = f"{url}?{view_query}"
+        else:
+            response["HX-Push-Url"] = f"{url}?{context['query']}" if context["query"] else url
+    else:
+        context["saved_views"] = list(selectors.saved_view_list(workspace=request.workspace))
+        response = render(request, "executions/execution_list.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _uuid_list(values, limit):
+    out = []
+    for value in values[:limit]:
+        try:
+            out.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    return out
+
+
+@require_GET
+@with_workspace
+def execution_live(request):
+    """What changed since the page was drawn: running rows re-rendered out of band,
+    batch groups' progress, and how many new executions match the filters."""
+    if not request.htmx:
+        # A poll is no page of its own.
+        return redirect(f"{reverse('executions:list')}?{canonical_query(request.GET)}")
+    since = parse_datetime(request.GET.get("since", ""))
+    if since is None:
+        return HttpResponseStopPolling()
+    params = request.GET
+    rows = selectors.execution_table_rows(
+        workspace=request.workspace, ids=_uuid_list(params.getlist("ids"), MAX_LIVE_IDS)
+    )
+    batches = selectors.batch_entries(
+        workspace=request.workspace, batch_ids=_uuid_list(params.getlist("bids"), 50)
+    )
+    new_count = selectors.execution_new_count(
+        workspace=request.workspace, params=params, since=since
+    )
+    still_live = QueryDict(canonical_query(params, drop=("page",)), mutable=True)
+    still_live["since"] = since.isoformat()
+    still_live.setlist("ids", [str(r.pk) for r in rows if not r.is_terminal])
+    still_live.setlist("bids", [str(pk) for pk, b in batches.items() if b.is_active])
+    table = execution_table(rows)
+    context = {
+        "rows": list(table.rows),
+        "batches": list(batches.values()),
+        "new_count": new_count,
+        "live_query": still_live.urlencode(),
+        "live_poll": LIVE_POLL,
+        "first_page_query": canonical_query(params, keep=STATE_PARAMS, drop=("page",)),
+        "filters_query": canonical_query(params, keep=FILTER_PARAMS),
+        "column_count": len(table.columns),
+    }
+    response = render(request, "executions/table/live.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@require_GET
+@with_workspace
+def execution_export(request, fmt):
+    """The filtered rows (or the selected ids) as CSV or JSON, streamed."""
+    params, _, _ = _resolve_view(request)
+    ids = None
+    if "ids" in request.GET:
+        raw = request.GET.getlist("ids")
+        if len(raw) > MAX_EXPORT_IDS:
+            return HttpResponseBadRequest(
+                f"Select at most {MAX_EXPORT_IDS} executions, or export the filtered table."
+            )
+        ids = _uuid_list(raw, MAX_EXPORT_IDS)
+        if len(ids) != len(raw):
+            return HttpResponseBadRequest("Some selected ids are not execution ids.")
+    queryset = selectors.execution_export_rows(workspace=request.workspace, params=params, ids=ids)
+    return export.export_response(queryset, fmt)
+
+
+def _back_to_table(request, fallback_query=""):
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        return redirect(target)
+    url = reverse("executions:list")
+    return redirect(f"{url}?{fallback_query}" if fallback_query else url)
+
+
+def _views_menu(request, *, active_view=None, save_query="", error="", name="", open_=True):
+    context = {
+        "saved_views": list(selectors.saved_view_list(workspace=request.workspace)),
+        "active_view": active_view,
+        "save_query": save_query,
+        "save_error": error,
+        "save_name": name,
+        "menu_open": open_,
+    }
+    response = render(request, "executions/table/views_menu.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@require_POST
+@with_workspace
+def saved_view_create(request):
+    name = request.POST.get("name", "")
+    query = canonical_query(QueryDict(request.POST.get("query", "")), drop=("page",))
+    try:
+        view = saved_view_save(
+            workspace=request.workspace, owner=request.user, name=name, query=query
+        )
+    except ValidationError as exc:
+        message = " ".join(exc.message_dict.get("name", exc.messages))
+        if request.htmx:
+            return _views_menu(request, save_query=query, error=message, name=name)
+        messages.error(request, message)
+        return _back_to_table(request, query)
+    if request.htmx:
+        response = _views_menu(request, active_view=view, save_query=query, open_=False)
+        return response
+    messages.success(request, f"Saved the view “{view.name}”.")
+    return redirect(f"{reverse('executions:list')}?view={view.pk}")
+
+
+@require_POST
+@with_workspace
+def saved_view_remove(request, pk):
+    view = selectors.saved_view_get(workspace=request.workspace, pk=pk)
+    try:
+        saved_view_delete(view=view, membership=request.membership)
+    except PermissionDenied as exc:
+        if request.htmx:
+            return _views_menu(request, error=str(exc))
+        messages.error(request, str(exc))
+        return _back_to_table(request)
+    if request.htmx:
+        return _views_menu(request)
+    messages.success(request, f"Deleted the view “{view.name}”.")
+    return _back_to_table(request)
+
+
+@require_GET
+@with_workspace
+def batch_rows(request, pk):
+    """A batch group's <tbody>, expanded to its executions or collapsed again."""
+    batch = selectors.batch_get(workspace=request.workspace, pk=pk)
+    params = request.GET
+    if not request.htmx:
+        return redirect(f"{reverse('executions:list')}?batch={batch.pk}")
+    expanded = params.get("expand") == "1"
+    entry = selectors.batch_entry(workspace=request.workspace, batch=batch, params=params)
+    rows = []
+    if expanded:
+        executions = selectors.batch_executions(
+            workspace=request.workspace, batch=batch, params=params
+        )
+        table = execution_table(executions, inside_batch=True)
+        rows = list(table.rows)
+    context = {
+        "entry": entry,
+        "expanded": expanded,
+        "rows": rows,
+        "more": max(0, entry.matching - len(rows)) if expanded else 0,
+        "filters_query": canonical_query(params, keep=FILTER_PARAMS),
+        "column_count": len(ExecutionTable.base_columns),
+    }
+    response = render(request, "executions/table/batch_group.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @require_GET
 @with_workspace
 def batch_detail(request, pk):
+    """A batch: its progress, and its executions in the table's own layout."""
     batch = selectors.batch_get(workspace=request.workspace, pk=pk)
-    executions = selectors.execution_list(workspace=request.workspace).filter(batch=batch)
-    return render(
-        request, "executions/batch_detail.html", {"batch": batch, "executions": executions[:500]}
-    )
+    entry = selectors.batch_entry(workspace=request.workspace, batch=batch)
+    params = request.GET.copy()
+    params.setlist("batch", [str(batch.pk)])
+    if request.htmx and request.GET.get("part") == "progress":
+        if not entry.is_active:
+            response = render(
+                request, "executions/batch_detail.html#progress", {"batch": batch, "entry": entry}
+            )
+            response.status_code = 286  # htmx: stop polling, the batch is done
+            return response
+        return render(
+            request, "executions/batch_detail.html#progress", {"batch": batch, "entry": entry}
+        )
+    page = selectors.execution_table_page(workspace=request.workspace, params=params)
+    table = execution_table(page.entries, inside_batch=True)
+    context = {
+        "batch": batch,
+        "entry": entry,
+        "page": page,
+        "table": table,
+        "headers": table.headers(page.sort),
+        "segments": segments(table),
+        "column_count": len(table.columns),
+        "table_query": QueryDict(canonical_query(request.GET, keep=["sort", "per_page", "page"])),
+    }
+    partial = bool(request.htmx) and not request.htmx.history_restore_request
+    template = "executions/batch_detail.html#batch-results" if partial else None
+    response = render(request, template or "executions/batch_detail.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response

@@ -1,0 +1,457 @@
+"""The executions table's filters, and the form for its sort and page size.
+
+Every filter validates on its own: a bad value is reported beside its field and
+dropped, while the other filters keep applying (django-filter filters with the
+form's cleaned_data, which holds only the fields that validated).
+"""
+
+import re
+import uuid
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+
+import django_filters
+from django import forms
+from django.db import connections
+from django.db.models import Q, QuerySet
+from django.db.models.fields.json import KeyTransform
+from django.utils import timezone
+
+from agents.models import Agent, AgentVersion, Schedule, Workspace
+
+from .models import ACTIVE_STATUSES, Batch, ExecutionCounter, Source, Status
+
+ACTIVE = "active"
+STATUS_CHOICES = [(ACTIVE, "Active (not finished)"), *Status.choices]
+
+FEEDBACK_ANY = "any"
+FEEDBACK_CORRECTED = "corrected"
+
+# Below this many characters a substring search cannot use the trigram indexes
+# and would scan every row.
+SEARCH_MIN_CHARS = 3
+SEARCH_MAX_CHARS = 200
+# An id prefix must be long enough that the range it selects is small.
+ID_PREFIX_MIN_CHARS = 4
+HEX = re.compile(r"^[0-9a-f]+$")
+
+
+class SingleSelectList(forms.Select):
+    """A plain one-choice <select> whose value is read as a list.
+
+    The agent filter accepts ?agent=a&agent=b in a URL (a saved view may hold
+    several) while the form offers the usual single drop-down.
+    """
+
+    allow_multiple_selected = True
+
+    def value_from_datadict(self, data, files, name):
+        getlist = getattr(data, "getlist", None)
+        if getlist is not None:
+            return [v for v in getlist(name) if v != ""]
+        value = data.get(name)
+        return [value] if value else []
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        context["widget"]["attrs"].pop("multiple", None)
+        return context
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs, format="%Y-%m-%d")
+
+
+class MetadataField(forms.CharField):
+    """`key=value`: the key is any metadata key, the value is matched as text and,
+    when it reads as a JSON number or boolean, as that too."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        if not value:
+            return None
+        key, sep, wanted = value.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise forms.ValidationError(
+                "Write metadata as key=value, for example customer=acme.", code="format"
+            )
+        if len(key) > 100:
+            raise forms.ValidationError("The metadata key is longer than 100 characters.")
+        return key, wanted.strip()
+
+
+class SearchField(forms.CharField):
+    def clean(self, value):
+        value = super().clean(value)
+        if not value:
+            return None
+        value = value.strip()
+        if len(value) > SEARCH_MAX_CHARS:
+            raise forms.ValidationError(
+                f"Search is limited to {SEARCH_MAX_CHARS} characters.", code="max_length"
+            )
+        compact = value.replace("-", "").lower()
+        looks_like_id = HEX.match(compact) and len(compact) >= ID_PREFIX_MIN_CHARS
+        if len(value) < SEARCH_MIN_CHARS and not looks_like_id:
+            raise forms.ValidationError(
+                f"Search needs at least {SEARCH_MIN_CHARS} characters (or the start of an "
+                f"execution id, {ID_PREFIX_MIN_CHARS} or more hex digits).",
+                code="min_length",
+            )
+        return value
+
+
+class SearchFilter(django_filters.CharFilter):
+    field_class = SearchField
+
+
+class MetadataFilter(django_filters.CharFilter):
+    field_class = MetadataField
+
+
+def id_prefix_range(text: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """The smallest and largest UUID starting with these hex digits, or None."""
+    compact = text.replace("-", "").lower()
+    if not (ID_PREFIX_MIN_CHARS <= len(compact) < 32 and HEX.match(compact)):
+        return None
+    return uuid.UUID(compact.ljust(32, "0")), uuid.UUID(compact.ljust(32, "f"))
+
+
+def full_uuid(text: str) -> uuid.UUID | None:
+    compact = text.replace("-", "").lower()
+    if len(compact) != 32 or not HEX.match(compact):
+        return None
+    return uuid.UUID(compact)
+
+
+def local_midnight(day) -> datetime:
+    """The start of a calendar day in the user's time zone (TimezoneMiddleware set it)."""
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
+
+
+class ExecutionFilterForm(forms.Form):
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end and end < start:
+            # add_error drops "end" from cleaned_data, so the start date still applies.
+            self.add_error("end", "The end date is before the start date.")
+        return cleaned
+
+
+def _decimal(label: str, **kwargs) -> django_filters.NumberFilter:
+    return django_filters.NumberFilter(
+        label=label,
+        min_value=Decimal(0),
+        max_digits=16,
+        decimal_places=4,
+        widget=forms.NumberInput(attrs={"min": "0", "step": "any", "inputmode": "decimal"}),
+        **kwargs,
+    )
+
+
+class ExecutionFilter(django_filters.FilterSet):
+    """Every filter of the table. Each method keeps to one indexed predicate where
+    it can, because these run over millions of rows."""
+
+    q = SearchFilter(
+        label="Search",
+        method="filter_search",
+        widget=forms.TextInput(
+            attrs={
+                "type": "search",
+                "placeholder": "Id, error or summary",
+                "autocomplete": "off",
+                "spellcheck": "false",
+            }
+        ),
+    )
+    agent = django_filters.MultipleChoiceFilter(
+        label="Agent", method="filter_agent", widget=SingleSelectList, distinct=False
+    )
+    version = django_filters.ModelChoiceFilter(
+        label="Version",
+        queryset=AgentVersion.objects.none(),
+        method="filter_version",
+        empty_label="All versions",
+    )
+    status = django_filters.MultipleChoiceFilter(
+        label="Status",
+        choices=STATUS_CHOICES,
+        method="filter_status",
+        widget=forms.CheckboxSelectMultiple,
+        distinct=False,
+    )
+    start = django_filters.DateFilter(
+        label="Start date",
+        method="filter_start",
+        widget=DateInput,
+        error_messages={"invalid": "Enter the start date as YYYY-MM-DD."},
+    )
+    end = django_filters.DateFilter(
+        label="End date",
+        method="filter_end",
+        widget=DateInput,
+        error_messages={"invalid": "Enter the end date as YYYY-MM-DD."},
+    )
+    batch = django_filters.ModelChoiceFilter(
+        label="Batch",
+        queryset=Batch.objects.none(),
+        method="filter_batch",
+        widget=forms.TextInput(attrs={"placeholder": "Batch id", "spellcheck": "false"}),
+        error_messages={"invalid_choice": "There is no batch with this id in this workspace."},
+    )
+    schedule = django_filters.ModelChoiceFilter(
+        label="Schedule",
+        queryset=Schedule.objects.none(),
+        method="filter_schedule",
+        empty_label="All schedules",
+    )
+    source = django_filters.ChoiceFilter(
+        label="Source", choices=Source.choices, method="filter_source", empty_label="All sources"
+    )
+    meta = MetadataFilter(
+        label="Metadata",
+        method="filter_metadata",
+        widget=forms.TextInput(attrs={"placeholder": "key=value", "spellcheck": "false"}),
+    )
+    min_duration = _decimal("Min duration (s)", method="filter_min_duration")
+    min_cost = _decimal("Min cost ($)", method="filter_min_cost")
+    min_credits = _decimal("Min credits", method="filter_min_credits")
+    feedback = django_filters.ChoiceFilter(
+        label="Feedback",
+        choices=[(FEEDBACK_ANY, "Has feedback"), (FEEDBACK_CORRECTED, "Corrected")],
+        method="filter_feedback",
+        empty_label="Any",
+    )
+
+    class Meta:
+        form = ExecutionFilterForm
+        fields: list[str] = []
+
+    def __init__(self, data=None, queryset=None, *, workspace: Workspace, **kwargs):
+        self.workspace = workspace
+        super().__init__(data, queryset, **kwargs)
+        # Querysets and choices stay lazy: a request that neither renders the form
+        # nor uses the filter never runs their queries.
+        self.filters["agent"].extra["choices"] = self.agent_choices
+        self.filters["version"].queryset = (
+            AgentVersion.objects.filter(agent__workspace=workspace)
+            .select_related("agent")
+            .order_by("agent__name", "-created_at")
+        )
+        self.filters["batch"].queryset = Batch.objects.filter(workspace=workspace)
+        self.filters["schedule"].queryset = Schedule.objects.filter(workspace=workspace).order_by(
+            "name"
+        )
+
+    def agent_choices(self):
+        """Every agent name that has executions here, removed agents included (their
+        executions keep the name), plus live agents that have not run yet."""
+        with_runs = set(
+            ExecutionCounter.objects.filter(workspace=self.workspace, count__gt=0)
+            .values_list("agent_name", flat=True)
+            .distinct()
+        )
+        live = set(Agent.objects.filter(workspace=self.workspace).values_list("name", flat=True))
+        choices = [("", "All agents")]
+        for name in sorted(with_runs | live, key=str.lower):
+            choices.append((name, name if name in live else f"{name} (removed)"))
+        return choices
+
+    @property
+    def vendor(self) -> str:
+        return connections[self.queryset.db].vendor
+
+    # Each method below receives a value that has already validated.
+
+    def filter_search(self, queryset: QuerySet, name, value):
+        exact = full_uuid(value)
+        if exact is not None:
+            return queryset.filter(pk=exact)
+        condition = Q()
+        if len(value) >= SEARCH_MIN_CHARS:
+            # icontains compiles to UPPER(col) LIKE UPPER(%s), which the trigram
+            # indexes on upper(error) and upper(summary) serve on PostgreSQL.
+            condition = Q(error__icontains=value) | Q(summary__icontains=value)
+        bounds = id_prefix_range(value)
+        if bounds is not None:
+            condition |= Q(pk__gte=bounds[0], pk__lte=bounds[1])
+        return queryset.filter(condition)
+
+    def filter_agent(self, queryset, name, value):
+        if not value:
+            return queryset
+        if len(value) == 1:
+            return queryset.filter(agent_name=value[0])
+        return queryset.filter(agent_name__in=value)
+
+    def filter_version(self, queryset, name, value):
+        return queryset.filter(agent_version=value)
+
+    def filter_status(self, queryset, name, value):
+        statuses = self.status_values(value)
+        if statuses is None:
+            return queryset
+        if len(statuses) == 1:
+            return queryset.filter(status=statuses[0])
+        return queryset.filter(status__in=statuses)
+
+    @staticmethod
+    def status_values(value) -> list[str] | None:
+        if not value:
+            return None
+        statuses = set()
+        for v in value:
+            statuses |= set(ACTIVE_STATUSES) if v == ACTIVE else {v}
+        return sorted(str(s) for s in statuses)
+
+    def filter_start(self, queryset, name, value):
+        return queryset.filter(created_at__gte=local_midnight(value))
+
+    def filter_end(self, queryset, name, value):
+        # The end date is inclusive: everything before the next local midnight.
+        return queryset.filter(created_at__lt=local_midnight(value + timedelta(days=1)))
+
+    def filter_batch(self, queryset, name, value):
+        return queryset.filter(batch=value)
+
+    def filter_schedule(self, queryset, name, value):
+        return queryset.filter(schedule=value)
+
+    def filter_source(self, queryset, name, value):
+        return queryset.filter(source=value)
+
+    def filter_metadata(self, queryset, name, value):
+        key, wanted = value
+        candidates: list = [wanted]
+        typed = _json_scalar(wanted)
+        if typed is not None:
+            candidates.append(typed)
+        if self.vendor == "postgresql":
+            # @> is what the GIN (jsonb_path_ops) index on metadata serves.
+            condition = Q()
+            for candidate in candidates:
+                condition |= Q(metadata__contains={key: candidate})
+            return queryset.filter(condition)
+        # SQLite has no JSON containment: compare the one key instead.
+        queryset = queryset.alias(_meta_value=KeyTransform(key, "metadata"))
+        condition = Q()
+        for candidate in candidates:
+            condition |= Q(_meta_value=candidate)
+        return queryset.filter(condition)
+
+    def filter_min_duration(self, queryset, name, value):
+        return queryset.filter(duration_ms__gte=int(value * 1000))
+
+    def filter_min_cost(self, queryset, name, value):
+        return queryset.filter(cost_usd__gte=value)
+
+    def filter_min_credits(self, queryset, name, value):
+        return queryset.filter(credits__gte=value)
+
+    def filter_feedback(self, queryset, name, value):
+        if value == FEEDBACK_CORRECTED:
+            return queryset.filter(correction_count__gt=0)
+        return queryset.filter(Q(correction_count__gt=0) | Q(note_count__gt=0))
+
+    # What the rest of the table needs to know about the validated filters.
+
+    def applied(self) -> dict:
+        """The filters that validated and are set, by name."""
+        if not self.is_bound:
+            return {}
+        self.errors  # noqa: B018 -- validates, filling cleaned_data
+        return {k: v for k, v in self.form.cleaned_data.items() if v not in (None, "", [], ())}
+
+    def counter_filters(self) -> dict | None:
+        """The agent/status filters as arguments to counters.total(), when they are the
+        only filters applied; None when the total needs a real count."""
+        applied = self.applied()
+        if set(applied) - {"agent", "status"}:
+            return None
+        return {
+            "agent_names": applied.get("agent") or None,
+            "statuses": self.status_values(applied.get("status")),
+        }
+
+
+def _json_scalar(text: str):
+    """The number or boolean a metadata value may have been stored as, if any."""
+    if text in ("true", "false"):
+        return text == "true"
+    if re.fullmatch(r"-?\d{1,18}", text):
+        return int(text)
+    if re.fullmatch(r"-?\d+\.\d+", text):
+        return float(text)
+    return None
+
+
+SORT_FIELDS = {
+    # column name -> (model field, may be NULL)
+    "started": ("created_at", False),
+    "duration": ("duration_ms", True),
+    "steps": ("step_count", False),
+    "tokens": ("total_tokens", False),
+    "cost": ("cost_usd", False),
+    "credits": ("credits", True),
+}
+DEFAULT_SORT = "-started"
+PAGE_SIZES = (20, 50, 100)
+DEFAULT_PAGE_SIZE = 20
+
+
+class TableStateForm(forms.Form):
+    """Sort and page size. Page is read leniently by the selector (past the end
+    means the last page), but a page that is not a number is reported too."""
+
+    sort = forms.CharField(required=False)
+    per_page = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        choices=[(str(n), str(n)) for n in PAGE_SIZES],
+        error_messages={
+            "invalid_choice": "Rows per page must be 20, 50 or 100; showing 20.",
+        },
+    )
+    page = forms.CharField(required=False)
+
+    def clean_sort(self):
+        value = (self.cleaned_data.get("sort") or "").strip()
+        if not value:
+            return DEFAULT_SORT
+        if value.lstrip("-") not in SORT_FIELDS:
+            allowed = ", ".join(SORT_FIELDS)
+            raise forms.ValidationError(
+                f"Unknown sort “{value[:40]}”: sort by one of {allowed} (prefix - for "
+                "descending). Sorted by start time instead."
+            )
+        return value
+
+    def clean_page(self):
+        value = (self.cleaned_data.get("page") or "").strip()
+        if not value or value == "last":
+            return value or 1
+        try:
+            number = int(value)
+        except ValueError:
+            raise forms.ValidationError(
+                f"Page “{value[:20]}” is not a number; showing page 1."
+            ) from None
+        if number < 1:
+            raise forms.ValidationError("Pages start at 1; showing page 1.")
+        return number
+
+    def state(self) -> dict:
+        """The sort, page size and page to use: the valid values, defaults for the rest."""
+        self.is_valid()
+        data = self.cleaned_data
+        return {
+            "sort": data.get("sort") or DEFAULT_SORT,
+            "per_page": data.get("per_page") or DEFAULT_PAGE_SIZE,
+            "page": data.get("page") or 1,
+        }
