@@ -101,18 +101,14 @@ def _walk(a, b, pa: str, pb: str, out: list[FieldDiff], depth: int) -> None:
                 out.append(FieldDiff(path, path, "added", pointer.MISSING, value))
         return
     if depth < MAX_DEPTH and isinstance(a, list) and isinstance(b, list):
-        if len(a) == len(b):
-            for i, (x, y) in enumerate(zip(a, b, strict=True)):
-                _walk(x, y, pointer.join(pa, i), pointer.join(pb, i), out, depth + 1)
-            return
         _walk_aligned(a, b, pa, pb, out, depth)
         return
     out.append(FieldDiff(pb, pa, "changed", a, b))
 
 
 def _walk_aligned(a: list, b: list, pa: str, pb: str, out: list[FieldDiff], depth: int) -> None:
-    # Rows were added or removed: line the unchanged rows up, so one removed row
-    # shows as one removal rather than every later row "changed".
+    # Line the unchanged rows up, so one removed row shows as one removal rather
+    # than every later row "changed"; rows edited in place still pair by position.
     ha = [canonical(x) for x in a]
     hb = [canonical(y) for y in b]
     for tag, i1, i2, j1, j2 in SequenceMatcher(None, ha, hb, autojunk=False).get_opcodes():

@@ -30,7 +30,9 @@ class _Renderer:
         self.notes = notes
         self.editable = editable
         self.ids = 0
-        self.templates: dict[str, tuple[str, str]] = {}  # shape -> (id, html)
+        # shape -> (id, html, built from a list that had rows)
+        self.templates: dict[str, tuple[str, str, bool]] = {}
+        self.shape_base = ""  # inside a template: the shape of the list it adds rows to
         self.out: list[str] = []
 
     def next_id(self) -> str:
@@ -151,13 +153,13 @@ class _Renderer:
         w = self.out.append
         ptr = node.ptr
         cls = "jf-arr has-error" if ptr in self.notes.errors else "jf-arr"
-        tpl_id = ""
-        if self.editable and node.template is not None:
-            tpl_id = self.template_for(node)
         live = sum(1 for c in node.children if not c.deleted)
         count = f"{live} item" + ("" if live == 1 else "s")
         tag = "div" if ptr == "" or node.key else "fieldset"
-        w(f'<{tag} class="{cls}" data-ptr="{escape(ptr)}" data-tpl="{tpl_id}">')
+        # The opening tag names the row template, which is chosen after the rows are
+        # rendered: a template taken from real rows beats one from an empty list.
+        opening = len(self.out)
+        w("")
         if tag == "fieldset":
             w(f'<legend>{escape(node.label)} <span class="jf-count">{count}</span></legend>')
         w(
@@ -171,7 +173,9 @@ class _Renderer:
         for c in node.children:
             self.row(c, rname, dname)
         w("</ol>")
-        if tpl_id:
+        tpl_id = ""
+        if self.editable and node.template is not None:
+            tpl_id = self.template_for(node)
             w(
                 '<button type="button" class="btn btn-small jf-add" data-jf="add">+ Add item'
                 "</button>"
@@ -179,6 +183,7 @@ class _Renderer:
         if not node.children:
             w('<p class="muted small jf-empty">No items.</p>')
         w(f"</{tag}>")
+        self.out[opening] = f'<{tag} class="{cls}" data-ptr="{escape(ptr)}" data-tpl="{tpl_id}">'
 
     def row(self, c: Node, rname: str, dname: str) -> None:
         w = self.out.append
@@ -204,19 +209,20 @@ class _Renderer:
 
     def template_for(self, node: Node) -> str:
         # One template per shape of list ("/items/*/lines"), however many lists share it.
-        shape = re.sub(r"/(\d+|n\d+)(?=/|$)", "/*", node.ptr)
-        if shape not in self.templates:
-            tpl_id = f"jf-tpl-{len(self.templates) + 1}"
-            self.templates[shape] = (tpl_id, "")
+        ptr = node.ptr.replace(TEMPLATE_PTR, self.shape_base).replace(NEW_KEY, "*")
+        shape = re.sub(r"/(\d+|n\d+)(?=/|$)", "/*", ptr)
+        known = self.templates.get(shape)
+        rich = bool(node.children)
+        if known is None or (rich and not known[2]):
+            tpl_id = known[0] if known else f"jf-tpl-{len(self.templates) + 1}"
+            self.templates[shape] = (tpl_id, "", rich)
             inner = _Renderer(Annotations(), editable=True)
-            inner.ids = 0
             inner.templates = self.templates
-            tname = escape(f"r|{TEMPLATE_PTR}")
-            dname = escape(f"d|{TEMPLATE_PTR}")
-            inner.row(node.template, tname, dname)
+            inner.shape_base = shape
+            inner.row(node.template, escape(f"r|{TEMPLATE_PTR}"), escape(f"d|{TEMPLATE_PTR}"))
             html = "".join(inner.out)
             html = html.replace('id="jf-', 'id="jft-').replace('for="jf-', 'for="jft-')
-            self.templates[shape] = (tpl_id, html)
+            self.templates[shape] = (tpl_id, html, rich)
         return self.templates[shape][0]
 
 
@@ -226,6 +232,6 @@ def render(root: Node, *, notes: Annotations | None = None, editable: bool = Tru
     r.out.append('<div class="jf-root" data-ptr="">')
     r.render(root)
     r.out.append("</div>")
-    for tpl_id, html in r.templates.values():
+    for tpl_id, html, _ in r.templates.values():
         r.out.append(f'<template id="{tpl_id}">{html}</template>')
     return mark_safe("".join(r.out))

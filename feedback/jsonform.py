@@ -409,6 +409,10 @@ def parse_form(data) -> Parsed:
         elif tag == "d|":
             deleted[name[2:]] = set(values)
 
+    for ptr in [*leaves, *containers]:
+        if ptr and ptr.rpartition("/")[0] not in containers:
+            raise FormError(f"The field {ptr!r} is outside the form: reload it and try again.")
+
     errors: dict[str, list[str]] = {}
     located: dict[str, str] = {}
 
