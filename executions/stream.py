@@ -72,8 +72,11 @@ def format_event(event: str, data: str, event_id: int | None = None) -> str:
 class ExecutionStream:
     """What one open page has been sent, and what to send it next."""
 
-    def __init__(self, execution: Execution, *, after: int | None, tz):
+    def __init__(self, execution: Execution, *, after: int | None, tz, request=None):
         self.execution = execution
+        # The actions region shows buttons by the viewer's role and carries CSRF tokens,
+        # so it is rendered with the request that opened the stream.
+        self.request = request
         self.cursor = after
         self.tz = tz
         self.running: dict[int, str] = {}
@@ -204,7 +207,10 @@ class ExecutionStream:
             self.failing_seq = detail.failing.sequence if detail.failing else None
             context.update(live_context(detail))
             names += ["header.html#actions", "outcome.html"]
-        html = "".join(render_to_string(f"executions/detail/{name}", context) for name in names)
+        html = "".join(
+            render_to_string(f"executions/detail/{name}", context, request=self.request)
+            for name in names
+        )
         return format_event("regions", html, self.cursor)
 
     @property
@@ -266,7 +272,9 @@ def _cursor(request) -> int | None:
 @with_workspace
 def execution_stream(request, pk):
     execution = selectors.execution_get(workspace=request.workspace, pk=pk)
-    stream = ExecutionStream(execution, after=_cursor(request), tz=timezone.get_current_timezone())
+    stream = ExecutionStream(
+        execution, after=_cursor(request), tz=timezone.get_current_timezone(), request=request
+    )
     once = request.GET.get("once") == "1"
     if isinstance(request, ASGIRequest):
         content = _aevents(stream, once=once)
