@@ -393,3 +393,17 @@ def test_another_workspaces_schedule_is_a_404(login, charlie, agent_version):
     schedule = ScheduleFactory(agent_version=agent_version)
     toggle = reverse("executions:schedule_toggle", args=[schedule.pk])
     assert login(charlie).post(toggle, {"enabled": "0"}).status_code == 404
+
+
+def test_the_live_stream_rerenders_the_buttons_for_the_viewers_role(
+    login, operator, viewer, agent_version
+):
+    execution = ExecutionFactory(agent_version=agent_version, status=Status.RUNNING)
+    stream_url = reverse("executions:stream", args=[execution.pk]) + "?once=1"
+
+    body = b"".join(login(operator).get(stream_url).streaming_content)
+    assert url("cancel", execution) in form_actions(body.replace(b"\ndata: ", b"\n"))
+    assert b"csrfmiddlewaretoken" in body
+
+    body = b"".join(login(viewer).get(stream_url).streaming_content)
+    assert url("cancel", execution) not in form_actions(body.replace(b"\ndata: ", b"\n"))
