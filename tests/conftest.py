@@ -69,3 +69,14 @@ def alice_client(client, alice):
 def charlie_client(client, charlie):
     client.force_login(charlie)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _forget_model_prices():
+    """Ingestion caches the model price table per process; a test's rolled-back prices
+    must not price the next test's steps."""
+    from executions.steps_writer import forget_prices
+
+    forget_prices()
+    yield
+    forget_prices()
