@@ -6,7 +6,6 @@ app_name = "feedback"
 urlpatterns = [
     path("executions/<uuid:pk>/feedback/", views.feedback_form, name="form"),
     path("executions/<uuid:pk>/feedback/diff/", views.feedback_diff, name="diff"),
-    path("executions/<uuid:pk>/feedback/json/", views.feedback_json, name="json"),
     path("executions/<uuid:pk>/feedback/notes/", views.feedback_notes, name="notes"),
     path(
         "executions/<uuid:pk>/feedback/corrections/<int:correction_id>/undo/",

@@ -30,7 +30,6 @@ from .formhtml import Annotations
 from .formhtml import render as render_form
 from .models import FieldCorrection
 
-PANES = ("form", "diff", "json", "notes")
 CHANGED_EVENT = "feedback-changed"
 
 
@@ -72,6 +71,11 @@ def _next_url(request: HttpRequest, default: str) -> str:
     return default
 
 
+def _current_url(request: HttpRequest) -> str:
+    htmx = getattr(request, "htmx", None)
+    return (htmx.current_url_abs_path if htmx else None) or request.get_full_path()
+
+
 def _execution(request: HttpRequest, pk):
     return selectors.feedback_execution_get(workspace=request.workspace, pk=pk)
 
@@ -90,16 +94,14 @@ def form_context(
 ) -> dict:
     """What the form partial needs; the detail page's Form tab uses it too."""
     can_review = _can_review(request)
-    # Where a plain (no-JS) save returns to: the page the form is on, which after an
-    # htmx swap is the browser's URL rather than this request's.
-    htmx = getattr(request, "htmx", None)
-    next_url = (htmx.current_url_abs_path if htmx else None) or request.get_full_path()
     context = {
         "execution": execution,
         "can_review": can_review,
         "form_message": message,
         "form_html": None,
-        "next_url": next_url,
+        # Where a plain (no-JS) save returns to: the page the form is on, which after an
+        # htmx swap is the browser's URL rather than this request's.
+        "next_url": _current_url(request),
     }
     if execution.output is None:
         return context
@@ -230,18 +232,49 @@ def _conflict_notes(root: jsonform.Node, exc: services.StaleBase) -> Annotations
 
 # ---------------------------------------------------------------------------- diff and JSON
 
+# The diff pane's layouts; the last two are the original and corrected output as JSON.
+DIFF_MODES = (
+    ("inline", "Inline"),
+    ("split", "Side by side"),
+    ("original", "Original JSON"),
+    ("corrected", "Corrected JSON"),
+)
+DIFF_MODE_SLUGS = tuple(slug for slug, _ in DIFF_MODES)
 
-def diff_context(request: HttpRequest, execution, *, mode: str = "inline") -> dict:
+
+def diff_context(
+    request: HttpRequest, execution, *, mode: str = "inline", href_base: str | None = None
+) -> dict:
+    """What the diff pane needs. `href_base` is where its links go without JavaScript
+    (the detail page passes its own "?tab=diff&"); htmx always fetches the pane itself."""
     corrected = selectors.execution_corrected(workspace=request.workspace, execution=execution)
-    return {
+    pane_url = reverse("feedback:diff", args=[execution.pk])
+    href_base = href_base or f"{pane_url}?"
+    context = {
         "execution": execution,
         "can_review": _can_review(request),
         "mode": mode,
-        "diffs": execution_diff(corrected) if execution.output is not None else [],
+        "modes": [
+            {
+                "slug": slug,
+                "label": label,
+                "href": f"{href_base}mode={slug}",
+                "hx": f"{pane_url}?mode={slug}",
+                "current": slug == mode,
+            }
+            for slug, label in DIFF_MODES
+        ],
         "history": list(reversed(corrected.corrections)),
-        "undoable": _undoable(corrected),
         "skipped": corrected.skipped,
+        "next_url": _current_url(request),
     }
+    if mode in {"original", "corrected"}:
+        value = corrected.original if mode == "original" else corrected.output
+        context["json_text"] = json.dumps(value, indent=2, ensure_ascii=False)
+    else:
+        context["diffs"] = execution_diff(corrected) if execution.output is not None else []
+        context["undoable"] = _undoable(corrected)
+    return context
 
 
 def _undoable(corrected: selectors.Corrected) -> set[int]:
@@ -250,49 +283,29 @@ def _undoable(corrected: selectors.Corrected) -> set[int]:
     for c in corrected.corrections:
         now = pointer.get(corrected.output, c.path, pointer.MISSING)
         if c.op == FieldCorrection.Op.REMOVE:
-            if now is pointer.MISSING or not isinstance(
-                pointer.get(corrected.output, pointer.parent(c.path)[0], None), dict
-            ):
+            in_list = pointer.parse(c.path)[-1].isdigit() if c.path else False
+            if in_list or now is pointer.MISSING:
                 out.add(c.pk)
         elif now is not pointer.MISSING and jsonform.same_value(now, c.value_after):
             out.add(c.pk)
     return out
 
 
+def _diff_mode(request: HttpRequest) -> tuple[str, str | None]:
+    mode = request.GET.get("mode", "") or "inline"
+    if mode not in DIFF_MODE_SLUGS:
+        return "inline", (f"Unknown diff layout “{mode[:40]}”: use {', '.join(DIFF_MODE_SLUGS)}.")
+    return mode, None
+
+
 @require_GET
 @with_workspace
 def feedback_diff(request: HttpRequest, pk) -> HttpResponse:
     execution = _execution(request, pk)
-    mode = request.GET.get("mode", "inline")
-    context_message = None
-    if mode not in {"inline", "split"}:
-        context_message = f"Unknown diff layout “{mode[:40]}”: use inline or split."
-        mode = "inline"
+    mode, problem = _diff_mode(request)
     context = diff_context(request, execution, mode=mode)
-    context["diff_message"] = context_message
-    return _respond(request, "diff", context, status=400 if context_message else 200)
-
-
-@require_GET
-@with_workspace
-def feedback_json(request: HttpRequest, pk) -> HttpResponse:
-    execution = _execution(request, pk)
-    show = request.GET.get("show", "corrected")
-    status = 200
-    message = None
-    if show not in {"original", "corrected"}:
-        message = f"Unknown version “{show[:40]}”: use original or corrected."
-        show, status = "corrected", 400
-    corrected = selectors.execution_corrected(workspace=request.workspace, execution=execution)
-    value = corrected.original if show == "original" else corrected.output
-    context = {
-        "execution": execution,
-        "show": show,
-        "json_message": message,
-        "json_text": json.dumps(value, indent=2, ensure_ascii=False),
-        "correction_total": len(corrected.corrections),
-    }
-    return _respond(request, "json", context, status=status)
+    context["diff_message"] = problem
+    return _respond(request, "diff", context, status=400 if problem else 200)
 
 
 @require_POST
@@ -326,16 +339,21 @@ def feedback_undo(request: HttpRequest, pk, correction_id: int) -> HttpResponse:
         if not fragment:
             messages.error(request, text)
             return redirect(done_url)
-        context = diff_context(request, execution)
+        context = diff_context(request, execution, mode=_posted_mode(request))
         context["diff_message"] = text
         return _respond(request, "diff", context)
     text = f"Undone: {correction.path or '(root)'} is back to its earlier value."
     if not fragment:
         messages.success(request, text)
         return redirect(done_url)
-    context = diff_context(request, execution)
+    context = diff_context(request, execution, mode=_posted_mode(request))
     context["diff_notice"] = text
     return trigger_client_event(_respond(request, "diff", context), CHANGED_EVENT, {})
+
+
+def _posted_mode(request: HttpRequest) -> str:
+    mode = request.POST.get("mode", "inline")
+    return mode if mode in DIFF_MODE_SLUGS else "inline"
 
 
 # ---------------------------------------------------------------------------- notes
@@ -414,3 +432,23 @@ def corrected_export(request: HttpRequest, slug: str, version_id: int) -> HttpRe
     filename = f"{agent.slug}-{version.version}-corrected.jsonl".replace('"', "")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+# ---------------------------------------------------------------------- the detail page's tabs
+# Context builders for executions/views/detail.py's tab list: (request, detail) -> context.
+
+
+def detail_form_pane(request: HttpRequest, detail) -> dict:
+    return form_context(request, detail.execution)
+
+
+def detail_diff_pane(request: HttpRequest, detail) -> dict:
+    mode, problem = _diff_mode(request)
+    href_base = f"{detail.execution.get_absolute_url()}?tab=diff&"
+    context = diff_context(request, detail.execution, mode=mode, href_base=href_base)
+    context["diff_message"] = problem
+    return context
+
+
+def detail_notes_pane(request: HttpRequest, detail) -> dict:
+    return notes_context(request, detail.execution)

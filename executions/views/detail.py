@@ -21,6 +21,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from agents.decorators import with_workspace
+from feedback import views as feedback_views
 
 from .. import rendering, selectors
 from ..models import ArtifactKind, Execution, Status, Step, StepKind
@@ -456,11 +457,6 @@ def _read_text(artifact) -> tuple[str, bool]:
     return data[:CODE_MAX_BYTES].decode("utf-8", errors="replace"), len(data) > CODE_MAX_BYTES
 
 
-def form_context(request: HttpRequest, detail: Detail) -> dict:
-    output = detail.execution.output
-    return {"form_html": rendering.json_form_html(output) if output is not None else None}
-
-
 TABS: tuple[Tab, ...] = (
     Tab("overview", "Overview", "executions/detail/overview.html", overview_context,
         count=lambda d: d.stats["total"]),
@@ -470,7 +466,12 @@ TABS: tuple[Tab, ...] = (
         count=lambda d: d.artifact_total),
     Tab("code", "Code", "executions/detail/code.html", code_context,
         shown=lambda d: d.has_code),
-    Tab("form", "Form", "executions/detail/form.html", form_context),
+    Tab("form", "Form", "executions/detail/form.html", feedback_views.detail_form_pane),
+    Tab("diff", "Diff", "feedback/detail_diff.html", feedback_views.detail_diff_pane,
+        shown=lambda d: d.execution.correction_count > 0,
+        count=lambda d: d.execution.correction_count or None),
+    Tab("notes", "Notes", "feedback/detail_notes.html", feedback_views.detail_notes_pane,
+        count=lambda d: d.execution.note_count or None),
 )  # fmt: skip
 TAB_SLUGS = tuple(tab.slug for tab in TABS)
 

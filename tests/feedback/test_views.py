@@ -270,7 +270,6 @@ def test_another_workspaces_execution_is_404_everywhere(charlie_client, executio
     for url in [
         form_url(execution),
         reverse("feedback:diff", args=[execution.pk]),
-        reverse("feedback:json", args=[execution.pk]),
         reverse("feedback:notes", args=[execution.pk]),
     ]:
         assert charlie_client.get(url).status_code == 404, url
@@ -345,13 +344,12 @@ def test_diff_query_count_does_not_grow_with_corrections(
 
 
 def test_the_json_view_switches_between_original_and_corrected(bob_client, corrected_execution):
-    url = reverse("feedback:json", args=[corrected_execution.pk])
-    original = bob_client.get(url + "?show=original", **HTMX).context["json_text"]
-    corrected = bob_client.get(url, **HTMX).context["json_text"]
+    url = reverse("feedback:diff", args=[corrected_execution.pk])
+    original = bob_client.get(url + "?mode=original", **HTMX).context["json_text"]
+    corrected = bob_client.get(url + "?mode=corrected", **HTMX).context["json_text"]
     assert json.loads(original) == OUTPUT
     assert json.loads(corrected)["vendor"]["name"] == "ACME Ltd"
     assert len(json.loads(corrected)["items"]) == 1
-    assert bob_client.get(url + "?show=both").status_code == 400
 
 
 def test_undo_from_the_history(bob_client, corrected_execution):
