@@ -323,24 +323,7 @@ def steps_append(request, execution_id: UUID, payload: StepsIn):
     steps = []
     for outcome in outcomes:
         counts[outcome.state] += 1
-        row = outcome.row
-        steps.append(
-            {
-                "id": row.pk,
-                "sequence": row.sequence,
-                "span_id": row.span_id,
-                "parent_span_id": row.parent_span_id,
-                "parent_id": row.parent_id,
-                "kind": row.kind,
-                "name": row.name,
-                "status": row.status,
-                "model": row.model,
-                "prompt_tokens": row.prompt_tokens,
-                "completion_tokens": row.completion_tokens,
-                "cost": float(row.cost_usd),
-                "created": outcome.state == "created",
-            }
-        )
+        steps.append({**outcome.summary(), "created": outcome.state == "created"})
     body = {
         "execution_id": execution.pk,
         **counts,

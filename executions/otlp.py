@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
@@ -326,6 +327,41 @@ def _decompress(body: bytes, encoding: str) -> bytes:
 
 # --- mapping spans to steps -----------------------------------------------------------
 
+# attribute -> (what it tells, rank): when a span carries several conventions, the
+# lowest rank wins. One pass over a span's attributes reads them all.
+PICKS: dict[str, tuple[str, int]] = {}
+for _what, _keys in (
+    ("model", MODEL_KEYS),
+    ("prompt", PROMPT_TOKEN_KEYS),
+    ("completion", COMPLETION_TOKEN_KEYS),
+    ("total", TOTAL_TOKEN_KEYS),
+    ("session", SESSION_KEYS),
+    ("tool", TOOL_NAME_KEYS),
+    ("agent", ("gen_ai.agent.name", "agent.name")),
+    ("cost", ("llm.cost.total", "gen_ai.usage.cost")),
+    ("cost_prompt", ("llm.cost.prompt",)),
+    ("cost_completion", ("llm.cost.completion",)),
+):
+    for _rank, _key in enumerate(_keys):
+        PICKS[_key] = (_what, _rank)
+
+
+def _scan(attrs: dict) -> tuple[dict[str, Any], dict]:
+    """(what the span says, by PICKS name; the attributes kept on the step)."""
+    picked: dict[str, tuple[int, Any]] = {}
+    kept = {}
+    for key, value in attrs.items():
+        pick = PICKS.get(key)
+        if pick is not None and value is not None and value != "":
+            what, rank = pick
+            current = picked.get(what)
+            if current is None or rank < current[0]:
+                picked[what] = (rank, value)
+        if key in CONTENT_KEYS or key.startswith(CONTENT_PREFIXES):
+            continue
+        kept[key] = value
+    return {what: value for what, (_rank, value) in picked.items()}, kept
+
 
 def _first(attrs: dict, keys) -> Any:
     for key in keys:
@@ -336,6 +372,8 @@ def _first(attrs: dict, keys) -> Any:
 
 
 def _int(value) -> int:
+    if type(value) is int:
+        return min(max(value, 0), INT32_MAX)
     try:
         number = int(float(value))
     except (TypeError, ValueError, OverflowError):
@@ -360,8 +398,8 @@ def _maybe_json(value: Any, mime: Any = None) -> Any:
     text = value.strip()
     if mime == "application/json" or text[:1] in ("{", "["):
         try:
-            parsed = json.loads(text)
-        except (ValueError, RecursionError):
+            parsed = orjson.loads(text)
+        except orjson.JSONDecodeError:
             return value
         if "\\u0000" in text or "\\ud" in text.lower():
             parsed = _scrub(parsed)
@@ -442,7 +480,7 @@ def _content(attrs: dict, events, side: str, kind: str) -> Any:
     return _maybe_json(value)
 
 
-def _kind(attrs: dict) -> str:
+def _kind(attrs: dict, picked: dict) -> str:
     explicit = attrs.get("runboard.step.kind")
     if isinstance(explicit, str) and explicit in StepKind.values:
         return explicit
@@ -455,9 +493,9 @@ def _kind(attrs: dict) -> str:
     kind = TRACELOOP_KINDS.get(str(attrs.get("traceloop.span.kind", "")).lower())
     if kind:
         return kind
-    if _first(attrs, TOOL_NAME_KEYS) is not None:
+    if "tool" in picked:
         return StepKind.TOOL_CALL
-    if _first(attrs, MODEL_KEYS) is not None:
+    if "model" in picked:
         return StepKind.MODEL_CALL
     return StepKind.OTHER
 
@@ -481,12 +519,7 @@ RESOURCE_METADATA_KEYS = (
 
 def _metadata(attrs: dict, resource: dict) -> dict:
     metadata: dict[str, Any] = {}
-    for key in (
-        "service.name",
-        "service.version",
-        "deployment.environment",
-        "deployment.environment.name",
-    ):
+    for key in RESOURCE_METADATA_KEYS:
         if isinstance(resource.get(key), str | int | float | bool):
             metadata[key] = resource[key]
     raw = attrs.get("metadata")
@@ -518,26 +551,20 @@ def map_span(raw) -> services.TraceSpan:
         status_code,
         status_message,
     ) = raw
-    kind = _kind(attrs)
-    prompt = _first(attrs, PROMPT_TOKEN_KEYS)
-    completion = _first(attrs, COMPLETION_TOKEN_KEYS)
+    picked, kept = _scan(attrs)
+    kind = _kind(attrs, picked)
+    prompt = picked.get("prompt")
+    completion = picked.get("completion")
     prompt_tokens, completion_tokens = _int(prompt), _int(completion)
     if prompt is None and completion is None:
-        prompt_tokens = _int(_first(attrs, TOTAL_TOKEN_KEYS))
-    cost = _first(attrs, ("llm.cost.total", "gen_ai.usage.cost"))
-    if cost is None:
-        parts = [attrs.get(k) for k in ("llm.cost.prompt", "llm.cost.completion")]
-        if any(p is not None for p in parts):
-            cost = sum(_decimal(p) or 0 for p in parts)
-    model = _first(attrs, MODEL_KEYS)
-    tool = _first(attrs, TOOL_NAME_KEYS) if kind == StepKind.TOOL_CALL else None
+        prompt_tokens = _int(picked.get("total"))
+    cost = picked.get("cost")
+    if cost is None and ("cost_prompt" in picked or "cost_completion" in picked):
+        cost = sum(_decimal(picked.get(k, 0)) or 0 for k in ("cost_prompt", "cost_completion"))
+    model = picked.get("model")
+    tool = picked.get("tool") if kind == StepKind.TOOL_CALL else None
 
     error = ""
-    kept = {}
-    for key, value in attrs.items():
-        if key in CONTENT_KEYS or key.startswith(CONTENT_PREFIXES):
-            continue
-        kept[key] = value
     other_events = []
     for event_name, event_ns, event_attrs in events:
         if event_name == "exception":
@@ -603,9 +630,9 @@ def map_span(raw) -> services.TraceSpan:
         step=step,
         service_name=str(resource.get("service.name") or ""),
         service_version=str(version) if version not in (None, "") else None,
-        agent_name=str(_first(attrs, ("gen_ai.agent.name", "agent.name")) or "") or None,
+        agent_name=str(picked.get("agent") or "") or None,
         agent_version=str(agent_version) if agent_version not in (None, "") else None,
-        session_id=str(_first(attrs, SESSION_KEYS) or ""),
+        session_id=str(picked.get("session") or ""),
         metadata=_metadata(attrs, resource) if not parent_span_id else {},
         resource=resource,
     )

@@ -18,7 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import jsonschema
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from agents.models import AgentVersion, Workspace
@@ -45,6 +45,7 @@ from .steps_writer import (
     StepRecord,
     Totals,
     apply_plan,
+    copy_models,
     fill_costs,
     money,
     plan_steps,
@@ -587,7 +588,10 @@ def _traces_ingest(workspace: Workspace, spans: list[TraceSpan]) -> IngestResult
         execution.completion_tokens = totals.completion_tokens
         execution.total_tokens = totals.prompt_tokens + totals.completion_tokens
         execution.cost_usd = money(totals.cost_usd)
-    Execution.objects.bulk_create(created, batch_size=500)
+    if connection.vendor == "postgresql":
+        copy_models(Execution, created)
+    else:
+        Execution.objects.bulk_create(created, batch_size=500)
     counters.count_created(created)
     apply_plan(plan)
     for execution in existing.values():

@@ -11,12 +11,18 @@ flush children first): it is stored with its parent_span_id and linked when the
 parent arrives.
 """
 
+import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import orjson
+from django.db import connection
 from django.db.models import Max, Q
+from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
 
 from agents.models import ModelPrice
 
@@ -105,7 +111,12 @@ class _NewStep:
     parent_new: "_NewStep | None" = None
     parent_id: int | None = None
     depth: int | None = None
+    pk: int | None = None
     obj: Step | None = None
+
+    @property
+    def resolved_parent_id(self) -> int | None:
+        return self.parent_new.pk if self.parent_new is not None else self.parent_id
 
 
 @dataclass(slots=True)
@@ -117,9 +128,39 @@ class Outcome:
     new: _NewStep | None = None
     state: str = "created"  # created, updated, unchanged
 
-    @property
-    def row(self) -> Step:
-        return self.step if self.step is not None else self.new.obj
+    def summary(self) -> dict:
+        """The step as the API answers it, without building a model instance."""
+        if self.step is not None:
+            s = self.step
+            return {
+                "id": s.pk,
+                "sequence": s.sequence,
+                "span_id": s.span_id,
+                "parent_span_id": s.parent_span_id,
+                "parent_id": s.parent_id,
+                "kind": s.kind,
+                "name": s.name,
+                "status": s.status,
+                "model": s.model,
+                "prompt_tokens": s.prompt_tokens,
+                "completion_tokens": s.completion_tokens,
+                "cost": float(s.cost_usd),
+            }
+        new, r = self.new, self.new.record
+        return {
+            "id": new.pk,
+            "sequence": new.sequence,
+            "span_id": r.span_id or None,
+            "parent_span_id": r.parent_span_id or "",
+            "parent_id": new.resolved_parent_id,
+            "kind": r.kind,
+            "name": r.name,
+            "status": r.status,
+            "model": r.model,
+            "prompt_tokens": r.prompt_tokens,
+            "completion_tokens": r.completion_tokens,
+            "cost": float(money(r.cost_usd)) if r.cost_usd is not None else 0.0,
+        }
 
 
 @dataclass
@@ -127,7 +168,7 @@ class Plan:
     new: list[_NewStep] = field(default_factory=list)
     updates: list[Step] = field(default_factory=list)
     update_fields: set[str] = field(default_factory=set)
-    links: list[tuple[Step, _NewStep]] = field(default_factory=list)
+    links: list[tuple[Any, _NewStep]] = field(default_factory=list)
     totals: dict[Any, Totals] = field(default_factory=dict)
     outcomes: dict[Any, list[Outcome]] = field(default_factory=dict)
 
@@ -157,8 +198,33 @@ def _price_for(model: str, prices: dict[str, ModelPrice]) -> ModelPrice | None:
     return best[1] if best else None
 
 
+_prices_cache: tuple[float, dict[str, ModelPrice]] | None = None
+PRICES_TTL_SECONDS = 30.0
+
+
+def model_prices() -> dict[str, ModelPrice]:
+    """The price table, read at most every 30 s per process: it is a few rows that
+    change by hand, and reading it per request would add a round trip to each batch.
+    Saving or deleting a price here forgets the cache at once."""
+    global _prices_cache
+    now = time.monotonic()
+    if _prices_cache is None or now - _prices_cache[0] > PRICES_TTL_SECONDS:
+        prices = {p.model.strip().lower(): p for p in ModelPrice.objects.all()}
+        _prices_cache = (now, prices)
+    return _prices_cache[1]
+
+
+def forget_prices(**kwargs) -> None:
+    global _prices_cache
+    _prices_cache = None
+
+
+post_save.connect(forget_prices, sender=ModelPrice, dispatch_uid="steps_writer_prices_save")
+post_delete.connect(forget_prices, sender=ModelPrice, dispatch_uid="steps_writer_prices_delete")
+
+
 def fill_costs(records: list[StepRecord]) -> None:
-    """Price the steps that report tokens but no cost: one query, only when needed."""
+    """Price the steps that report tokens but no cost (the price table is cached)."""
     wanting = [
         r
         for r in records
@@ -166,7 +232,7 @@ def fill_costs(records: list[StepRecord]) -> None:
     ]
     if not wanting:
         return
-    prices = {p.model.strip().lower(): p for p in ModelPrice.objects.all()}
+    prices = model_prices()
     if not prices:
         return
     for r in wanting:
@@ -177,11 +243,24 @@ def fill_costs(records: list[StepRecord]) -> None:
                 r.provided.add("cost_usd")
 
 
-def _existing(batches) -> tuple[list[Step], dict[Any, int]]:
-    """The stored steps a request touches, and each execution's highest sequence."""
+@dataclass(slots=True)
+class _Stored:
+    """What planning needs to know of a stored step (the full row only if it changes)."""
+
+    pk: int
+    execution_id: Any
+    span_id: str | None
+    sequence: int
+    parent_span_id: str
+    parent_id: int | None
+
+
+def _existing(batches) -> tuple[list[_Stored], dict[Any, int], list[int]]:
+    """The stored steps a request touches, each execution's highest sequence, and (on
+    PostgreSQL) ids for the new steps, all in one round trip."""
     stale = [e.pk for e, records, fresh in batches if records and not fresh]
     if not stale:
-        return [], {}
+        return [], {}, []
     span_ids: set[str] = set()
     sequences: set[int] = set()
     for _execution, records, fresh in batches:
@@ -196,6 +275,42 @@ def _existing(batches) -> tuple[list[Step], dict[Any, int]]:
                 sequences.add(r.sequence)
             if r.parent_sequence is not None:
                 sequences.add(r.parent_sequence)
+    columns = ("id", "execution_id", "span_id", "sequence", "parent_span_id", "parent_id")
+    if connection.vendor == "postgresql":
+        # Arrays keep the statement short whatever the batch size (an IN list of a
+        # thousand placeholders costs more to build and parse than the lookup), and
+        # one UNION saves two round trips: stored steps (0), highest sequences (1),
+        # fresh ids (2), at most one per reported step.
+        table = connection.ops.quote_name(Step._meta.db_table)
+        wanted = sum(len(records) for _e, records, fresh in batches if not fresh)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT 0, {', '.join(columns)} FROM {table} WHERE execution_id = ANY(%s) "
+                "AND (span_id = ANY(%s) OR sequence = ANY(%s) "
+                "OR (parent_id IS NULL AND parent_span_id = ANY(%s))) "
+                "UNION ALL SELECT 1, NULL, execution_id, NULL, max(sequence), NULL, NULL "
+                f"FROM {table} WHERE execution_id = ANY(%s) GROUP BY execution_id "
+                "UNION ALL SELECT 2, nextval(pg_get_serial_sequence(%s, 'id')), NULL, NULL, "
+                "NULL, NULL, NULL FROM generate_series(1, %s)",
+                [
+                    stale,
+                    list(span_ids),
+                    list(sequences),
+                    list(span_ids),
+                    stale,
+                    Step._meta.db_table,
+                    wanted,
+                ],
+            )
+            rows, highest, ids = [], {}, []
+            for part, *values in cursor.fetchall():
+                if part == 0:
+                    rows.append(_Stored(*values))
+                elif part == 1:
+                    highest[values[1]] = values[3]
+                else:
+                    ids.append(values[0])
+        return rows, highest, ids
     condition = Q()
     if span_ids:
         condition |= Q(span_id__in=span_ids)
@@ -203,14 +318,17 @@ def _existing(batches) -> tuple[list[Step], dict[Any, int]]:
         condition |= Q(parent__isnull=True, parent_span_id__in=span_ids)
     if sequences:
         condition |= Q(sequence__in=sequences)
-    rows = list(Step.objects.filter(condition, execution_id__in=stale)) if condition else []
+    rows = []
+    if condition:
+        found = Step.objects.filter(condition, execution_id__in=stale).values_list(*columns)
+        rows = [_Stored(*row) for row in found]
     highest = dict(
         Step.objects.filter(execution_id__in=stale)
         .values("execution_id")
         .annotate(m=Max("sequence"))
         .values_list("execution_id", "m")
     )
-    return rows, highest
+    return rows, highest, []
 
 
 def _changes(step: Step, record: StepRecord) -> list[str]:
@@ -231,6 +349,18 @@ def _changes(step: Step, record: StepRecord) -> list[str]:
     return changed
 
 
+def _match(pk, r: StepRecord, by_span, by_sequence) -> "_Stored | None":
+    if r.span_id and (pk, r.span_id) in by_span:
+        return by_span[(pk, r.span_id)]
+    if r.sequence is not None:
+        holder = by_sequence.get((pk, r.sequence))
+        if holder is not None and not (
+            r.span_id and holder.span_id and holder.span_id != r.span_id
+        ):
+            return holder
+    return None
+
+
 def plan_steps(batches: list[tuple[Execution, list[StepRecord], bool]]) -> Plan:
     """Decide what to write for each (execution, records, fresh) without writing.
 
@@ -238,13 +368,24 @@ def plan_steps(batches: list[tuple[Execution, list[StepRecord], bool]]) -> Plan:
     steps to look up.
     """
     plan = Plan()
-    rows, highest = _existing(batches)
+    rows, highest, ids = _existing(batches)
     by_span = {(s.execution_id, s.span_id): s for s in rows if s.span_id}
     by_sequence = {(s.execution_id, s.sequence): s for s in rows}
-    waiting: dict[tuple, list[Step]] = {}
+    waiting: dict[tuple, list[_Stored]] = {}
     for s in rows:
         if s.parent_id is None and s.parent_span_id:
             waiting.setdefault((s.execution_id, s.parent_span_id), []).append(s)
+    full: dict[int, Step] = {}
+    if rows:
+        # Re-sent steps: only these are read whole, to compare and update them.
+        wanted = {
+            found.pk
+            for execution, records, _fresh in batches
+            for r in records
+            if (found := _match(execution.pk, r, by_span, by_sequence)) is not None
+        }
+        if wanted:
+            full = Step.objects.in_bulk(wanted)
 
     for execution, records, _fresh in batches:
         pk = execution.pk
@@ -268,7 +409,8 @@ def plan_steps(batches: list[tuple[Execution, list[StepRecord], bool]]) -> Plan:
         new_by_sequence: dict[int, _NewStep] = {}
         fresh_steps: list[_NewStep] = []
         for r in unique.values():
-            match = by_span.get((pk, r.span_id)) if r.span_id else None
+            stored = by_span.get((pk, r.span_id)) if r.span_id else None
+            match = full[stored.pk] if stored is not None else None
             if r.sequence is not None:
                 holder = by_sequence.get((pk, r.sequence))
                 if match is not None and match.sequence != r.sequence:
@@ -282,7 +424,7 @@ def plan_steps(batches: list[tuple[Execution, list[StepRecord], bool]]) -> Plan:
                             f"steps[{r.index}]: sequence {r.sequence} already belongs to the "
                             f"step with span_id {holder.span_id!r}."
                         )
-                    match = holder
+                    match = full[holder.pk]
             if match is not None:
                 before = (match.prompt_tokens, match.completion_tokens, match.cost_usd)
                 changed = _changes(match, r)
@@ -337,6 +479,9 @@ def plan_steps(batches: list[tuple[Execution, list[StepRecord], bool]]) -> Plan:
                 plan.links.append((child, new))
         plan.new.extend(fresh_steps)
     _assign_depths(plan.new)
+    if len(ids) >= len(plan.new):
+        for new, pk in zip(plan.new, ids, strict=False):
+            new.pk = pk
     return plan
 
 
@@ -362,10 +507,9 @@ def _assign_depths(steps: list[_NewStep]) -> None:
 
 def _row(new: _NewStep) -> Step:
     r = new.record
-    parent_id = new.parent_new.obj.pk if new.parent_new is not None else new.parent_id
     return Step(
         execution_id=new.execution_id,
-        parent_id=parent_id,
+        parent_id=new.resolved_parent_id,
         sequence=new.sequence,
         span_id=r.span_id or None,
         parent_span_id=r.parent_span_id or "",
@@ -386,10 +530,125 @@ def _row(new: _NewStep) -> Step:
     )
 
 
-def apply_plan(plan: Plan) -> None:
-    """Write a plan: one INSERT per tree level, then the updates and the late links."""
+COPY_COLUMNS = (
+    "id",
+    "execution_id",
+    "parent_id",
+    "sequence",
+    "span_id",
+    "parent_span_id",
+    "kind",
+    "name",
+    "status",
+    "started_at",
+    "ended_at",
+    "duration_ms",
+    "input",
+    "output",
+    "error",
+    "model",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "attributes",
+    "created_at",
+)
+
+
+def json_dumps(value) -> bytes:
+    """orjson, several times faster than json for the kilobytes of input and output each
+    step carries; json only for what orjson refuses (integers past 64 bits)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value).encode()
+
+
+def copy_models(model, objects: list) -> None:
+    """PostgreSQL COPY of model instances whose primary keys are already set.
+
+    Values go to psycopg as they are (it adapts UUIDs, decimals and aware datetimes
+    itself); only JSON fields are wrapped, which is all the preparation these models'
+    fields need.
+    """
+    from psycopg.types.json import Jsonb
+
+    fields = list(model._meta.concrete_fields)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(model._meta.db_table)
+    plan = [(f.attname, f.get_internal_type() == "JSONField") for f in fields]
+    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for obj in objects:
+            values = obj.__dict__
+            copy.write_row(
+                [
+                    (None if values[name] is None else Jsonb(values[name], dumps=json_dumps))
+                    if is_json
+                    else values[name]
+                    for name, is_json in plan
+                ]
+            )
+
+
+def _copy_insert(steps: list[_NewStep]) -> None:
+    """PostgreSQL: ids taken from the sequence up front, then one COPY for every level.
+
+    Knowing the ids before writing lets a child name its parent in the same COPY (the
+    foreign key is checked at commit), and COPY is several times faster than an
+    INSERT of the same rows: this is what keeps span ingestion in the thousands per
+    second.
+    """
+    from psycopg.types.json import Jsonb
+
+    def as_json(value):
+        return None if value is None else Jsonb(value, dumps=json_dumps)
+
+    table = connection.ops.quote_name(Step._meta.db_table)
+    with connection.cursor() as cursor:
+        if any(new.pk is None for new in steps):
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [Step._meta.db_table, len(steps)],
+            )
+            for new, (pk,) in zip(steps, cursor.fetchall(), strict=True):
+                new.pk = pk
+        now = timezone.now()
+        zero = Decimal(0)
+        columns = ", ".join(COPY_COLUMNS)
+        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for new in steps:
+                r = new.record
+                copy.write_row(
+                    (
+                        new.pk,
+                        new.execution_id,
+                        new.resolved_parent_id,
+                        new.sequence,
+                        r.span_id or None,
+                        r.parent_span_id or "",
+                        r.kind,
+                        r.name,
+                        r.status,
+                        r.started_at,
+                        r.ended_at,
+                        r.duration_ms,
+                        as_json(r.input),
+                        as_json(r.output),
+                        r.error,
+                        r.model,
+                        r.prompt_tokens,
+                        r.completion_tokens,
+                        money(r.cost_usd) if r.cost_usd is not None else zero,
+                        as_json(r.attributes),
+                        now,
+                    )
+                )
+
+
+def _insert_by_level(steps: list[_NewStep]) -> None:
+    """Elsewhere (SQLite): one INSERT per tree level, so each parent has its id first."""
     levels: dict[int, list[_NewStep]] = {}
-    for new in plan.new:
+    for new in steps:
         levels.setdefault(new.depth or 0, []).append(new)
     for depth in sorted(levels):
         level = levels[depth]
@@ -397,9 +656,19 @@ def apply_plan(plan: Plan) -> None:
         Step.objects.bulk_create(rows, batch_size=INSERT_BATCH)
         for new, row in zip(level, rows, strict=True):
             new.obj = row
+            new.pk = row.pk
+
+
+def apply_plan(plan: Plan) -> None:
+    """Write a plan: the new steps, then the updates and the late parent links."""
+    if plan.new:
+        if connection.vendor == "postgresql":
+            _copy_insert(plan.new)
+        else:
+            _insert_by_level(plan.new)
     if plan.updates:
         Step.objects.bulk_update(plan.updates, sorted(plan.update_fields), batch_size=500)
     if plan.links:
-        for child, parent in plan.links:
-            child.parent_id = parent.obj.pk
-        Step.objects.bulk_update([child for child, _ in plan.links], ["parent"], batch_size=500)
+        # Children stored before their parent: only the parent column changes.
+        linked = [Step(pk=child.pk, parent_id=parent.pk) for child, parent in plan.links]
+        Step.objects.bulk_update(linked, ["parent"], batch_size=500)
