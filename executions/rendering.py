@@ -277,7 +277,9 @@ def preview_text(value: Any, limit: int = PREVIEW_CHARS) -> str:
     if isinstance(value, dict):
         for key in _PREVIEW_KEYS:
             item = value.get(key)
-            if isinstance(item, str) and item.strip():
+            # A long text field is the point of the payload; a short one among
+            # others ("action": "click") says less than the compact JSON does.
+            if isinstance(item, str) and item.strip() and (len(item) >= 40 or len(value) == 1):
                 return truncate(" ".join(item.split()), limit)
         messages = value.get("messages")
         if isinstance(messages, list) and messages and isinstance(messages[-1], dict):

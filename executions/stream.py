@@ -142,13 +142,14 @@ class ExecutionStream:
             events.append(format_event("done", execution.status, self.cursor))
         return events
 
-    def _render_cards(self, steps: list[Step]) -> list[str]:
+    def _render_cards(self, steps: list[Step], *, new: bool) -> list[str]:
         decorate_steps(steps, self.execution)
         context = card_context(self.execution, selected=None, failing=self.failing_seq)
         events = []
         for step in steps:
             html = render_to_string("executions/detail/timeline.html#card", {**context, "s": step})
-            events.append(format_event("step", html, self.cursor))
+            # A new card moves the cursor to itself; a changed older card must not move it back.
+            events.append(format_event("step", html, step.sequence if new else self.cursor))
         return events
 
     def _new_steps(self, *, drain: bool = False) -> list[str]:
@@ -169,7 +170,7 @@ class ExecutionStream:
                     self.running[step.sequence] = step.status
             self.stats["actions"] = self.stats["kinds"].get(StepKind.ACTION, 0)
             self.cursor = page.steps[-1].sequence
-            events += self._render_cards(page.steps)
+            events += self._render_cards(page.steps, new=True)
             if not drain or page.next_after is None:
                 break
         return events
@@ -190,7 +191,7 @@ class ExecutionStream:
             if status == StepStatus.FAILED:
                 self.stats["failed"] += 1
         steps = selectors.steps_by_sequence(execution=self.execution, sequences=done)
-        return self._render_cards(steps)
+        return self._render_cards(steps, new=False)
 
     def _regions(self, *, full: bool) -> str:
         execution = self.execution
