@@ -477,6 +477,30 @@ def _decide(*, execution: Execution, user, note: str, approve: bool) -> Executio
     return execution
 
 
+def execution_request_approval(*, execution: Execution, request: dict) -> Execution:
+    """A runtime pauses at a checkpoint: running -> awaiting_approval, saying what needs
+    approving. Asked again while already waiting, it only updates what is asked."""
+    if not isinstance(request, dict) or not request:
+        raise InvalidRequest("request: say what needs approving, as a non-empty JSON object.")
+    if execution.status not in {Status.RUNNING, Status.AWAITING_APPROVAL}:
+        raise IllegalAction(
+            execution,
+            "request_approval",
+            f"Execution {execution.id} is {execution.status}; only a running execution can "
+            "pause for approval.",
+        )
+    with transaction.atomic():
+        if execution.status == Status.RUNNING:
+            lifecycle.transition(execution, Status.AWAITING_APPROVAL)
+        # A new checkpoint: the previous decision, if any, no longer applies.
+        Execution.objects.filter(pk=execution.pk).update(
+            approval_request=request, approval_note="", decided_by=None, decided_at=None
+        )
+        execution.approval_request, execution.approval_note = request, ""
+        execution.decided_by = execution.decided_at = None
+    return execution
+
+
 def execution_approve(*, execution: Execution, user=None, note: str = "") -> Execution:
     """awaiting_approval -> running; the runtime is told to continue."""
     return _decide(execution=execution, user=user, note=note, approve=True)

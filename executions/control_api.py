@@ -102,6 +102,13 @@ class CancelIn(Strict):
     reason: limited(2000) | None = None
 
 
+class ApprovalRequestIn(Strict):
+    request: dict[str, Any] = Field(
+        description="What needs approving, shown to reviewers.",
+        examples=[{"action": "issue_refund", "order_id": "NW-1", "amount": 129.9}],
+    )
+
+
 class DecisionIn(Strict):
     note: limited(5000) | None = None
 
@@ -313,6 +320,24 @@ def execution_cancel(request, execution_id: UUID, payload: CancelIn | None = Non
     a finished one answers 409."""
     reason = (payload.reason if payload else None) or ""
     control.execution_cancel(execution=_get(request, execution_id), reason=reason)
+    return _out(request, _get(request, execution_id))
+
+
+@router.post(
+    "/executions/{execution_id}/approval-request",
+    response={200: ControlOut, **ERRORS},
+    summary="Pause a running execution for approval",
+)
+def execution_request_approval(request, execution_id: UUID, payload: ApprovalRequestIn):
+    """For runtimes: running -> awaiting_approval with what needs approving, which
+    reviewers see in the review queue. The decision comes back as an `approved` or
+    `rejected` webhook. 409 unless the execution is running (or already waiting)."""
+    try:
+        control.execution_request_approval(
+            execution=_get(request, execution_id), request=payload.request
+        )
+    except control.ControlError as exc:
+        raise _control_error(exc) from None
     return _out(request, _get(request, execution_id))
 
 

@@ -292,3 +292,19 @@ def test_the_openapi_document_lists_the_control_endpoints(api):
         "/api/v1/executions/{execution_id}/approve",
         "/api/v1/executions/{execution_id}/reject",
     } <= set(paths)
+
+
+def test_a_runtime_pauses_for_approval_and_a_reviewer_sees_it(post, hooked_version):
+    running = ExecutionFactory(agent_version=hooked_version, status=Status.RUNNING)
+    ask = {"action": "issue_refund", "amount": 129.9}
+    response = post(f"/executions/{running.pk}/approval-request", {"request": ask})
+    assert response.status_code == 200
+    assert response.json()["status"] == "awaiting_approval"
+    assert response.json()["approval_request"] == ask
+    # Asked again (a retry): harmless.
+    assert post(f"/executions/{running.pk}/approval-request", {"request": ask}).status_code == 200
+    done = ExecutionFactory(agent_version=hooked_version, status=Status.COMPLETED)
+    response = post(f"/executions/{done.pk}/approval-request", {"request": ask})
+    assert response.status_code == 409
+    response = post(f"/executions/{running.pk}/approval-request", {"request": {}})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "request"

@@ -341,3 +341,14 @@ def test_deliveries_are_logged_per_attempt(hooked_version, receiver, run, settin
     assert list(
         WebhookDelivery.objects.filter(execution=execution).values_list("attempt", "succeeded")
     ) == [(1, False), (2, True)]
+
+
+def test_a_new_checkpoint_clears_the_previous_decision(hooked_version, bob):
+    execution = ExecutionFactory(agent_version=hooked_version, status=Status.RUNNING)
+    control.execution_request_approval(execution=execution, request={"step": 1})
+    control.execution_approve(execution=execution, user=bob, note="fine")
+    control.execution_request_approval(execution=execution, request={"step": 2})
+    execution.refresh_from_db()
+    assert execution.status == Status.AWAITING_APPROVAL
+    assert execution.approval_request == {"step": 2}
+    assert (execution.decided_by, execution.decided_at, execution.approval_note) == (None, None, "")
