@@ -83,3 +83,7 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
         .filter(hashed_key=ApiKey.hash(raw_key))
         .first()
     )
+
+
+def api_key_list(*, workspace: Workspace) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(workspace=workspace).select_related("created_by")

@@ -1,9 +1,11 @@
+from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import selectors
+from . import selectors, services
 from .decorators import with_workspace
+from .models import Role
 
 
 @require_POST
@@ -36,3 +38,61 @@ def agent_detail(request, slug):
             "schedules": selectors.schedule_list(workspace=request.workspace, agent=agent),
         },
     )
+
+
+# --- API keys: workspace admins create (shown once) and revoke them ---------------------
+
+
+def _admins_only(request):
+    if request.membership.role != Role.ADMIN:
+        return render(
+            request,
+            "agents/api_keys.html",
+            {"forbidden": True},
+            status=403,
+        )
+    return None
+
+
+@require_http_methods(["GET", "POST"])
+@with_workspace
+def api_key_list(request):
+    """The workspace's API keys. A new key's raw value is in this one response only:
+    it is rendered, not redirected to, so it never lands in a session or a URL."""
+    if (refused := _admins_only(request)) is not None:
+        return refused
+    created, raw_key, error = None, None, ""
+    if request.method == "POST":
+        try:
+            created, raw_key = services.api_key_create(
+                workspace=request.workspace,
+                name=request.POST.get("name", ""),
+                created_by=request.user,
+            )
+        except ValueError as exc:
+            error = str(exc)
+    response = render(
+        request,
+        "agents/api_keys.html",
+        {
+            "keys": selectors.api_key_list(workspace=request.workspace),
+            "created": created,
+            "raw_key": raw_key,
+            "error": error,
+            "name": request.POST.get("name", "") if error else "",
+        },
+        status=422 if error else 200,
+    )
+    if raw_key:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@with_workspace
+def api_key_revoke(request, pk):
+    if (refused := _admins_only(request)) is not None:
+        return refused
+    key = services.api_key_revoke(workspace=request.workspace, pk=pk)
+    messages.success(request, f"Revoked “{key.name}” ({key.prefix}…). It no longer authenticates.")
+    return redirect("agents:api_keys")
