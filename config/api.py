@@ -268,6 +268,8 @@ def on_not_found(request, exc: Http404):
 
 from executions.api import router as executions_router  # noqa: E402
 from executions.control_api import router as control_router  # noqa: E402
+from feedback.api import router as feedback_router  # noqa: E402
 
 api.add_router("/", executions_router)
 api.add_router("/", control_router)
+api.add_router("/", feedback_router)

@@ -516,6 +516,7 @@ class Change:
     base_path: str = ""
     base_hash: str | None = None
     field: str = ""
+    comment: str = ""  # this change's own, over the save's comment
 
 
 def changes(root: Node) -> list[Change]:

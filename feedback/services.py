@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from agents.models import Membership
+from agents.models import ApiKey, Membership
 from executions.models import Execution
 
 from . import pointer
@@ -30,6 +30,10 @@ MAX_COMMENT_LENGTH = 2_000
 MAX_CHANGES = 5_000
 
 
+class WrongType(pointer.PointerError):
+    """A value whose JSON type is not the one the field has (when there is no schema)."""
+
+
 class FeedbackError(Exception):
     """A save that was refused; nothing was stored."""
 
@@ -37,9 +41,11 @@ class FeedbackError(Exception):
 class FieldErrors(FeedbackError):
     """Bad values or paths, by the form field (or API item) they belong to."""
 
-    def __init__(self, errors: dict[str, list[str]], *, unknown_path: bool = False):
+    def __init__(self, errors: dict[str, list[str]], *, kinds: dict[str, str] | None = None):
         self.errors = errors
-        self.unknown_path = unknown_path
+        # Per field: "path" (no such place), "value" (wrong type, schema violation) or
+        # "save" (the request as a whole), so the API can name the part at fault.
+        self.kinds = kinds or {}
         first = next(iter(errors.items()), ("", [""]))
         super().__init__(f"{first[0] or '(root)'}: {first[1][0]}")
 
@@ -87,6 +93,20 @@ def require_reviewer(membership: Membership | None) -> None:
         )
 
 
+def _author(membership: Membership | None, api_key: ApiKey | None):
+    """Who writes: a reviewer or admin in the dashboard, or a workspace API key.
+
+    A key is the workspace's own credential (admins create it), so it may submit
+    feedback; what it writes is credited to the person who created the key.
+    """
+    if api_key is not None and membership is None:
+        if not api_key.is_active:
+            raise PermissionDenied("This API key has been revoked.")
+        return api_key.created_by
+    require_reviewer(membership)
+    return membership.user
+
+
 def _locked(execution: Execution) -> Execution:
     # One save at a time per execution, so two reviewers' bases are checked in turn.
     return (
@@ -100,7 +120,8 @@ def _locked(execution: Execution) -> Execution:
 def field_corrections_create(
     *,
     execution: Execution,
-    membership: Membership,
+    membership: Membership | None = None,
+    api_key: ApiKey | None = None,
     changes: list[Change],
     comment: str = "",
     locate: Callable[[str], str] | None = None,
@@ -111,7 +132,7 @@ def field_corrections_create(
     for paths that do not exist and for schema violations the changes introduce
     (`locate` maps a path of the corrected output to the field to report it on).
     """
-    require_reviewer(membership)
+    author = _author(membership, api_key)
     if len(changes) > MAX_CHANGES:
         raise FieldErrors({"": [f"At most {MAX_CHANGES} changes can be saved at once."]})
     comment = (comment or "").strip()
@@ -131,13 +152,15 @@ def field_corrections_create(
         _check_bases(state, changes)
         schema = locked.agent_version.output_schema if locked.agent_version else None
         errors_before = validation_errors(state.output, schema) if schema else {}
-        doc, rows, errors = _apply(state.output, changes, locked, membership, comment)
+        doc, rows, errors, kinds = _apply(
+            state.output, changes, locked, author, comment, typed=not schema
+        )
         if errors:
-            raise FieldErrors(errors, unknown_path=True)
+            raise FieldErrors(errors, kinds=kinds)
         if schema:
             introduced = _introduced(errors_before, validation_errors(doc, schema), locate)
             if introduced:
-                raise FieldErrors(introduced)
+                raise FieldErrors(introduced, kinds=dict.fromkeys(introduced, "value"))
         if rows:
             FieldCorrection.objects.bulk_create(rows)
             Execution.objects.filter(pk=locked.pk).update(
@@ -168,9 +191,24 @@ def _check_bases(state: Corrected, changes: list[Change]) -> None:
         raise StaleBase(conflicts)
 
 
-def _apply(doc, changes, execution, membership, comment):
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _apply(doc, changes, execution, author, comment, *, typed: bool):
+    """Apply the changes in order; `typed` keeps each replaced value's JSON type, which
+    is what stands in for a schema when the version has none (null goes either way)."""
     rows: list[FieldCorrection] = []
     errors: dict[str, list[str]] = {}
+    kinds: dict[str, str] = {}
     now = timezone.now()
     for ch in changes:
         before = pointer.get(doc, ch.path, pointer.MISSING)
@@ -182,9 +220,14 @@ def _apply(doc, changes, execution, membership, comment):
                     op = "replace"  # adding a key that is there replaces it, as in JSON Patch
             if op == "replace":
                 if before is pointer.MISSING:
-                    raise pointer.PointerError(f"{ch.path or '(root)'} does not exist.")
+                    pointer.get(doc, ch.path)  # raises, saying which step of the path fails
                 if same_value(before, ch.value):
                     continue
+                was_type, new_type = _json_type(before), _json_type(ch.value)
+                if typed and was_type != new_type and "null" not in (was_type, new_type):
+                    raise WrongType(
+                        f"Expected {_a(was_type)} like the value there now, got {_a(new_type)}."
+                    )
                 doc = pointer.replace(doc, ch.path, _copy(ch.value))
             elif op == "add":
                 if ch.path == "":
@@ -192,12 +235,14 @@ def _apply(doc, changes, execution, membership, comment):
                 doc = pointer.add(doc, ch.path, _copy(ch.value))
             elif op == "remove":
                 if before is pointer.MISSING:
-                    raise pointer.PointerError(f"{ch.path or '(root)'} does not exist.")
+                    pointer.get(doc, ch.path)
                 doc = pointer.remove(doc, ch.path)
             else:
                 raise pointer.PointerError(f"Unknown operation {op!r}: use replace, add or remove.")
         except pointer.PointerError as exc:
-            errors.setdefault(ch.field or ch.path, []).append(str(exc))
+            where = ch.field or ch.path
+            errors.setdefault(where, []).append(str(exc))
+            kinds[where] = "value" if isinstance(exc, WrongType) else "path"
             continue
         rows.append(
             FieldCorrection(
@@ -207,12 +252,16 @@ def _apply(doc, changes, execution, membership, comment):
                 op=op,
                 value_before=None if op == "add" else before,
                 value_after=None if op == "remove" else _copy(ch.value),
-                author=membership.user,
-                comment=comment,
+                author=author,
+                comment=ch.comment or comment,
                 created_at=now,
             )
         )
-    return doc, rows, errors
+    return doc, rows, errors, kinds
+
+
+def _a(json_type: str) -> str:
+    return f"an {json_type}" if json_type[0] in "aeiou" else f"a {json_type}"
 
 
 def _copy(value):
@@ -232,7 +281,11 @@ def _introduced(before: dict, after: dict, locate) -> dict[str, list[str]]:
 
 
 def field_correction_undo(
-    *, execution: Execution, membership: Membership, correction: FieldCorrection
+    *,
+    execution: Execution,
+    correction: FieldCorrection,
+    membership: Membership | None = None,
+    api_key: ApiKey | None = None,
 ) -> list[FieldCorrection]:
     """Undo one correction by making a new one back to its earlier value.
 
@@ -262,15 +315,21 @@ def field_correction_undo(
     return field_corrections_create(
         execution=execution,
         membership=membership,
+        api_key=api_key,
         changes=[change],
         comment=f"Undo of the correction made on {correction.created_at:%d/%m/%Y %H:%M:%S}",
     )
 
 
 def execution_note_create(
-    *, execution: Execution, membership: Membership, rating: str = "", text: str = ""
+    *,
+    execution: Execution,
+    membership: Membership | None = None,
+    api_key: ApiKey | None = None,
+    rating: str = "",
+    text: str = "",
 ) -> ExecutionNote:
-    require_reviewer(membership)
+    author = _author(membership, api_key)
     rating = (rating or "").strip()
     text = (text or "").strip()
     errors: dict[str, list[str]] = {}
@@ -286,7 +345,7 @@ def execution_note_create(
         note = ExecutionNote.objects.create(
             workspace_id=execution.workspace_id,
             execution=execution,
-            author=membership.user,
+            author=author,
             rating=rating,
             text=text,
         )

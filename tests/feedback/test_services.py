@@ -69,13 +69,29 @@ def test_a_change_to_the_same_value_is_not_stored(execution, bob):
     assert execution.correction_count == 0
 
 
-def test_one_and_one_point_oh_and_true_are_different_values(execution, bob):
+def test_one_and_one_point_oh_are_different_values(execution, bob):
     rows = services.field_corrections_create(
-        execution=execution,
-        membership=member(bob),
-        changes=[replace("/items/0/qty", 1.0, 1), replace("/items/1/qty", True, 2)],
+        execution=execution, membership=member(bob), changes=[replace("/items/0/qty", 1.0, 1)]
     )
-    assert [r.value_after for r in rows] == [1.0, True]
+    assert [r.value_after for r in rows] == [1.0]
+
+
+def test_without_a_schema_a_value_keeps_its_json_type(execution, bob):
+    with pytest.raises(services.FieldErrors) as refused:
+        services.field_corrections_create(
+            execution=execution,
+            membership=member(bob),
+            changes=[replace("/items/1/qty", True, 2), replace("/vendor/name", 5, "ACME")],
+        )
+    assert refused.value.errors == {
+        "/items/1/qty": ["Expected a number like the value there now, got a boolean."],
+        "/vendor/name": ["Expected a string like the value there now, got a number."],
+    }
+    # null goes either way: a reviewer may blank a field, or fill in one that was null.
+    rows = services.field_corrections_create(
+        execution=execution, membership=member(bob), changes=[replace("/total", None, 10.5)]
+    )
+    assert rows[0].value_after is None
 
 
 def test_added_and_removed_items_replay_in_order(execution, bob):
@@ -164,7 +180,7 @@ def test_unknown_paths_are_field_errors_and_nothing_is_saved(execution, bob):
                 Change("remove", "/items/9", None, "/items/9", None, "/items/9"),
             ],
         )
-    assert refused.value.unknown_path
+    assert set(refused.value.kinds.values()) == {"path"}
     assert set(refused.value.errors) == {"/nope", "/items/9"}
     assert FieldCorrection.objects.count() == 0
 
