@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from executions.demo import DEMO_KEY_NAME, SLUG, seed_demo
+from executions.demo.seed import DEMO_KEY_NAME, SLUG, seed_demo
 
 
 class Command(BaseCommand):
