@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+RUNTIME_PORT ?= 8765
 
 PYTHON ?= $(shell \
   for p in python3.13 python3.12 python3 $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 /usr/local/bin/python3.1[2-9] /usr/bin/python3.1[2-9]; do \
@@ -14,10 +15,11 @@ PYTHON ?= $(shell \
     fi; \
   done)
 
-.PHONY: run test lint format worker clean help
+.PHONY: run test lint format worker scheduler runtime clean help
 
 help:
 	@echo "make run    - set up everything and serve the demo on http://$(HOST):$(PORT)"
+	@echo "             (with a queue worker, the scheduler and the demo runtime; Ctrl-C stops all)"
 	@echo "make test   - run the whole test suite (SQLite, or DATABASE_URL=postgres://...)"
 	@echo "make lint   - ruff check and ruff format --check"
 
@@ -38,7 +40,17 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	DEBUG=1 $(BIN)/python manage.py migrate --no-input
 	DEBUG=1 $(BIN)/python manage.py seed_demo
-	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DEBUG=1 $(BIN)/python manage.py runboard_dev --addr $(HOST):$(PORT) --runtime-port $(RUNTIME_PORT)
+
+# The pieces `make run` starts, one at a time (README: how production runs them).
+worker: $(VENV)/.installed
+	DEBUG=1 $(BIN)/python manage.py db_worker
+
+scheduler: $(VENV)/.installed
+	DEBUG=1 $(BIN)/python manage.py runboard_scheduler
+
+runtime: $(VENV)/.installed
+	DEBUG=1 $(BIN)/python manage.py demo_runtime --port $(RUNTIME_PORT) --api-url http://$(HOST):$(PORT)
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
