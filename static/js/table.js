@@ -74,6 +74,12 @@
     open(row, event.metaKey || event.ctrlKey || event.button === 1);
   });
 
+  // The search box already asked (on input, debounced): leaving it must not ask again
+  // and race a sort or page link clicked at the same moment.
+  document.addEventListener("change", function (event) {
+    if (event.target.id === "id_q") event.stopPropagation();
+  }, true);
+
   // Bulk selection: the checkboxes belong to #bulk-form; this keeps the bar's count.
   var selected = new Set();
 

@@ -94,6 +94,7 @@ def test_htmx_request_gets_only_the_results_and_a_tidy_pushed_url(alice_client, 
     doc = parse(body)
     assert doc.one("section", id="results")
     assert len(row_ids(body)) == 3
+    assert not any(tr.attrs.get("hx-swap-oob") for tr in doc.select("tr"))  # swapped in place
     assert "HX-Request" in response["Vary"]
     assert response["HX-Push-Url"] == f"{URL}?status=failed&sort=-duration"
     # The form's error slots and hidden sort travel out of band.

@@ -1,0 +1,113 @@
+"""The executions table in a real browser: a filter swaps only the results, the URL
+follows, Back restores the previous state; a batch expands in place; keys move."""
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from executions import counters
+from executions.models import Status
+from tests.factories import BatchFactory, ExecutionFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def executions(agent_version, workspace):
+    failed = ExecutionFactory.create_batch(
+        3, agent_version=agent_version, status=Status.FAILED, error="Tool call timed out"
+    )
+    completed = ExecutionFactory.create_batch(5, agent_version=agent_version)
+    batch = BatchFactory(workspace=workspace, name="April receipts")
+    in_batch = ExecutionFactory.create_batch(4, agent_version=agent_version, batch=batch)
+    counters.rebuild(workspace)
+    return {"failed": failed, "completed": completed, "batch": batch, "in_batch": in_batch}
+
+
+def rows(page):
+    return page.locator("#exec-table tr.exec-row")
+
+
+def test_a_filter_swaps_only_the_table_and_back_restores_it(page, live_server, executions):
+    page.goto("/executions/")
+    assert rows(page).count() == 8
+    # Marks outside the results region: a full page load would lose both.
+    page.evaluate("window.__kept = 'yes'; document.querySelector('h1').dataset.kept = 'yes'")
+
+    page.locator("details[data-multi] summary").click()
+    page.get_by_label("Failed", exact=True).check()
+    page.wait_for_url(re.compile(r"/executions/\?status=failed$"))
+    expect(rows(page)).to_have_count(3)
+
+    assert page.evaluate("window.__kept") == "yes"
+    assert page.evaluate("document.querySelector('h1').dataset.kept") == "yes"
+    expect(page.locator("#results-summary")).to_contain_text("3 executions total")
+    assert page.locator("#exec-table tr.batch-row").count() == 0
+
+    page.go_back()
+    page.wait_for_url(re.compile(r"/executions/$"))
+    expect(rows(page)).to_have_count(8)
+    assert not page.get_by_label("Failed", exact=True).is_checked()
+    assert page.evaluate("window.__kept") == "yes"  # history restore, not a reload
+    assert page.errors == []
+
+
+def test_search_sort_and_paging_keep_the_url_in_step(page, executions):
+    page.goto("/executions/")
+    page.locator("#id_q").fill("timed out")
+    page.wait_for_url(re.compile(r"q=timed\+out"))
+    expect(rows(page)).to_have_count(3)
+    page.locator("a.sort-link", has_text="Duration").click()
+    page.wait_for_url(re.compile(r"q=timed\+out&sort=-duration"))
+    expect(page.locator("th[aria-sort=descending]")).to_contain_text("Duration")
+    expect(page.locator("#filter-state input[name=sort]")).to_have_value("-duration")
+    # The search box kept its text and focus state through the swap: it is outside #results.
+    expect(page.locator("#id_q")).to_have_value("timed out")
+    assert page.errors == []
+
+
+def test_a_batch_expands_in_place(page, executions):
+    batch = executions["batch"]
+    page.goto("/executions/")
+    head = page.locator(f"#batch-head-{batch.pk}")
+    assert "April receipts" in head.inner_text()
+    head.locator("a.batch-toggle").click()
+    group = page.locator(f"#batch-{batch.pk}")
+    expect(group.locator("tr.exec-row")).to_have_count(4)
+    assert group.locator("a.batch-toggle").get_attribute("aria-expanded") == "true"
+    assert page.url.endswith("/executions/")  # expanding is not a new state
+    group.locator("a.batch-toggle").click()
+    expect(group.locator("tr.exec-row")).to_have_count(0)
+    assert page.errors == []
+
+
+def test_keys_move_between_rows_and_open_one(page, executions):
+    page.goto("/executions/")
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    current = page.locator("#exec-table tr.is-current")
+    assert current.count() == 1
+    href = current.get_attribute("data-href")
+    page.keyboard.press("k")
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(re.escape(href) + "$"))
+    page.go_back()
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "id_q"
+
+
+def test_ticking_rows_shows_the_bulk_bar(page, executions):
+    page.goto("/executions/")
+    bar = page.locator("[data-bulk-bar]")
+    assert bar.is_hidden()
+    page.locator("input.row-check").nth(0).check()
+    page.locator("input.row-check").nth(1).check()
+    assert bar.is_visible()
+    assert page.locator("[data-bulk-count]").inner_text() == "2 selected"
+    with page.expect_download() as download:
+        bar.get_by_role("button", name="Export selected as CSV").click()
+    text = Path(download.value.path()).read_text()
+    assert len(text.strip().splitlines()) == 3  # header and two rows
