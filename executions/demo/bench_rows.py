@@ -12,7 +12,10 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from . import pgbinary
+
 PROFILES = 512
+DAYS = 90
 DAY_MS = 86_400_000
 NULL = "\\N"
 
@@ -183,22 +186,21 @@ def _step_io(rng: random.Random, family: str, kind: str, name: str, model: str):
 
 @dataclass
 class Profile:
-    """One precomputed way an agent's run can go: its steps, ready to print."""
+    """One precomputed way an agent's run can go: its steps, ready to write.
+
+    Steps are written in binary COPY format (pgbinary.py); `blobs` hold, per step, every
+    field after the timestamps for a completed step, so a row costs one struct.pack.
+    """
 
     offsets: list[int]  # leaf boundaries, ms from the start
-    spans: list[tuple[int, int]]  # per step: (start boundary, end boundary)
-    heads: list[str]  # per step: "kind\tname\t"
-    tails: list[
-        str
-    ]  # per step, completed: "duration\tinput\toutput\t\tmodel\tpt\tct\tcost\tattrs\t"
-    parents: list[int]  # per step: how many steps back its parent is (0 = root)
+    blobs: list[bytes]
+    inputs: list[bytes]  # per step: the input field, for a step that did not finish
     prompt: int = 0
     completion: int = 0
     cost: float = 0.0
     last_prompt: int = 0  # the last step's share, for runs that stop there
     last_completion: int = 0
     last_cost: float = 0.0
-    tools: int = 0
 
 
 @dataclass
@@ -206,77 +208,96 @@ class AgentProfile:
     name: str
     family: str
     model: str
+    kinds: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)  # per step: "" unless it calls a model
+    attributes: list[bytes] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)  # (start, end) boundary
+    parents: list[int] = field(default_factory=list)  # steps back to the parent, 0 = root
+    tools: int = 0
     profiles: list[Profile] = field(default_factory=list)
 
 
 def build_profiles(steps: int, seed: int) -> list[AgentProfile]:
     rng = random.Random(seed)
     out = []
+    completed = pgbinary.text("completed")
+    no_error = pgbinary.text("")
+    zero_cost = pgbinary.numeric(0, 6)
     for name, family, model, _, _ in AGENTS:
         template = FAMILIES[family]
-        agent = AgentProfile(name=name, family=family, model=model)
         plan = []
         for k in range(steps):
             kind, step_name, parent = template[k % len(template)]
             base = (k // len(template)) * len(template)
             plan.append((kind, step_name, None if parent is None else base + parent))
         # The tree is the same for every profile: which steps are leaves, which leaves
-        # each block spans, and the text that never varies.
+        # each block spans, and the fields that never vary.
         children = {p for _, _, p in plan if p is not None}
         leaves = [k for k in range(steps) if k not in children]
         position = {k: n for n, k in enumerate(leaves)}
-        spans = []
-        for k in range(steps):
+        agent = AgentProfile(name=name, family=family, model=model)
+        for k, (kind, step_name, parent) in enumerate(plan):
             if k in position:
-                spans.append((position[k], position[k] + 1))
+                agent.spans.append((position[k], position[k] + 1))
             else:
                 subtree = [position[j] for j in leaves if _descends(plan, j, k)]
-                spans.append((subtree[0], subtree[-1] + 1) if subtree else (0, 0))
-        heads = [f"{kind}\t{esc(step_name)}\t" for kind, step_name, _ in plan]
-        parents = [0 if parent is None else k - parent for k, (_, _, parent) in enumerate(plan)]
-        uses_model = [kind in {"model_call", "thought"} for kind, _, _ in plan]
+                agent.spans.append((subtree[0], subtree[-1] + 1) if subtree else (0, 0))
+            uses_model = kind in {"model_call", "thought"}
+            agent.kinds.append(kind)
+            agent.names.append(step_name)
+            agent.models.append(model if uses_model else "")
+            agent.parents.append(0 if parent is None else k - parent)
+            attrs = {"tool.name": step_name} if kind == "tool_call" else {}
+            agent.attributes.append(
+                pgbinary.jsonb({"gen_ai.request.model": model} if uses_model else attrs)
+            )
+        agent.tools = sum(kind in {"tool_call", "action"} for kind in agent.kinds)
+        heads = [
+            pgbinary.int4(k + 1) + pgbinary.text(agent.kinds[k]) + pgbinary.text(agent.names[k])
+            for k in range(steps)
+        ]
         variants = []
         for kind, step_name, _ in plan:
-            texts = []
-            for _ in range(16):
-                step_input, step_output = _step_io(rng, family, kind, step_name, model)
-                out_text = NULL if step_output is None else jtext(step_output)
-                texts.append(f"{jtext(step_input)}\t{out_text}\t\t")
-            variants.append(texts)
-        attrs = [
-            jtext({"gen_ai.request.model": model})
-            if used
-            else jtext({"tool.name": step_name} if kind == "tool_call" else {})
-            for used, (kind, step_name, _) in zip(uses_model, plan, strict=True)
-        ]
+            ios = [_step_io(rng, family, kind, step_name, model) for _ in range(16)]
+            variants.append([(pgbinary.jsonb(i), pgbinary.jsonb(o)) for i, o in ios])
         price_in, price_out = PRICES[model]
-        tools = sum(kind in {"tool_call", "action"} for kind, _, _ in plan)
         for p in range(PROFILES):
             offsets = [0]
             for k in leaves:
-                kind = plan[k][0]
-                if uses_model[k]:
+                if agent.models[k]:
                     duration = int(rng.lognormvariate(7.3, 0.6))
-                elif kind == "guardrail":
+                elif agent.kinds[k] == "guardrail":
                     duration = rng.randint(2, 40)
                 else:
                     duration = int(rng.lognormvariate(6.0, 0.9))
                 offsets.append(offsets[-1] + duration)
-            profile = Profile(
-                offsets=offsets, spans=spans, heads=heads, tails=[], parents=parents, tools=tools
-            )
+            profile = Profile(offsets=offsets, blobs=[], inputs=[])
             for k in range(steps):
                 pt = ct = 0
                 cost = 0.0
-                model_text = ""
-                if uses_model[k]:
+                if agent.models[k]:
                     pt, ct = rng.randint(400, 4000), rng.randint(20, 800)
                     cost = (pt * price_in + ct * price_out) / 1e6
-                    model_text = model
-                b0, b1 = spans[k]
-                profile.tails.append(
-                    f"{offsets[b1] - offsets[b0]}\t{variants[k][p % 16]}{model_text}\t{pt}\t{ct}\t"
-                    f"{cost:.6f}\t{attrs[k]}\t"
+                b0, b1 = agent.spans[k]
+                step_input, step_output = variants[k][p % 16]
+                profile.inputs.append(step_input)
+                profile.blobs.append(
+                    b"".join(
+                        [
+                            heads[k],
+                            completed,
+                            pgbinary.int8(offsets[b1] - offsets[b0]),
+                            step_input,
+                            step_output,
+                            no_error,
+                            pgbinary.text(agent.models[k]),
+                            pgbinary.int4(pt),
+                            pgbinary.int4(ct),
+                            pgbinary.numeric(cost, 6) if cost else zero_cost,
+                            agent.attributes[k],
+                        ]
+                    )
                 )
                 profile.prompt += pt
                 profile.completion += ct
@@ -301,10 +322,9 @@ def last_chain(agents: list[AgentProfile], steps: int) -> list[frozenset[int]]:
     """Per agent: the last step and the blocks it sits in, which end the way the run did."""
     chains = []
     for agent in agents:
-        parents = agent.profiles[0].parents
         k, chain = steps - 1, {steps - 1}
-        while parents[k]:
-            k -= parents[k]
+        while agent.parents[k]:
+            k -= agent.parents[k]
             chain.add(k)
         chains.append(frozenset(chain))
     return chains

@@ -43,10 +43,12 @@ class Command(BaseCommand):
             )
         except (NeedsPostgres, AlreadyLoaded) as exc:
             raise CommandError(str(exc)) from None
-        phases = ", ".join(f"{name} {at:.1f} s" for name, at in report.timings.items())
         statuses = ", ".join(f"{s} {n:,}" for s, n in report.statuses.items())
         self.stdout.write(f"Statuses: {statuses}")
-        self.stdout.write(f"Phases (cumulative): {phases}")
+        python = sum(p[2] for p in report.phases)
+        server = [p[3] for p in report.phases if p[3] is not None]
+        cpu = f"CPU: python {python:.0f} s" + (f", database {sum(server):.0f} s" if server else "")
+        self.stdout.write(cpu)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Loaded {report.executions:,} executions, {report.steps:,} steps, "
