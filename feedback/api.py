@@ -169,7 +169,9 @@ def feedback_get(request, execution_id: UUID):
     """Every field correction (oldest first), every note (newest first), and the
     corrected output: the original with the corrections applied."""
     execution = selectors.feedback_execution_get(workspace=request.workspace, pk=execution_id)
-    corrected = selectors.execution_corrected(workspace=request.workspace, execution=execution)
+    corrected = selectors.execution_corrected(
+        workspace=request.workspace, execution=execution, keep_original=False
+    )
     notes = selectors.note_list(workspace=request.workspace, execution=execution)
     return {
         "execution_id": execution.pk,
@@ -273,7 +275,9 @@ def feedback_create(request, execution_id: UUID, payload: FeedbackIn):
                 for message in messages
             ]
         )
-    corrected = selectors.execution_corrected(workspace=request.workspace, execution=execution)
+    corrected = selectors.execution_corrected(
+        workspace=request.workspace, execution=execution, keep_original=False
+    )
     return Answer(
         201,
         {

@@ -7,12 +7,14 @@ through above after) and side by side (before | after).
 from __future__ import annotations
 
 import json
+from bisect import bisect_left
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import cached_property
 from typing import Any
 
 from . import pointer
-from .jsonform import canonical
+from .jsonform import _digest
 from .models import FieldCorrection
 from .selectors import Corrected
 
@@ -30,11 +32,11 @@ class FieldDiff:
     correction: FieldCorrection | None = None
     touches: int = 0
 
-    @property
+    @cached_property
     def before_text(self) -> str:
         return "" if self.before is pointer.MISSING else _text(self.before)
 
-    @property
+    @cached_property
     def after_text(self) -> str:
         return "" if self.after is pointer.MISSING else _text(self.after)
 
@@ -74,8 +76,8 @@ def _same(a: Any, b: Any) -> bool:
         return False
     if isinstance(a, dict | list):
         # == is done in C and fast; it only confuses 1, 1.0 and True deep inside,
-        # which the slower canonical comparison settles.
-        return a == b and canonical(a) == canonical(b)
+        # which the slower digest comparison settles.
+        return a == b and _digest(a) == _digest(b)
     return a == b
 
 
@@ -109,8 +111,8 @@ def _walk(a, b, pa: str, pb: str, out: list[FieldDiff], depth: int) -> None:
 def _walk_aligned(a: list, b: list, pa: str, pb: str, out: list[FieldDiff], depth: int) -> None:
     # Line the unchanged rows up, so one removed row shows as one removal rather
     # than every later row "changed"; rows edited in place still pair by position.
-    ha = [canonical(x) for x in a]
-    hb = [canonical(y) for y in b]
+    ha = [_digest(x) for x in a]
+    hb = [_digest(y) for y in b]
     for tag, i1, i2, j1, j2 in SequenceMatcher(None, ha, hb, autojunk=False).get_opcodes():
         if tag == "equal":
             continue
@@ -127,14 +129,42 @@ def _walk_aligned(a: list, b: list, pa: str, pb: str, out: list[FieldDiff], dept
 
 
 def execution_diff(corrected: Corrected) -> list[FieldDiff]:
-    """The field differences of an execution, each with the correction that made it."""
+    """The field differences of an execution, each with the correction that made it:
+    the latest correction at the field itself, around it, or inside it."""
     diffs = field_diff(corrected.original, corrected.output)
+    touching = _Touching(corrected.corrections)
     for d in diffs:
-        touching = [
-            c
-            for c in corrected.corrections
-            if pointer.overlaps(c.path, d.path) or pointer.overlaps(c.path, d.original_path)
-        ]
-        d.touches = len(touching)
-        d.correction = touching[-1] if touching else None
+        found = touching.of(d.path)
+        if d.original_path != d.path:
+            found |= touching.of(d.original_path)
+        d.touches = len(found)
+        d.correction = corrected.corrections[max(found)] if found else None
     return diffs
+
+
+class _Touching:
+    """Which corrections overlap a path, by index, without comparing every pair."""
+
+    def __init__(self, corrections: list[FieldCorrection]):
+        self.by_path: dict[str, list[int]] = {}
+        for i, c in enumerate(corrections):
+            self.by_path.setdefault(c.path, []).append(i)
+        self.paths = sorted(self.by_path)
+
+    def of(self, path: str) -> set[int]:
+        found: set[int] = set()
+        # The path itself and every ancestor of it.
+        probe = path
+        while True:
+            found.update(self.by_path.get(probe, ()))
+            if not probe:
+                break
+            probe = probe.rpartition("/")[0]
+        # Everything below it: a contiguous run of the sorted paths.
+        prefix = path + "/"
+        start = bisect_left(self.paths, prefix)
+        for p in self.paths[start:]:
+            if not p.startswith(prefix):
+                break
+            found.update(self.by_path[p])
+        return found

@@ -53,9 +53,40 @@ def canonical(value: Any) -> str:
 
 
 def value_hash(value: Any) -> str:
+    """A short fingerprint of a JSON value: what a form field or a save's base carries.
+
+    Built bottom-up from the leaves (a Merkle hash), so a large list is hashed without
+    serialising it; 1, 1.0, true and "1" all differ, and key order does not matter.
+    """
     if value is pointer.MISSING:
         return ABSENT
-    return hashlib.blake2b(canonical(value).encode(), digest_size=8).hexdigest()
+    return _digest(value).hex()
+
+
+def _digest(value: Any) -> bytes:
+    if isinstance(value, str):
+        data = b"s" + value.encode("utf-8", "surrogatepass")
+    elif value is None:
+        data = b"n"
+    elif value is True:
+        data = b"t"
+    elif value is False:
+        data = b"f"
+    elif isinstance(value, int):
+        data = b"i" + str(value).encode()
+    elif isinstance(value, float):
+        data = b"d" + repr(value).encode()
+    elif isinstance(value, list):
+        data = b"l" + b"".join(_digest(v) for v in value)
+    elif isinstance(value, dict):
+        parts = [b"o"]
+        for key in sorted(value):
+            encoded = key.encode("utf-8", "surrogatepass")
+            parts += [len(encoded).to_bytes(4, "big"), encoded, _digest(value[key])]
+        data = b"".join(parts)
+    else:
+        raise TypeError(f"Not a JSON value: {type(value).__name__}")
+    return hashlib.blake2b(data, digest_size=8).digest()
 
 
 def text_hash(text: str) -> str:
@@ -222,6 +253,7 @@ class Node:
     warning: str = ""
     value: Any = None  # parsed leaf value
     template: Node | None = None
+    digest: bytes = b""  # of the value, for nodes built from an output
 
     @property
     def is_new(self) -> bool:
@@ -234,67 +266,64 @@ def _label(token: str, index: int | None) -> str:
 
 def build_tree(value: Any, *, output_schema: dict | None = None) -> Node:
     """The form for a value (usually the corrected output)."""
-    node = _build(value, output_schema, output_schema, "", "", None, 0, base_of=value_hash)
+    rs = sch.Resolver(output_schema)
+    node = _build(value, output_schema, rs, "", "", None, 0)
     node.label = node.label or "output"
     return node
 
 
-def _build(value, schema, root, ptr, token, index, depth, *, base_of, fresh=False) -> Node:
+def _build(value, schema, rs, ptr, token, index, depth, *, fresh=False) -> Node:
+    """One node and those below it. Each node's digest is built from its children's
+    (as _digest would compute it), so a big list is not hashed twice."""
     if depth > MAX_DEPTH:
         raise FormError(f"The output is nested deeper than {MAX_DEPTH} levels.")
-    facts = sch.facts(schema, root)
+    facts = rs.facts(schema)
     label = _label(token, index)
     if isinstance(value, dict):
         node = Node(ptr=ptr, label=label, type="object", facts=facts)
-        keys = list(value)
         # Declared properties the agent left out get an empty field, so a reviewer can add them.
-        keys += [k for k in facts.properties if k not in value]
-        for key in keys:
-            sub = sch.child(schema, root, key)
-            child_value = value.get(key, pointer.MISSING)
-            node.children.append(
-                _build(
-                    child_value,
-                    sub,
-                    root,
-                    pointer.join(ptr, key),
-                    key,
-                    None,
-                    depth + 1,
-                    base_of=base_of,
-                    fresh=fresh,
-                )
-            )
+        missing = [k for k in facts.properties if k not in value]
+        for key in [*value, *missing]:
+            child = _build(
+                value.get(key, pointer.MISSING), rs.child(schema, key), rs,
+                pointer.join(ptr, key), key, None, depth + 1, fresh=fresh,
+            )  # fmt: skip
+            node.children.append(child)
+        if not fresh:
+            parts = [b"o"]
+            by_key = {c.label: c for c in node.children}
+            for key in sorted(value):
+                encoded = key.encode("utf-8", "surrogatepass")
+                parts += [len(encoded).to_bytes(4, "big"), encoded, by_key[key].digest]
+            node.digest = hashlib.blake2b(b"".join(parts), digest_size=8).digest()
         return node
     if isinstance(value, list):
-        node = Node(
-            ptr=ptr,
-            label=label,
-            type="array",
-            facts=facts,
-            length=len(value),
-            base=NEW if fresh else base_of(value),
-        )
+        node = Node(ptr=ptr, label=label, type="array", facts=facts, length=len(value))
         for i, item in enumerate(value):
-            sub = sch.child(schema, root, str(i), index=i)
             row = _build(
-                item,
-                sub,
-                root,
-                pointer.join(ptr, i),
-                str(i),
-                i,
-                depth + 1,
-                base_of=base_of,
-                fresh=fresh,
-            )
+                item, rs.child(schema, str(i), index=i), rs,
+                pointer.join(ptr, i), str(i), i, depth + 1, fresh=fresh,
+            )  # fmt: skip
             row.key = str(i)
             node.children.append(row)
-        node.template = _template(value, schema, root, depth)
+        if fresh:
+            node.base = NEW
+        else:
+            data = b"l" + b"".join(c.digest for c in node.children)
+            node.digest = hashlib.blake2b(data, digest_size=8).digest()
+            node.base = node.digest.hex()
+        node.template = _template(value, schema, rs, depth)
         return node
     kind, warning = leaf_kind(value, facts)
     text = to_text(value, kind)
-    base = (ABSENT if value is pointer.MISSING else NEW) if fresh else base_of(value)
+    digest = b""
+    if fresh:
+        base = ABSENT if value is pointer.MISSING else NEW
+    elif value is pointer.MISSING:
+        base = ABSENT
+    else:
+        digest = _digest(value)
+        base = digest.hex()
     return Node(
         ptr=ptr,
         label=label,
@@ -306,19 +335,20 @@ def _build(value, schema, root, ptr, token, index, depth, *, base_of, fresh=Fals
         facts=facts,
         warning=warning,
         value=None if value is pointer.MISSING else value,
+        digest=digest,
     )
 
 
-def _blank(value: Any, schema, root, depth: int) -> Any:
+def _blank(value: Any, schema, rs, depth: int) -> Any:
     """An empty value of the same shape, for a new row."""
-    facts = sch.facts(schema, root)
+    facts = rs.facts(schema)
     if isinstance(value, dict) or (value is pointer.MISSING and "object" in facts.types):
         src = value if isinstance(value, dict) else {}
         out = {}
         for key in list(src) + [k for k in facts.properties if k not in src]:
-            sub = sch.child(schema, root, key)
+            sub = rs.child(schema, key)
             if key in src or key in facts.required:
-                out[key] = _blank(src.get(key, pointer.MISSING), sub, root, depth + 1)
+                out[key] = _blank(src.get(key, pointer.MISSING), sub, rs, depth + 1)
             # Optional declared properties stay out until someone fills them in.
         return out
     if isinstance(value, list) or (value is pointer.MISSING and "array" in facts.types):
@@ -330,26 +360,26 @@ def _blank(value: Any, schema, root, depth: int) -> Any:
     return None
 
 
-def _template(items: list, schema, root, depth: int) -> Node | None:
+def _template(items: list, schema, rs, depth: int) -> Node | None:
     if depth > 8:
         return None
-    sub = sch.child(schema, root, "0", index=0)
+    sub = rs.child(schema, "0", index=0)
     sample = items[0] if items else pointer.MISSING
     if sample is pointer.MISSING and not sub:
         sample = ""
-    blank = _blank(sample, sub, root, depth)
+    blank = _blank(sample, sub, rs, depth)
     ptr = f"{TEMPLATE_PTR}/{NEW_KEY}"
-    node = _build(blank, sub, root, ptr, NEW_KEY, 0, depth + 1, base_of=value_hash, fresh=True)
+    node = _build(blank, sub, rs, ptr, NEW_KEY, 0, depth + 1, fresh=True)
     if isinstance(blank, dict):
         # Declared optional properties were left out of the blank: offer them, empty.
-        _mark_optional(node, sub, root)
+        _mark_optional(node, sub, rs)
     node.key = NEW_KEY
     node.label = "new"
     return node
 
 
-def _mark_optional(node: Node, schema, root) -> None:
-    facts = sch.facts(schema, root)
+def _mark_optional(node: Node, schema, rs) -> None:
+    facts = rs.facts(schema)
     for c in node.children:
         if c.type == "leaf" and c.ptr.rpartition("/")[2] not in facts.required:
             c.base = ABSENT

@@ -144,6 +144,44 @@ def facts(schema: dict | None, root: Any) -> Facts:
     )
 
 
+class Resolver:
+    """`facts` and `child` for one schema, remembered per sub-schema: a form of 1,000
+    fields asks about the same few sub-schemas over and over.
+
+    Keyed by id(): every sub-schema is held by the root schema for the resolver's life,
+    so an id cannot be reused while it is remembered.
+    """
+
+    def __init__(self, root: Any):
+        self.root = root
+        self._facts: dict[int, Facts] = {}
+        self._children: dict[tuple, dict | None] = {}
+
+    def facts(self, schema: dict | None) -> Facts:
+        if not schema:
+            return _NO_FACTS
+        key = id(schema)
+        if key not in self._facts:
+            self._facts[key] = facts(schema, self.root)
+        return self._facts[key]
+
+    def child(self, schema: dict | None, token: str, *, index: int | None = None) -> dict | None:
+        if not schema:
+            return None
+        # List items share one sub-schema unless the schema lists them one by one.
+        resolved = resolve(schema, self.root)
+        positional = isinstance(resolved.get("prefixItems"), list) or isinstance(
+            resolved.get("items"), list
+        )
+        if index is not None and not positional:
+            key = (id(schema), "#")
+        else:
+            key = (id(schema), token, index)
+        if key not in self._children:
+            self._children[key] = child(schema, self.root, token, index=index)
+        return self._children[key]
+
+
 def is_date(text: str) -> bool:
     if len(text) != 10:
         return False

@@ -83,15 +83,18 @@ def apply_correction(doc: Any, correction) -> Any:
     return pointer.replace(doc, correction.path, _fresh(correction.value_after))
 
 
-def corrected_output(original: Any, corrections) -> Corrected:
+def corrected_output(original: Any, corrections, *, keep_original: bool = True) -> Corrected:
     """The original with every correction replayed in the order they were made.
 
     Replaying all of them gives each path its latest correction, and it is the only
     order that stays right when rows were added to or removed from a list (the
-    indices after that point shift). The original itself is never touched.
+    indices after that point shift). The original itself is never touched, unless the
+    caller says it needs no original (`keep_original=False`) and spares the copy.
     """
     corrections = list(corrections)
-    doc = json.loads(json.dumps(original)) if isinstance(original, dict | list) else original
+    doc = original
+    if keep_original and isinstance(original, dict | list):
+        doc = json.loads(json.dumps(original))
     skipped = []
     for c in corrections:
         try:
@@ -101,9 +104,15 @@ def corrected_output(original: Any, corrections) -> Corrected:
     return Corrected(original=original, output=doc, corrections=corrections, skipped=skipped)
 
 
-def execution_corrected(*, workspace: Workspace, execution: Execution) -> Corrected:
+def execution_corrected(
+    *, workspace: Workspace, execution: Execution, keep_original: bool = True
+) -> Corrected:
+    """The corrected output. With keep_original=False the execution's own `output` is
+    corrected in place, for callers that show only the corrected one."""
     return corrected_output(
-        execution.output, correction_list(workspace=workspace, execution=execution)
+        execution.output,
+        correction_list(workspace=workspace, execution=execution),
+        keep_original=keep_original,
     )
 
 

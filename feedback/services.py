@@ -110,7 +110,7 @@ def _author(membership: Membership | None, api_key: ApiKey | None):
 def _locked(execution: Execution) -> Execution:
     # One save at a time per execution, so two reviewers' bases are checked in turn.
     return (
-        Execution.objects.select_for_update()
+        Execution.objects.select_for_update(of=("self",))
         .select_related("agent_version")
         .only("id", "workspace_id", "output", "agent_version__output_schema")
         .get(pk=execution.pk)

@@ -14,6 +14,7 @@ import json
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
@@ -24,7 +25,7 @@ from django_htmx.http import trigger_client_event
 from agents.decorators import with_workspace
 from agents.selectors import agent_get
 
-from . import jsonform, pointer, selectors, services
+from . import diffhtml, jsonform, pointer, selectors, services
 from .diff import execution_diff
 from .formhtml import Annotations
 from .formhtml import render as render_form
@@ -272,8 +273,18 @@ def diff_context(
         value = corrected.original if mode == "original" else corrected.output
         context["json_text"] = json.dumps(value, indent=2, ensure_ascii=False)
     else:
-        context["diffs"] = execution_diff(corrected) if execution.output is not None else []
-        context["undoable"] = _undoable(corrected)
+        diffs = execution_diff(corrected) if execution.output is not None else []
+        context["diffs"] = diffs
+        context["diff_rows"] = (diffhtml.split if mode == "split" else diffhtml.inline)(diffs)
+        context["history_rows"] = diffhtml.history(
+            context["history"],
+            undoable=_undoable(corrected),
+            can_review=context["can_review"],
+            execution_pk=execution.pk,
+            csrf_token=get_token(request),
+            next_url=context["next_url"],
+            mode=mode,
+        )
     return context
 
 

@@ -263,3 +263,15 @@ def test_one_template_per_list_shape():
     html = str(render(jsonform.build_tree(value)))
     # One for /orders, one shared by every /orders/*/lines.
     assert html.count("<template") == 2
+
+
+def test_the_forms_hashes_are_the_values_hashes():
+    from feedback.jsonform import _digest
+
+    tree = jsonform.build_tree(INVOICE)
+    assert tree.digest == _digest(INVOICE)
+    items = jsonform.find(tree, "/items")
+    assert items.base == jsonform.value_hash(INVOICE["items"])
+    assert jsonform.find(tree, "/items/1/qty").base == jsonform.value_hash(3)
+    assert len({jsonform.value_hash(v) for v in [1, 1.0, True, "1", [1], {"1": 1}]}) == 6
+    assert jsonform.value_hash({"a": 1, "b": 2}) == jsonform.value_hash({"b": 2, "a": 1})
