@@ -414,23 +414,35 @@ def _has_reached_runtime(execution: Execution) -> bool:
 
 def execution_cancel(*, execution: Execution, user=None, reason: str = "") -> Execution:
     """Cancel a pending, queued, running or awaiting-approval execution; the runtime is
-    told by webhook. Cancelling a cancelled execution changes nothing."""
-    if execution.status == Status.CANCELLED:
-        return execution
+    told by webhook. Cancelling a cancelled execution changes nothing.
+
+    The copy in hand may be stale (the runtime started it a moment ago): the status
+    is re-read and the cancel tried again, so the person's cancel still wins over a
+    run that is merely moving on; a run that has ended is refused.
+    """
     who = user.get_username() if user else "the API"
     failure_reason = reason.strip() or f"Cancelled by {who}."
-    with transaction.atomic():
-        notify = _has_reached_runtime(execution)
+    for _ in range(5):
+        if execution.status == Status.CANCELLED:
+            return execution
+        seen = execution.status
         try:
-            lifecycle.transition(execution, Status.CANCELLED, failure_reason=failure_reason)
+            with transaction.atomic():
+                notify = _has_reached_runtime(execution)
+                lifecycle.transition(execution, Status.CANCELLED, failure_reason=failure_reason)
+                if notify:
+                    dispatch.enqueue_delivery(execution, Event.CANCEL)
+            return execution
         except lifecycle.IllegalTransition:
             execution.refresh_from_db()
-            if execution.status == Status.CANCELLED:
-                return execution  # someone else cancelled it first: the same outcome
-            raise
-        if notify:
-            dispatch.enqueue_delivery(execution, Event.CANCEL)
-    return execution
+            if execution.status == seen:
+                raise  # refused for what it is (finished), not for a stale copy
+    raise lifecycle.IllegalTransition(
+        execution.id,
+        execution.status,
+        Status.CANCELLED,
+        f"Execution {execution.id} kept changing status; try cancelling again.",
+    )
 
 
 def executions_cancel(*, workspace: Workspace, ids, user=None) -> tuple[int, int]:

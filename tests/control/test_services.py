@@ -352,3 +352,21 @@ def test_a_new_checkpoint_clears_the_previous_decision(hooked_version, bob):
     assert execution.status == Status.AWAITING_APPROVAL
     assert execution.approval_request == {"step": 2}
     assert (execution.decided_by, execution.decided_at, execution.approval_note) == (None, None, "")
+
+
+def test_cancel_wins_over_a_stale_copy_of_a_run_that_moved_on(hooked_version):
+    execution = ExecutionFactory(agent_version=hooked_version, status=Status.QUEUED)
+    stale = Execution.objects.get(pk=execution.pk)
+    lifecycle.transition(execution, Status.RUNNING)  # the runtime started it meanwhile
+    control.execution_cancel(execution=stale)
+    execution.refresh_from_db()
+    assert execution.status == Status.CANCELLED and execution.started_at is not None
+
+
+def test_cancel_of_a_stale_copy_of_a_finished_run_is_refused(hooked_version):
+    execution = ExecutionFactory(agent_version=hooked_version, status=Status.RUNNING)
+    stale = Execution.objects.get(pk=execution.pk)
+    lifecycle.transition(execution, Status.COMPLETED)
+    with pytest.raises(lifecycle.IllegalTransition, match="is completed, which is final"):
+        control.execution_cancel(execution=stale)
+    assert Execution.objects.get(pk=execution.pk).status == Status.COMPLETED

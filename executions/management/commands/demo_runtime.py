@@ -168,6 +168,7 @@ class Run:
     def play(self):
         agent = self.execution.get("agent", "agent")
         keys = ", ".join(k for k in self.input if k != "demo") or "nothing"
+        self.wait()  # a moment to pick the job up, as a real runtime's queue would take
         self.status("running")
         self.step(
             "thought",

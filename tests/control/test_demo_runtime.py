@@ -1,0 +1,156 @@
+"""The demo runtime: it checks signatures, ignores duplicates, and, end to end against a
+live server, plays runs that pause for approval and stop when cancelled."""
+
+import json
+import socket
+import threading
+import time
+from http.server import ThreadingHTTPServer
+
+import pytest
+
+from agents.models import AgentVersion, ApiKey
+from executions import control, dispatch
+from executions.management.commands.demo_runtime import Runtime, make_handler
+from executions.models import Artifact, Status
+
+from ..factories import AgentVersionFactory
+from .conftest import run_worker
+
+
+def signed(version: AgentVersion, event="execute", execution_id="e1", secret=None):
+    body = json.dumps(
+        {
+            "event": event,
+            "execution": {
+                "id": execution_id,
+                "agent": version.agent.name,
+                "version": version.version,
+                "input": {},
+            },
+        }
+    ).encode()
+    return body, {dispatch.SIGNATURE_HEADER: dispatch.sign(body, secret or version.webhook_secret)}
+
+
+@pytest.fixture
+def runtime(workspace, db):
+    AgentVersionFactory(agent__workspace=workspace, agent__name="receipt-reader")
+    runtime = Runtime(api_base="http://127.0.0.1:9", step_delay=0)
+    runtime.configure(workspace=workspace, hook_base="http://127.0.0.1:8765")
+    return runtime
+
+
+def test_configure_points_the_versions_here_with_secrets_and_a_key(runtime, workspace):
+    version = AgentVersion.objects.get(agent__name="receipt-reader")
+    assert version.webhook_url == "http://127.0.0.1:8765/hooks/receipt-reader"
+    assert len(version.webhook_secret) > 20
+    assert ApiKey.objects.filter(workspace=workspace, name="demo runtime").active().count() == 1
+    runtime.configure(workspace=workspace, hook_base="http://127.0.0.1:8765")
+    assert ApiKey.objects.filter(workspace=workspace, name="demo runtime").active().count() == 1
+
+
+def test_it_refuses_bad_signatures_and_unknown_agents(runtime, monkeypatch):
+    monkeypatch.setattr(Runtime, "_play", lambda self, run: None)
+    version = AgentVersion.objects.get(agent__name="receipt-reader")
+    body, headers = signed(version, secret="not-the-secret")
+    assert runtime.receive(body, headers)[0] == 401
+    assert runtime.receive(body, {})[0] == 401
+    stranger = AgentVersionFactory(agent__name="stranger", webhook_secret="x")
+    assert runtime.receive(*signed(stranger))[0] == 404
+    assert runtime.receive(b"not json", {})[0] == 400
+
+
+def test_a_duplicate_delivery_is_ignored_by_execution_id(runtime, monkeypatch):
+    played = []
+    monkeypatch.setattr(Runtime, "_play", lambda self, run: played.append(run.id))
+    version = AgentVersion.objects.get(agent__name="receipt-reader")
+    assert runtime.receive(*signed(version))[0] == 202
+    assert runtime.receive(*signed(version)) == (200, {"duplicate": True})
+    assert runtime.receive(*signed(version, event="cancel"))[0] == 200
+    assert runtime.runs["e1"].cancelled.is_set()
+    time.sleep(0.1)
+    assert played == ["e1"]
+
+
+# --- end to end -----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def until(check, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("gave up waiting")
+
+
+@pytest.fixture
+def live_runtime(live_server, workspace, db_queue):
+    """The demo runtime on a real port, reporting to a live Runboard."""
+    AgentVersionFactory(
+        agent__workspace=workspace, agent__name="receipt-reader", time_limit_seconds=3600
+    )
+    port = free_port()
+    runtime = Runtime(api_base=live_server.url, step_delay=0.3)
+    runtime.configure(workspace=workspace, hook_base=f"http://127.0.0.1:{port}")
+    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(runtime))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield AgentVersion.objects.get(agent__name="receipt-reader")
+    server.shutdown()
+    server.server_close()
+
+
+def status_of(execution):
+    execution.refresh_from_db()
+    return execution.status
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_pauses_for_approval_then_completes(live_runtime, workspace, bob):
+    execution = control.execution_execute(
+        workspace=workspace,
+        agent_version=live_runtime,
+        inputs={"file": "r.jpg", "demo": {"approval": True, "fail": False, "steps": 1}},
+    )
+    run_worker()
+    until(lambda: status_of(execution) == Status.AWAITING_APPROVAL)
+    assert execution.approval_request["action"] == "submit_form"
+
+    control.execution_approve(execution=execution, user=bob, note="fine")
+    run_worker()
+
+    until(lambda: status_of(execution) == Status.COMPLETED)
+    kinds = list(execution.steps.order_by("sequence").values_list("kind", flat=True))
+    assert kinds[:3] == ["thought", "model_call", "action"]
+    assert "approval" in kinds and execution.output["result"] == "ok"
+    shot = Artifact.objects.get(execution=execution)
+    assert shot.kind == "screenshot" and shot.content_type == "image/png"
+    assert shot.step.kind == "action"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cancelled_run_stops_reporting(live_runtime, workspace):
+    execution = control.execution_execute(
+        workspace=workspace,
+        agent_version=live_runtime,
+        inputs={"demo": {"approval": False, "fail": False, "steps": 20, "delay": 0.5}},
+    )
+    run_worker()
+    until(lambda: execution.steps.count() >= 2)
+
+    control.execution_cancel(execution=execution)
+    run_worker()
+    time.sleep(1.5)
+    steps = execution.steps.count()
+    time.sleep(1.5)
+
+    assert status_of(execution) == Status.CANCELLED
+    assert execution.steps.count() == steps < 20
