@@ -124,12 +124,61 @@ class LocalSwagger(DocsBase):
         )
 
 
+ERROR_BODY = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
+FIELD_ERRORS_BODY = {
+    "type": "object",
+    "properties": {
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string"},
+                    "message": {"type": "string"},
+                    "in": {"type": "string"},
+                },
+            },
+        },
+    },
+    "required": ["detail"],
+}
+# What the handlers below may answer for any operation, so that the document says so.
+COMMON_ERRORS = {
+    400: ("The body cannot be read (malformed JSON, NUL characters, too deep)", ERROR_BODY),
+    401: ("Missing, malformed or revoked API key", ERROR_BODY),
+    413: ("The body is larger than MAX_REQUEST_BYTES", ERROR_BODY),
+    422: ("A parameter or field is invalid; `errors` names each one", FIELD_ERRORS_BODY),
+}
+
+
 class RunboardAPI(NinjaAPI):
     @property
     def urls(self):
         patterns, app_name, namespace = super().urls
         _public(patterns)
         return patterns, app_name, namespace
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for code, (description, body) in COMMON_ERRORS.items():
+                    if code in (400, 413) and "requestBody" not in operation:
+                        continue
+                    if code == 401 and not operation.get("security"):
+                        continue
+                    if code not in responses and str(code) not in responses:
+                        responses[code] = {
+                            "description": description,
+                            "content": {"application/json": {"schema": body}},
+                        }
+        return schema
 
 
 def _public(patterns) -> None:
