@@ -773,6 +773,13 @@ def schedule_get(*, workspace: Workspace, pk) -> Schedule:
     return schedule
 
 
+def executions_by_ids(*, workspace: Workspace, ids) -> list[Execution]:
+    """The executions of this workspace among `ids` (others are silently not there)."""
+    return list(
+        Execution.objects.filter(workspace=workspace, pk__in=list(ids)).order_by("-created_at")
+    )
+
+
 def delivery_list(*, execution: Execution):
     """The webhook delivery log of one execution, in the order the attempts were made."""
     return execution.deliveries.order_by("created_at", "pk")

@@ -45,13 +45,19 @@ def _forbidden(request: HttpRequest, need: str, action: str) -> HttpResponse | N
     )
 
 
-def _back(request: HttpRequest, default: str):
-    target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+def _safe(request: HttpRequest, url: str) -> str:
+    """The URL if it stays on this site, else ""."""
+    if url and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
-        return redirect(target)
-    return redirect(default)
+        return url
+    return ""
+
+
+def _back(request: HttpRequest, default: str):
+    """Back to the form's `next` when it is on this site, else to `default`."""
+    target = _safe(request, request.POST.get("next", "")) or _safe(request, default)
+    return redirect(target or reverse("executions:list"))
 
 
 def _act(request: HttpRequest, pk, *, need: str, action: str, service, done: str, **kwargs):
@@ -134,22 +140,44 @@ def execution_reject(request, pk):
     return _decide(request, pk, approve=False)
 
 
-@require_POST
+BULK_LIMIT = 500
+
+
+@require_http_methods(["GET", "POST"])
 @with_workspace
 def executions_bulk_cancel(request):
+    """Cancel the executions ticked in the table. GET (the table's bulk form) shows what
+    would be cancelled and asks to confirm; the confirmation POSTs. Works without JS."""
     refused = _forbidden(request, "operate", "cancel executions")
     if refused:
         return refused
+    data = request.POST if request.method == "POST" else request.GET
+    back = (
+        _safe(request, data.get("next", ""))
+        or _safe(request, request.headers.get("Referer", ""))
+        or reverse("executions:list")
+    )
     ids = []
-    for raw in request.POST.getlist("ids"):
+    for raw in data.getlist("ids")[:BULK_LIMIT]:
         try:
             ids.append(uuid.UUID(raw))
         except ValueError:
             messages.error(request, f"ids: {raw!r} is not an execution id; nothing was cancelled.")
-            return _back(request, reverse("executions:list"))
+            return _back(request, back)
     if not ids:
         messages.error(request, "Select the executions to cancel first.")
-        return _back(request, reverse("executions:list"))
+        return _back(request, back)
+    if request.method == "GET":
+        executions = selectors.executions_by_ids(workspace=request.workspace, ids=ids)
+        return render(
+            request,
+            "executions/control/bulk_cancel.html",
+            {
+                "executions": executions,
+                "active": [e for e in executions if not e.is_terminal],
+                "next": back,
+            },
+        )
     cancelled, skipped = control.executions_cancel(
         workspace=request.workspace, ids=ids, user=request.user
     )
@@ -157,7 +185,7 @@ def executions_bulk_cancel(request):
     if skipped:
         text += f" {skipped} had already ended and {'were' if skipped != 1 else 'was'} left alone."
     messages.success(request, text)
-    return _back(request, reverse("executions:list"))
+    return _back(request, back)
 
 
 @require_http_methods(["GET", "POST"])

@@ -360,6 +360,35 @@ def test_bulk_cancel_from_the_table(login, operator, agent_version):
     }
 
 
+def test_the_table_asks_to_confirm_a_bulk_cancel(login, operator, viewer, agent_version):
+    running = ExecutionFactory(agent_version=agent_version, status=Status.RUNNING)
+    done = ExecutionFactory(agent_version=agent_version, status=Status.COMPLETED)
+    foreign = ExecutionFactory(status=Status.RUNNING)
+
+    table = login(operator).get(reverse("executions:list"))
+    [button] = elements(table.content, "button", **{"data-bulk-cancel": ""})
+    assert button["formaction"] == reverse("executions:bulk_cancel") and button["form"] == (
+        "bulk-form"
+    )
+    table = login(viewer).get(reverse("executions:list"))
+    assert not elements(table.content, "button", **{"data-bulk-cancel": ""})
+
+    confirm = login(operator).get(
+        reverse("executions:bulk_cancel"),
+        {"ids": [running.pk, done.pk, foreign.pk]},
+        HTTP_REFERER="http://testserver/executions/?status=running",
+    )
+    assert confirm.status_code == 200
+    assert set(confirm.context["executions"]) == {running, done}
+    assert confirm.context["active"] == [running]
+    hidden = {i["value"] for i in elements(confirm.content, "input", name="ids")}
+    assert hidden == {str(running.pk)}
+    nexts = {i["value"] for i in elements(confirm.content, "input", name="next")}
+    assert "http://testserver/executions/?status=running" in nexts
+    # Looking changes nothing.
+    assert Execution.objects.get(pk=running.pk).status == Status.RUNNING
+
+
 def test_bulk_cancel_refuses_viewers_and_bad_ids(login, viewer, operator, agent_version):
     running = ExecutionFactory(agent_version=agent_version, status=Status.RUNNING)
     assert (
