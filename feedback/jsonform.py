@@ -281,9 +281,12 @@ def _build(value, schema, rs, ptr, token, index, depth, *, fresh=False) -> Node:
     label = _label(token, index)
     if isinstance(value, dict):
         node = Node(ptr=ptr, label=label, type="object", facts=facts)
-        # Declared properties the agent left out get an empty field, so a reviewer can add them.
-        missing = [k for k in facts.properties if k not in value]
-        for key in [*value, *missing]:
+        # Fields stand in the schema's order (PostgreSQL's jsonb does not keep the
+        # output's own), then undeclared ones; declared properties the agent left out get
+        # an empty field at their place, so a reviewer can fill them in.
+        declared = set(facts.properties)
+        keys = [*facts.properties, *(k for k in value if k not in declared)]
+        for key in keys:
             child = _build(
                 value.get(key, pointer.MISSING), rs.child(schema, key), rs,
                 pointer.join(ptr, key), key, None, depth + 1, fresh=fresh,

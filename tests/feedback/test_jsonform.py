@@ -275,3 +275,10 @@ def test_the_forms_hashes_are_the_values_hashes():
     assert jsonform.find(tree, "/items/1/qty").base == jsonform.value_hash(3)
     assert len({jsonform.value_hash(v) for v in [1, 1.0, True, "1", [1], {"1": 1}]}) == 6
     assert jsonform.value_hash({"a": 1, "b": 2}) == jsonform.value_hash({"b": 2, "a": 1})
+
+
+def test_fields_follow_the_schemas_order_then_the_outputs():
+    value = {"zeta": 1, "total": 2.0, "invoice_id": "A"}
+    tree = jsonform.build_tree(value, output_schema=SCHEMA)
+    labels = [c.label for c in tree.children if c.base != jsonform.ABSENT]
+    assert labels == ["invoice_id", "total", "zeta"]
