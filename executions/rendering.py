@@ -250,6 +250,157 @@ def json_html(
     return JsonView(mark_safe(html), writer.n, truncated, size)  # escaped per token
 
 
+_TOKEN = re.compile(
+    r'\s*(?:(?P<s>"(?:[^"\\]|\\.)*")|(?P<n>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)'
+    r"|(?P<l>true|false|null)|(?P<p>[{}\[\],:]))"
+)
+
+
+def json_text_html(
+    text: str,
+    *,
+    max_lines: int | None = DEFAULT_MAX_LINES,
+    max_string: int | None = DEFAULT_MAX_STRING,
+    size: int = 0,
+    cut: bool = False,
+) -> JsonView:
+    """The same view as json_html, from JSON text that may be cut anywhere.
+
+    A page that shows the first 2,000 lines of a 1 MB payload only needs its first
+    few dozen KB: the database sends that head (selectors.*_head), and this reads
+    it token by token, so the megabyte is never decoded. Nodes still collapse; their
+    fold hint says "…" since the number of keys lies beyond the head.
+    """
+    writer = _JsonWriter(max_lines, max_string)
+    parts = writer.parts
+    stack: list[str] = []
+    line: list[str] = []
+    expect_key = False
+    pos = 0
+    truncated = False
+
+    def flush(*, close: bool = False) -> None:
+        if line:
+            writer._line(len(stack), "".join(line))
+            line.clear()
+        if close:
+            parts.append("</details>")
+
+    try:
+        while True:
+            match = _TOKEN.match(text, pos)
+            if match is None:
+                rest = text[pos:].strip()
+                if rest:
+                    truncated = True
+                    if rest.startswith('"'):
+                        line.append(_partial_string(rest[1:], max_string))
+                break
+            pos = match.end()
+            kind = match.lastgroup
+            token = match.group(kind)
+            if cut and kind in ("n", "l") and pos == len(text):
+                truncated = True  # a number at the very end of a head may be missing digits
+                break
+            if kind == "s":
+                try:
+                    value = json.loads(token)
+                except ValueError:  # an escape JSON would refuse: show it as written
+                    value = token[1:-1]
+                is_key = expect_key and stack and stack[-1] == "{"
+                line.append(writer._string(value, "jk" if is_key else "js"))
+                expect_key = False
+            elif kind == "n":
+                line.append(f'<span class="jn">{escape(token)}</span>')
+            elif kind == "l":
+                line.append(f'<span class="{"jz" if token == "null" else "jb"}">{token}</span>')
+            elif token == ":":
+                line.append('<span class="jp">: </span>')
+            elif token == ",":
+                line.append(",")
+                flush()
+                expect_key = bool(stack) and stack[-1] == "{"
+            elif token in "{[":
+                closer = "}" if token == "{" else "]"
+                following = _TOKEN.match(text, pos)
+                if following and following.group("p") == closer:
+                    line.append(f'<span class="jp">{token}{closer}</span>')
+                    pos = following.end()
+                    continue
+                if writer.max_lines is not None and writer.n >= writer.max_lines:
+                    raise _Budget
+                writer.n += 1
+                parts.append(
+                    f'<details class="jd" open><summary class="jl"><span class="ln" '
+                    f'data-n="{writer.n}"></span><span class="jt"></span>{"  " * len(stack)}'
+                    f'{"".join(line)}<span class="jp">{token}</span><span class="jfold"> … '
+                    f'</span><span class="jfold jp">{closer}</span></summary>\n'
+                )
+                line.clear()
+                stack.append(token)
+                expect_key = token == "{"
+            else:  # a closer
+                flush()
+                if stack:
+                    stack.pop()
+                line.append(f'<span class="jp">{token}</span>')
+                # The closing line may still take a comma; its </details> follows it.
+                following = _TOKEN.match(text, pos)
+                if following and following.group("p") == ",":
+                    line.append(",")
+                    pos = following.end()
+                    expect_key = bool(stack) and stack[-1] == "{"
+                flush(close=True)
+        truncated = truncated or bool(stack)
+        flush()
+    except _Budget:
+        truncated = True
+    opened = sum(1 for p in parts if p.startswith("<details"))
+    closed = sum(1 for p in parts if p == "</details>")
+    parts.extend("</details>" for _ in range(opened - closed))
+    html = f'<div class="json-view">{"".join(parts)}</div>'
+    return JsonView(mark_safe(html), writer.n, truncated, size or len(text.encode()))
+
+
+def _partial_string(body: str, max_string: int | None) -> str:
+    """A string cut by the end of the head: what there is of it, marked as cut."""
+    body = re.sub(r"\\(u[0-9a-fA-F]{0,3})?$", "", body)
+    try:
+        value = json.loads(f'"{body}"')
+    except ValueError:
+        value = body
+    if max_string is not None:
+        value = value[:max_string]
+    shown = escape(json.dumps(value, ensure_ascii=False)[:-1])
+    return f'<span class="js">{shown}…</span><span class="jcut"> cut</span>'
+
+
+def payload_view(
+    head: str | None,
+    chars: int,
+    *,
+    max_lines: int | None = DEFAULT_MAX_LINES,
+    max_string: int | None = DEFAULT_MAX_STRING,
+) -> JsonView | None:
+    """A payload's view from the first `chars` characters of its JSON text.
+
+    A head shorter than `chars` is the whole payload: it is decoded and shown with
+    counts in its fold hints. A head of exactly `chars` was cut (or just fits: then
+    it decodes), and is read as text by json_text_html; its full size is unknown.
+    """
+    if head is None:
+        return None
+    if len(head) < chars or head[:1] in '{["':
+        try:
+            return json_html(json.loads(head), max_lines=max_lines, max_string=max_string)
+        except ValueError:
+            pass
+    view = json_text_html(head, max_lines=max_lines, max_string=max_string, cut=True)
+    view.truncated = True
+    view.size = 0
+    return view
+
+
 def json_pretty(value: Any) -> str:
     """Plain indented JSON text (for copy buttons and downloads)."""
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)

@@ -7,18 +7,26 @@ from datetime import datetime
 from django.core.paginator import Paginator
 from django.db import connection, connections
 from django.db.models import (
+    BooleanField,
+    Case,
     CharField,
     Count,
+    ExpressionWrapper,
     F,
+    Func,
+    IntegerField,
     Max,
     OuterRef,
     Prefetch,
+    Q,
     QuerySet,
     Subquery,
     TextField,
     Value,
+    When,
 )
 from django.db.models.functions import Cast, Coalesce, Left, Substr
+from django.db.models.lookups import GreaterThan
 from django.http import Http404
 from django.utils import timezone
 
@@ -66,7 +74,7 @@ def batch_get(*, workspace: Workspace, pk) -> Batch:
 # ---------------------------------------------------------------------------
 # The detail page: steps in pages, their tree depth, counters, artifacts.
 
-STEP_PAGE_SIZE = 100
+STEP_PAGE_SIZE = 50
 # How much of each step's input and output the timeline asks the database for:
 # enough for a one-line preview, never the megabytes a payload can hold.
 STEP_HEAD_CHARS = 600
@@ -94,8 +102,7 @@ def _timeline_steps(execution: Execution) -> QuerySet[Step]:
         Step.objects.filter(execution=execution)
         .defer("input", "output", "attributes")
         .annotate(
-            input_head=Substr(Cast("input", TextField()), 1, STEP_HEAD_CHARS),
-            output_head=Substr(Cast("output", TextField()), 1, STEP_HEAD_CHARS),
+            **payload_heads(("input", "output"), STEP_HEAD_CHARS, max_stored=PREVIEW_MAX_STORED),
             child_count=Coalesce(Subquery(child_count), 0),
         )
         .prefetch_related(
@@ -195,11 +202,64 @@ def step_window_start(
     return before[context]
 
 
-def step_get(*, execution: Execution, sequence: int) -> Step:
-    """One step of this execution, with its payloads and artifacts; 404 when absent."""
+class StoredSize(Func):
+    """Bytes a value takes in its row, read without decoding it.
+
+    On PostgreSQL, pg_column_size reads a TOASTed jsonb's size from its pointer
+    (compressed size, so a 1 MB output reads as ~130 KB); on SQLite the JSON is
+    text and LENGTH is what it costs.
+    """
+
+    function = "LENGTH"
+    output_field = IntegerField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, function="pg_column_size", **extra_context)
+
+
+# A payload stored bigger than this gets no preview in a timeline card or the summary:
+# serialising a megabyte to show 200 characters of it would cost the whole page.
+PREVIEW_MAX_STORED = 32 * 1024
+
+
+def payload_heads(fields: tuple[str, ...], chars: int, *, max_stored: int | None = None) -> dict:
+    """Annotations with the first `chars` characters of JSON fields, as `<field>_head`.
+
+    The database serialises the JSON and cuts it, so a page that shows a budget of a
+    1 MB payload moves and decodes only that budget (rendering.payload_view reads
+    it). The full length is not asked for: on PostgreSQL it would serialise the
+    JSON a second time, and "cut or not" is known from the head itself.
+
+    With max_stored, a payload stored bigger than that has no head (None) and its
+    stored size comes as `<field>_stored`, so a preview can say it is large.
+    """
+    annotations = {}
+    for name in fields:
+        head = Substr(Cast(name, TextField()), 1, chars)
+        if max_stored is not None:
+            annotations[f"{name}_stored"] = StoredSize(name)
+            head = Case(
+                When(GreaterThan(StoredSize(name), max_stored), then=Value(None)),
+                default=head,
+                output_field=TextField(),
+            )
+        annotations[f"{name}_head"] = head
+    return annotations
+
+
+def step_get(*, execution: Execution, sequence: int, head_chars: int | None = None) -> Step:
+    """One step of this execution, with its payloads and artifacts; 404 when absent.
+
+    With head_chars, input, output and attributes are not loaded: their heads and
+    lengths are (see payload_heads), and touching step.input loads it on demand.
+    """
+    steps = Step.objects.filter(execution=execution, sequence=sequence)
+    if head_chars is not None:
+        fields = ("input", "output", "attributes")
+        steps = steps.defer(*fields).annotate(**payload_heads(fields, head_chars))
     step = (
-        Step.objects.filter(execution=execution, sequence=sequence)
-        .select_related("parent")
+        steps.select_related("parent")
+        .defer("parent__input", "parent__output", "parent__attributes")
         .prefetch_related(
             Prefetch("artifacts", queryset=Artifact.objects.order_by("created_at", "id"))
         )
@@ -208,6 +268,46 @@ def step_get(*, execution: Execution, sequence: int) -> Step:
     if step is None:
         raise Http404("No such step in this execution.")
     return step
+
+
+# What the detail page's first paint shows of the output (a preview of a few lines)
+# and of the failing step's input.
+OUTPUT_PREVIEW_CHARS = 4000
+FAILING_INPUT_CHARS = 8000
+
+
+def execution_get_detail(*, workspace: Workspace, pk) -> Execution:
+    """execution_get for the detail page: the output stays in the database.
+
+    Only its head (for the summary's preview) and whether it holds generated code
+    come along; panes that need the whole output read
+    execution.output, which Django then loads on its own (one query).
+    """
+    execution = (
+        Execution.objects.filter(workspace=workspace, pk=pk)
+        .select_related("agent", "agent_version", "batch", "schedule", "rerun_of", "triggered_by")
+        .defer("output")
+        .annotate(
+            **payload_heads(("output",), OUTPUT_PREVIEW_CHARS, max_stored=PREVIEW_MAX_STORED),
+            output_has_code=ExpressionWrapper(
+                Q(output__has_key="code"), output_field=BooleanField()
+            ),
+        )
+        .first()
+    )
+    if execution is None:
+        raise Http404("No such execution in this workspace.")
+    return execution
+
+
+def execution_output_head(*, execution: Execution, chars: int) -> str | None:
+    """The first `chars` characters of the output's JSON (None when there is no output)."""
+    return (
+        Execution.objects.filter(pk=execution.pk)
+        .annotate(**payload_heads(("output",), chars))
+        .values_list("output_head", flat=True)
+        .first()
+    )
 
 
 def step_stats(*, execution: Execution) -> dict:
@@ -241,6 +341,8 @@ def step_failing(*, execution: Execution) -> Step | None:
     return (
         Step.objects.filter(execution=execution, status=StepStatus.FAILED)
         .exclude(children__status=StepStatus.FAILED)
+        .defer("input", "output", "attributes")
+        .annotate(**payload_heads(("input",), FAILING_INPUT_CHARS))
         .prefetch_related(
             Prefetch("artifacts", queryset=Artifact.objects.order_by("created_at", "id"))
         )

@@ -37,7 +37,7 @@ from collections.abc import AsyncIterator, Iterator
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -107,13 +107,14 @@ class ExecutionStream:
             return self._tick(force_regions)
 
     def _tick(self, force_regions: bool) -> list[str]:
-        execution = (
-            Execution.objects.filter(pk=self.execution.pk)
-            .select_related(
-                "agent", "agent_version", "batch", "schedule", "rerun_of", "triggered_by"
+        try:
+            # Without the output: a running agent may report a big one, and the
+            # regions need only its head.
+            execution = selectors.execution_get_detail(
+                workspace=self.execution.workspace_id, pk=self.execution.pk
             )
-            .first()
-        )
+        except Http404:
+            execution = None
         if execution is None:  # deleted while watched: nothing more will happen
             self.status = "deleted"
             return [format_event("done", "deleted", self.cursor)]

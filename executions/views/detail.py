@@ -24,14 +24,19 @@ from agents.decorators import with_workspace
 from feedback import views as feedback_views
 
 from .. import rendering, selectors
-from ..models import ArtifactKind, Execution, Status, Step, StepKind
+from ..models import ArtifactKind, Execution, Status, Step, StepKind, StepStatus
 from ..reproduce import redact_headers, reproduce_request
+from ..templatetags.runboard import compact, duration, usd
 
-# Budgets of the regions that show payloads (lines of pretty JSON).
+# Budgets of the regions that show payloads: lines of pretty JSON, and how many
+# characters of the JSON text the database sends for them (a line is rarely > 100).
 INSPECTOR_LINES = 80
+INSPECTOR_HEAD_CHARS = 16_000
 CARD_LINES = 400
+CARD_HEAD_CHARS = 64_000
 FAILURE_INPUT_LINES = 40
 OUTPUT_PREVIEW_LINES = 14
+OUTPUT_HEAD_CHARS = 256_000
 CODE_MAX_BYTES = 512 * 1024
 
 BAD_OUTCOMES = {Status.FAILED, Status.TIMED_OUT, Status.REJECTED, Status.CANCELLED}
@@ -85,6 +90,8 @@ class Detail:
     def has_code(self) -> bool:
         if self.artifact_counts.get(ArtifactKind.CODE):
             return True
+        if hasattr(self.execution, "output_has_code"):  # execution_get_detail asked the database
+            return bool(self.execution.output_has_code)
         output = self.execution.output
         return isinstance(output, dict) and isinstance(output.get("code"), str)
 
@@ -113,8 +120,19 @@ def detail_for(execution: Execution) -> Detail:
 def outcome_context(detail: Detail) -> dict:
     """The summary, the output preview and, when it went wrong, the Failure Reason box."""
     execution = detail.execution
-    context: dict[str, Any] = {"failure": None, "output_preview": None}
-    if execution.output is not None:
+    context: dict[str, Any] = {"failure": None, "output_preview": None, "output_large": False}
+    if hasattr(execution, "output_stored"):
+        # A big output gets no preview here (see selectors.PREVIEW_MAX_STORED).
+        context["output_large"] = execution.output_stored is not None and (
+            execution.output_head is None
+        )
+        context["output_preview"] = rendering.payload_view(
+            execution.output_head,
+            selectors.OUTPUT_PREVIEW_CHARS,
+            max_lines=OUTPUT_PREVIEW_LINES,
+            max_string=300,
+        )
+    elif execution.output is not None:
         context["output_preview"] = rendering.json_html(
             execution.output, max_lines=OUTPUT_PREVIEW_LINES, max_string=300
         )
@@ -125,15 +143,18 @@ def outcome_context(detail: Detail) -> dict:
             failure["before"] = selectors.steps_before(
                 execution=execution, sequence=failing.sequence
             )
-            payload = failing.input
-            failure["input_source"] = f"step #{failing.sequence}"
-        else:
-            payload = execution.input
-            failure["input_source"] = "the execution"
-        if payload is not None:
-            failure["input"] = rendering.json_html(
-                payload, max_lines=FAILURE_INPUT_LINES, max_string=600
+            failure["input"] = rendering.payload_view(
+                failing.input_head,
+                selectors.FAILING_INPUT_CHARS,
+                max_lines=FAILURE_INPUT_LINES,
+                max_string=600,
             )
+            failure["input_source"] = f"step #{failing.sequence}"
+        elif execution.input is not None:
+            failure["input"] = rendering.json_html(
+                execution.input, max_lines=FAILURE_INPUT_LINES, max_string=600
+            )
+            failure["input_source"] = "the execution"
         context["failure"] = failure
     return context
 
@@ -189,21 +210,65 @@ def run_window(execution: Execution) -> tuple[datetime | None, float]:
     return start, max(total, 1.0)
 
 
+# The preview of a payload too big to preview (a JSON string, as heads are JSON text).
+LARGE_PAYLOAD = '"(a large payload: expand the card to read it)"'
+
+IO_LABELS = {
+    StepKind.TOOL_CALL: ("args", "result"),
+    StepKind.MODEL_CALL: ("prompt", "reply"),
+}
+
+
 def decorate_steps(steps: list[Step], execution: Execution) -> None:
-    """Attach what a card shows: previews, waterfall bar, glyph, thumbnail."""
+    """Attach everything a card shows, worked out here rather than in the template.
+
+    A page of cards is the hot path of the first paint: Python builds each label
+    once, and the card template only prints them.
+    """
     start, total = run_window(execution)
+    base = f"{execution.get_absolute_url()}?tab=overview&step="
+    body = f"{execution.get_absolute_url()}steps/"
     for step in steps:
-        step.glyph = KIND_GLYPHS.get(step.kind, "•")
-        step.depth_class = min(getattr(step, "depth", 0), 8)
+        kind = step.kind
+        step.glyph = KIND_GLYPHS.get(kind, "•")
+        step.css = f"step kind-{kind} st-{step.status} d{min(getattr(step, 'depth', 0), 8)}"
+        step.href = f"{base}{step.sequence}"
+        step.body_url = f"{body}{step.sequence}/"
+        step.kind_label = StepKind(kind).label if kind in StepKind.values else kind
+        step.status_label = step.get_status_display()
+        step.title = step.name or "(unnamed)"
+        if step.duration_ms is not None:
+            step.dur_label = duration(step.duration_ms)
+        else:
+            step.dur_label = "running…" if step.status == StepStatus.RUNNING else ""
+        meta = []
+        if step.model:
+            meta.append(("chip chip-model", step.model))
+        if step.prompt_tokens or step.completion_tokens:
+            meta.append(
+                ("", f"{compact(step.prompt_tokens)} → {compact(step.completion_tokens)} tok")
+            )
+        if step.cost_usd:
+            meta.append(("", usd(step.cost_usd)))
+        child_count = getattr(step, "child_count", 0)
+        if child_count:
+            meta.append(("", f"{child_count} step{'s' if child_count != 1 else ''} inside"))
+        step.meta = meta
         head_in = getattr(step, "input_head", None)
         head_out = getattr(step, "output_head", None)
-        if step.kind == StepKind.THOUGHT:
+        step.in_label, step.out_label = IO_LABELS.get(kind, ("in", "out"))
+        if head_in is None and getattr(step, "input_stored", None):
+            head_in = LARGE_PAYLOAD
+        if head_out is None and getattr(step, "output_stored", None):
+            head_out = LARGE_PAYLOAD
+        if kind == StepKind.THOUGHT:
             step.preview_main = rendering.preview_from_head(head_out or head_in, 400)
             step.preview_in = step.preview_out = ""
         else:
             step.preview_main = ""
             step.preview_in = rendering.preview_from_head(head_in, 200)
             step.preview_out = rendering.preview_from_head(head_out, 200)
+        step.error_preview = rendering.truncate(step.error, 300) if step.error else ""
         step.bar = None
         if start and step.started_at:
             offset = (step.started_at - start).total_seconds() * 1000
@@ -279,19 +344,21 @@ def artifact_view(artifact) -> dict:
 def inspector_context(execution: Execution, sequence: int | None, *, pinned: bool) -> dict:
     if sequence is None:
         return {"inspected": None, "pinned": pinned}
-    step = selectors.step_get(execution=execution, sequence=sequence)
+    step = selectors.step_get(
+        execution=execution, sequence=sequence, head_chars=INSPECTOR_HEAD_CHARS
+    )
     media = [artifact_view(a) for a in step.artifacts.all()]
     return {
         "inspected": step,
         "inspected_glyph": KIND_GLYPHS.get(step.kind, "•"),
         "pinned": pinned,
         "media": media,
-        "step_input": rendering.json_html(step.input, max_lines=INSPECTOR_LINES, max_string=800)
-        if step.input is not None
-        else None,
-        "step_output": rendering.json_html(step.output, max_lines=INSPECTOR_LINES, max_string=800)
-        if step.output is not None
-        else None,
+        "step_input": rendering.payload_view(
+            step.input_head, INSPECTOR_HEAD_CHARS, max_lines=INSPECTOR_LINES, max_string=800
+        ),
+        "step_output": rendering.payload_view(
+            step.output_head, INSPECTOR_HEAD_CHARS, max_lines=INSPECTOR_LINES, max_string=800
+        ),
         "step_url": reverse("executions:step", args=[execution.pk, step.sequence]),
     }
 
@@ -394,17 +461,20 @@ def output_context(request: HttpRequest, detail: Detail) -> dict:
     execution = detail.execution
     view = _choice_param(request, "view", ("json", "markdown"), "json")
     full = request.GET.get("full") == "1"
-    context: dict[str, Any] = {"view": view, "full": full}
-    output = execution.output
-    if output is not None:
-        if view == "json":
-            context["json"] = rendering.json_html(
-                output,
-                max_lines=None if full else rendering.DEFAULT_MAX_LINES,
-                max_string=None if full else rendering.DEFAULT_MAX_STRING,
-            )
+    has_output = (
+        execution.output_stored is not None
+        if hasattr(execution, "output_stored")
+        else execution.output is not None
+    )
+    context: dict[str, Any] = {"view": view, "full": full, "has_output": has_output}
+    if has_output:
+        if view == "json" and full:
+            context["json"] = rendering.json_html(execution.output, max_lines=None, max_string=None)
+        elif view == "json":
+            head = selectors.execution_output_head(execution=execution, chars=OUTPUT_HEAD_CHARS)
+            context["json"] = rendering.payload_view(head, OUTPUT_HEAD_CHARS)
         else:
-            source, origin = rendering.markdown_source(output)
+            source, origin = rendering.markdown_source(execution.output)
             context["raw"] = request.GET.get("raw") == "1"
             context["markdown_source"] = source
             context["markdown_origin"] = origin
@@ -507,7 +577,7 @@ def _finish(response: HttpResponse) -> HttpResponse:
 @require_GET
 @with_workspace
 def execution_detail(request, pk):
-    execution = selectors.execution_get(workspace=request.workspace, pk=pk)
+    execution = selectors.execution_get_detail(workspace=request.workspace, pk=pk)
     try:
         slug = _choice_param(request, "tab", TAB_SLUGS, "overview")
         tab = next(t for t in TABS if t.slug == slug)
@@ -551,10 +621,28 @@ def execution_detail(request, pk):
 def step_detail(request, pk, sequence):
     """One step with its full input and output: the expanded card (htmx) or its own page."""
     execution = selectors.execution_get(workspace=request.workspace, pk=pk)
-    step = selectors.step_get(execution=execution, sequence=sequence)
     full = request.GET.get("full") == "1"
-    budget = None if full else CARD_LINES
-    string_budget = None if full else rendering.DEFAULT_MAX_STRING
+    step = selectors.step_get(
+        execution=execution, sequence=sequence, head_chars=None if full else CARD_HEAD_CHARS
+    )
+    if full:
+        payloads = {
+            name: rendering.json_html(getattr(step, name), max_lines=None, max_string=None)
+            if getattr(step, name) is not None
+            else None
+            for name in ("input", "output", "attributes")
+        }
+        if not step.attributes:
+            payloads["attributes"] = None
+    else:
+        payloads = {
+            name: rendering.payload_view(
+                getattr(step, f"{name}_head"), CARD_HEAD_CHARS, max_lines=CARD_LINES
+            )
+            for name in ("input", "output", "attributes")
+        }
+        if step.attributes_head in ("{}", None):
+            payloads["attributes"] = None
     context = {
         "execution": execution,
         "step": step,
@@ -562,15 +650,9 @@ def step_detail(request, pk, sequence):
         "media": [artifact_view(a) for a in step.artifacts.all()],
         "step_url": reverse("executions:step", args=[execution.pk, step.sequence]),
         "detail_url": execution.get_absolute_url(),
-        "step_input": rendering.json_html(step.input, max_lines=budget, max_string=string_budget)
-        if step.input is not None
-        else None,
-        "step_output": rendering.json_html(step.output, max_lines=budget, max_string=string_budget)
-        if step.output is not None
-        else None,
-        "step_attributes": rendering.json_html(step.attributes, max_lines=budget)
-        if step.attributes
-        else None,
+        "step_input": payloads["input"],
+        "step_output": payloads["output"],
+        "step_attributes": payloads["attributes"],
     }
     if request.htmx and not request.htmx.history_restore_request:
         return _finish(render(request, "executions/detail/step_body.html", context))

@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from agents.models import Role
+from executions import selectors
 from executions.models import ArtifactKind, Source, Status, StepKind, StepStatus
 from tests.factories import (
     ArtifactFactory,
@@ -356,29 +357,33 @@ def test_the_card_expands_to_its_full_input_and_output(alice_client, agent_versi
 
 
 def test_steps_load_in_pages(alice_client, agent_version):
-    execution, _ = make_run(agent_version, steps=250, nested=False)
+    page = selectors.STEP_PAGE_SIZE
+    execution, _ = make_run(agent_version, steps=page * 2 + page // 2, nested=False)
     doc = parse(alice_client.get(url(execution)).content)
     cards = doc.one(id="timeline-steps").select("li", cls="step")
-    assert len(cards) == 100
+    assert len(cards) == page
     more = doc.one(id="timeline-more").one("a")
-    assert more.attrs["href"].endswith("?tab=overview&after=100")
+    assert more.attrs["href"].endswith(f"?tab=overview&after={page}")
     assert more.attrs["hx-trigger"] == "click, revealed"
 
-    second = htmx(alice_client, url(execution, "?tab=overview&after=100"), "timeline-more")
-    page = parse(second.content)
-    ids = [c.attrs["id"] for c in page.select("li", cls="step")]
-    assert ids[0] == "step-101" and ids[-1] == "step-200"
-    assert page.one(id="timeline-more").one("a").attrs["href"].endswith("after=200")
+    second = htmx(alice_client, url(execution, f"?tab=overview&after={page}"), "timeline-more")
+    rows = parse(second.content)
+    ids = [c.attrs["id"] for c in rows.select("li", cls="step")]
+    assert ids[0] == f"step-{page + 1}" and ids[-1] == f"step-{page * 2}"
+    assert rows.one(id="timeline-more").one("a").attrs["href"].endswith(f"after={page * 2}")
 
     last = parse(
-        htmx(alice_client, url(execution, "?tab=overview&after=200"), "timeline-more").content
+        htmx(
+            alice_client, url(execution, f"?tab=overview&after={page * 2}"), "timeline-more"
+        ).content
     )
-    assert len(last.select("li", cls="step")) == 50
+    assert len(last.select("li", cls="step")) == page // 2
     assert not last.select(id="timeline-more")
 
     # Without JavaScript the same link is a page of its own, with a way back.
-    plain = parse(alice_client.get(url(execution, "?tab=overview&after=200")).content)
-    assert plain.one("a", cls="timeline-earlier").attrs["href"].endswith("?tab=overview&after=100")
+    plain = parse(alice_client.get(url(execution, f"?tab=overview&after={page * 2}")).content)
+    back = plain.one("a", cls="timeline-earlier").attrs["href"]
+    assert back.endswith(f"?tab=overview&after={page}")
 
 
 def test_a_deep_linked_step_opens_its_page_of_the_timeline(alice_client, agent_version):
@@ -405,7 +410,7 @@ def test_query_count_does_not_grow_with_steps(
         alice_client.get(url(small))
     with django_assert_num_queries(len(small_queries)):
         response = alice_client.get(url(big))
-    assert len(parse(response.content).select("li", cls="step")) == 100
+    assert len(parse(response.content).select("li", cls="step")) == selectors.STEP_PAGE_SIZE
     # And a fixed number at that: a regression shows up here first.
     assert len(small_queries) <= 16, [q["sql"][:80] for q in small_queries.captured_queries]
 

@@ -1,0 +1,273 @@
+"""Detail page speed on a big run: 10,000 steps and a 1 MB output. Prints figures; asserts nothing.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/runboard_detailbench \
+        .venv/bin/python bench/bench_detail.py [--runs 30]
+
+Targets (issue 4): server time of the first paint (the Overview, the page a link
+opens) median <= 100 ms; one step card expanded with a 1 MB payload (the htmx
+request behind "Input & output") <= 150 ms. Server time is measured in process
+through Django's test client, so it covers middleware, queries, the view and the
+templates, and leaves out the network and the browser.
+
+The database in DATABASE_URL (SQLite when unset) is migrated and the bench run is
+created once, then reused: run it again and it measures straight away.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("SECURE_COOKIES", "0")
+os.environ.setdefault("MEDIA_ROOT", "/tmp/runboard-detailbench-media")
+
+import django  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+django.setup()
+# Production serves hashed names from collectstatic's manifest; the bench has not run
+# collectstatic, and a manifest lookup is a dict lookup either way.
+settings.STORAGES = {
+    **settings.STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.files.base import ContentFile  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from agents.models import Agent, AgentVersion, Membership, Role, Workspace  # noqa: E402
+from executions import counters  # noqa: E402
+from executions.models import (  # noqa: E402
+    Artifact,
+    ArtifactKind,
+    Execution,
+    Status,
+    Step,
+    StepKind,
+    StepStatus,
+)
+
+TRACE = "detail-bench-10k"
+STEPS = 10_000
+BIG_STEP = 5  # on the first page, so the first paint also carries it
+
+
+def megabyte_json(seed: str) -> dict:
+    """About 1 MB of realistic JSON: line items with nested fields."""
+    rows = [
+        {
+            "line": i,
+            "description": f"{seed} item {i} — recycled paper, A4, 80 g/m², 5 reams",
+            "quantity": i % 17 + 1,
+            "unit_price": round(3.75 + i % 11, 2),
+            "tax": {"rate": 0.21, "amount": round((i % 17 + 1) * 0.79, 2)},
+            "tags": ["office", "paper", f"batch-{i % 40}"],
+        }
+        for i in range(5200)
+    ]
+    return {"invoice_number": "INV-BENCH", "line_items": rows, "notes": "x" * 2000}
+
+
+def _png() -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    buffer = BytesIO()
+    Image.new("RGB", (960, 600), (240, 242, 245)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _body(response) -> bytes:
+    if response.streaming:
+        return b"".join(response.streaming_content)
+    return response.content
+
+
+def build() -> Execution:
+    existing = Execution.objects.filter(trace_id=TRACE).first()
+    if existing is not None:
+        return existing
+    print("Creating the bench run (10,000 steps, 1 MB output)…", flush=True)
+    with transaction.atomic():
+        workspace, _ = Workspace.objects.get_or_create(
+            slug="detail-bench", defaults={"name": "Bench"}
+        )
+        user, _ = get_user_model().objects.get_or_create(username="detail-bench")
+        Membership.objects.get_or_create(
+            user=user, workspace=workspace, defaults={"role": Role.ADMIN}
+        )
+        agent, _ = Agent.objects.get_or_create(workspace=workspace, name="web-browser")
+        version, _ = AgentVersion.objects.get_or_create(
+            agent=agent, version="v1", defaults={"config": {"model": "claude-sonnet-4"}}
+        )
+        start = timezone.now() - timedelta(hours=2)
+        execution = Execution.objects.create(
+            workspace=workspace,
+            agent=agent,
+            agent_version=version,
+            agent_name=agent.name,
+            version_name=version.version,
+            status=Status.COMPLETED,
+            trace_id=TRACE,
+            input={"url": "https://portal.example/login", "goal": "Download every invoice"},
+            output=megabyte_json("output"),
+            summary="Downloaded **10,000** things.",
+            metadata={"customer": "acme"},
+            created_at=start,
+            started_at=start,
+            completed_at=start + timedelta(minutes=90),
+            duration_ms=90 * 60 * 1000,
+            step_count=STEPS,
+            total_tokens=12_000_000,
+            cost_usd=Decimal("41.5"),
+            credits=Decimal("1200"),
+        )
+        counters.count_created([execution])
+        kinds = [StepKind.THOUGHT, StepKind.MODEL_CALL, StepKind.TOOL_CALL, StepKind.ACTION]
+        blocks = []
+        for seq in range(1, STEPS + 1, 10):
+            blocks.append(
+                Step(
+                    execution=execution,
+                    sequence=seq,
+                    kind=StepKind.BLOCK,
+                    name=f"Block {seq // 10 + 1}",
+                    started_at=start + timedelta(milliseconds=seq * 500),
+                    duration_ms=4500,
+                    input={"block_type": "navigation"},
+                )
+            )
+        Step.objects.bulk_create(blocks, batch_size=1000)
+        by_seq = {b.sequence: b for b in Step.objects.filter(execution=execution)}
+        children = []
+        for seq in range(1, STEPS + 1):
+            if seq % 10 == 1:
+                continue
+            kind = kinds[seq % 4]
+            payload_in = {
+                "messages": [{"role": "user", "content": f"What next after step {seq}?" * 4}]
+            }
+            payload_out = {
+                "thought": f"Step {seq}: the page shows the invoice list; click next." * 2
+            }
+            if seq == BIG_STEP:
+                payload_in, payload_out = megabyte_json("input"), megabyte_json("step")
+            children.append(
+                Step(
+                    execution=execution,
+                    parent=by_seq[seq - (seq - 1) % 10],
+                    sequence=seq,
+                    kind=kind,
+                    name=f"{kind} {seq}",
+                    status=StepStatus.COMPLETED,
+                    started_at=start + timedelta(milliseconds=seq * 500),
+                    duration_ms=300 + seq % 700,
+                    model="claude-sonnet-4" if kind == StepKind.MODEL_CALL else "",
+                    prompt_tokens=1500 if kind == StepKind.MODEL_CALL else 0,
+                    completion_tokens=120 if kind == StepKind.MODEL_CALL else 0,
+                    cost_usd=Decimal("0.0063") if kind == StepKind.MODEL_CALL else 0,
+                    input=payload_in,
+                    output=payload_out,
+                    attributes={"gen_ai.system": "anthropic"},
+                )
+            )
+        Step.objects.bulk_create(children, batch_size=1000)
+        # A screenshot for every 20th action: the timeline shows thumbnails.
+        png = _png()
+        actions = Step.objects.filter(execution=execution, kind=StepKind.ACTION).order_by(
+            "sequence"
+        )
+        for step in list(actions)[::20]:
+            artifact = Artifact(
+                workspace=workspace,
+                execution=execution,
+                step=step,
+                kind=ArtifactKind.SCREENSHOT,
+                name=f"step-{step.sequence}.png",
+                content_type="image/png",
+                size=len(png),
+            )
+            artifact.file.save(artifact.name, ContentFile(png), save=False)
+            artifact.save()
+    return execution
+
+
+def measure(client: Client, path: str, runs: int, **headers) -> tuple[list[float], int, int]:
+    client.get(path, **headers)  # warm caches and templates
+    times = []
+    size = 0
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = client.get(path, **headers)
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (path, response.status_code)
+        size = len(_body(response))
+    with CaptureQueriesContext(connection) as queries:
+        _body(client.get(path, **headers))
+    return times, size, len(queries)
+
+
+def report(label: str, times: list[float], size: int, queries: int, target: float | None) -> None:
+    ordered = sorted(times)
+    median = statistics.median(ordered)
+    p95 = ordered[min(len(ordered) - 1, round(len(ordered) * 0.95) - 1)]
+    verdict = ""
+    if target is not None:
+        verdict = f"  target median <= {target:.0f} ms: {'met' if median <= target else 'MISSED'}"
+    print(
+        f"{label:<46} median {median:7.1f} ms  p95 {p95:7.1f} ms  "
+        f"{size / 1024:8.1f} KB  {queries:3d} queries{verdict}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+    call_command("migrate", verbosity=0)
+    execution = build()
+    user = get_user_model().objects.get(username="detail-bench")
+    client = Client()
+    client.force_login(user)
+    base = execution.get_absolute_url()
+    hx = {"HTTP_HX_REQUEST": "true"}
+    print(
+        f"{connection.vendor}, execution {execution.pk}: "
+        f"{execution.steps.count():,} steps, output {len(str(execution.output)) / 1e6:.1f} MB, "
+        f"{args.runs} runs each"
+    )
+    cases = [
+        ("First paint: Overview, 10,000 steps", base, {}, 100),
+        ("Step card expanded, 1 MB input and output", f"{base}steps/{BIG_STEP}/",
+         {**hx, "HTTP_HX_TARGET": "step-body"}, 150),
+        ("Timeline page 50 (after=5000), htmx", f"{base}?tab=overview&after=5000",
+         {**hx, "HTTP_HX_TARGET": "timeline-more"}, None),
+        ("Inspector on a step, htmx", f"{base}?tab=overview&step=5",
+         {**hx, "HTTP_HX_TARGET": "inspector"}, None),
+        ("Output tab, 1 MB (first 2,000 lines)", f"{base}?tab=output", {}, None),
+        ("Request tab", f"{base}?tab=request", {}, None),
+        ("Stream, once (polling answer)", f"{base}stream?once=1&after=10000", {}, None),
+    ]  # fmt: skip
+    for label, path, headers, target in cases:
+        times, size, queries = measure(client, path, args.runs, **headers)
+        report(label, times, size, queries, target)
+
+
+if __name__ == "__main__":
+    main()
