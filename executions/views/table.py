@@ -21,8 +21,9 @@ from django_htmx.http import HttpResponseStopPolling
 from agents.decorators import with_workspace
 
 from .. import export, selectors
+from ..filters import checkbox_options, control_html
 from ..saved_views import saved_view_delete, saved_view_save
-from ..tables import ExecutionTable, execution_table, segments
+from ..tables import ExecutionTable, execution_table, rows_html, segments
 
 # The parameters that make up the table's state, in the order URLs spell them.
 FILTER_PARAMS = [
@@ -147,6 +148,16 @@ def execution_list(request):
             response["HX-Push-Url"] = f"{url}?{context['query']}" if context["query"] else url
     else:
         context["saved_views"] = list(selectors.saved_view_list(workspace=request.workspace))
+        form = page.filterset.form
+        context["controls"] = {
+            name: control_html(form[name])
+            for name in FILTER_PARAMS
+            if name in form.fields and name != "status"
+        }
+        context["status_options"] = checkbox_options(form["status"])
+        context["status_summary"] = ", ".join(
+            label for _, label, ticked in context["status_options"] if ticked
+        )
         response = render(request, "executions/execution_list.html", context)
     patch_vary_headers(response, ["HX-Request"])
     return response
@@ -189,7 +200,7 @@ def execution_live(request):
     still_live.setlist("bids", [str(pk) for pk, b in batches.items() if b.is_active])
     table = execution_table(rows)
     context = {
-        "rows": list(table.rows),
+        "rows": rows_html(table, swap_oob=True),
         "batches": list(batches.values()),
         "new_count": new_count,
         "live_query": still_live.urlencode(),
@@ -298,8 +309,7 @@ def batch_rows(request, pk):
         executions = selectors.batch_executions(
             workspace=request.workspace, batch=batch, params=params
         )
-        table = execution_table(executions, inside_batch=True)
-        rows = list(table.rows)
+        rows = rows_html(execution_table(executions, inside_batch=True), child=True)
     context = {
         "entry": entry,
         "expanded": expanded,

@@ -1,0 +1,220 @@
+"""Executions table speed on the reference data set. Prints figures; asserts nothing.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/runboard_bench \
+        .venv/bin/python bench/bench_table.py [--runs 30] [--workspace bench] [--user bench]
+
+Budget (issue 3), on 1,000,000 executions in PostgreSQL: median <= 50 ms and
+p95 <= 100 ms of server time for each case below, the full page and the htmx
+partial. Server time is measured in process through Django's test client, so it
+covers the middleware, the queries, the view and the templates, and leaves out
+the network and the browser. The Django admin changelist of executions is
+measured on the same data for comparison.
+
+The bench only reads: it logs in with a signed-cookie session built in memory
+(no session row, no last_login update), and it never saves anything.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("SECURE_COOKIES", "0")
+
+import django  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+django.setup()
+# Production serves hashed names from collectstatic's manifest; the bench has not run
+# collectstatic, and a manifest lookup is a dict lookup either way.
+settings.STORAGES = {
+    **settings.STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Sessions in a signed cookie: logging in and picking the workspace write nothing.
+settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+
+from django.contrib import admin  # noqa: E402
+from django.contrib.auth import (  # noqa: E402
+    BACKEND_SESSION_KEY,
+    HASH_SESSION_KEY,
+    SESSION_KEY,
+    get_user_model,
+)
+from django.contrib.messages.storage.fallback import FallbackStorage  # noqa: E402
+from django.contrib.sessions.backends.signed_cookies import SessionStore  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.http import QueryDict  # noqa: E402
+from django.test import Client, RequestFactory  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from agents.models import Membership, Workspace  # noqa: E402
+from executions import selectors  # noqa: E402
+from executions.models import Execution, ExecutionCounter  # noqa: E402
+
+URL = "/executions/"
+
+
+def logged_in_client(user) -> Client:
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    client = Client()
+    client.cookies[settings.SESSION_COOKIE_NAME] = session.session_key
+    return client
+
+
+def sample_cases(workspace) -> list[tuple[str, str]]:
+    """The issue's cases, with real values picked from the data."""
+    busiest = (
+        ExecutionCounter.objects.filter(workspace=workspace)
+        .values_list("agent_name", flat=True)
+        .order_by("-count")
+        .first()
+    )
+    last_week = (timezone.localdate() - timedelta(days=7)).isoformat()
+    metadata = (
+        Execution.objects.filter(workspace=workspace)
+        .exclude(metadata={})
+        .order_by("-created_at")
+        .values_list("metadata", flat=True)
+        .first()
+    ) or {"env": "prod"}
+    key = sorted(metadata)[0]
+    value = metadata[key]
+    value = str(value).lower() if isinstance(value, bool) else str(value)
+    error = (
+        Execution.objects.filter(workspace=workspace, status="failed")
+        .exclude(error="")
+        .order_by("-created_at")
+        .values_list("error", flat=True)
+        .first()
+    ) or "timeout"
+    word = max(error.split(), key=len)[:20].strip(".,:;()'\"")
+    return [
+        ("no filter", ""),
+        ("status=failed", "status=failed"),
+        ("one agent + last 7 days", f"agent={quote(busiest or '')}&start={last_week}"),
+        ("sort by -duration", "sort=-duration"),
+        ("sort by -credits", "sort=-credits"),
+        (f"metadata {key}={value}"[:34], f"meta={quote(f'{key}={value}')}"),
+        (f"text search {word!r}"[:34], f"q={quote(word)}"),
+        ("page 500", "page=500"),
+        ("last page", "page=last"),
+    ]
+
+
+def measure(call, runs: int) -> tuple[float, float]:
+    for _ in range(3):
+        call()
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - began) * 1000)
+    times.sort()
+    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+    return statistics.median(times), p95
+
+
+def table_call(client, query, *, partial):
+    headers = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "results"} if partial else {}
+
+    def call():
+        response = client.get(f"{URL}?{query}" if query else URL, **headers)
+        assert response.status_code == 200, (query, response.status_code)
+        return response
+
+    return call
+
+
+def admin_call(user, query):
+    """The admin changelist through its own view, as a superuser held in memory only."""
+    model_admin = admin.site._registry[Execution]
+    view = admin.site.admin_view(model_admin.changelist_view)
+    factory = RequestFactory()
+    user.is_staff = user.is_superuser = True  # never saved
+
+    def call():
+        request = factory.get(f"/admin/executions/execution/?{query}")
+        request.user = user
+        request.session = SessionStore()
+        request._messages = FallbackStorage(request)
+        response = view(request)
+        response.render()
+        assert response.status_code == 200, (query, response.status_code)
+        return response
+
+    return call
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--workspace", default="bench")
+    parser.add_argument("--user", default="bench")
+    parser.add_argument("--only", help="run only cases whose name contains this")
+    args = parser.parse_args()
+
+    workspace = Workspace.objects.get(slug=args.workspace)
+    user = get_user_model().objects.get(username=args.user)
+    if not Membership.objects.filter(user=user, workspace=workspace).exists():
+        sys.exit(f"{args.user} is not a member of workspace {args.workspace}.")
+    client = logged_in_client(user)
+    client.get(URL)  # picks the workspace into the (cookie) session
+
+    total = Execution.objects.filter(workspace=workspace).count()
+    print(f"Executions table, workspace {workspace.slug!r}: {total:,} executions")
+    print(f"database {connection.vendor} {connection.settings_dict['NAME']}, {args.runs} runs")
+    # Shared machines: the load says how much of the time was spent waiting for a CPU.
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    print()
+    header = (
+        f"{'case':36} {'full med':>9} {'full p95':>9} {'htmx med':>9} {'htmx p95':>9}"
+        f" {'queries':>8} {'rows':>5} {'total':>10}  budget"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, query in sample_cases(workspace):
+        if args.only and args.only not in name:
+            continue
+        full = measure(table_call(client, query, partial=False), args.runs)
+        part = measure(table_call(client, query, partial=True), args.runs)
+        with CaptureQueriesContext(connection) as ctx:
+            table_call(client, query, partial=False)()
+        page = selectors.execution_table_page(workspace=workspace, params=QueryDict(query))
+        ok = all(m <= 50 and p <= 100 for m, p in (full, part))
+        print(
+            f"{name:36} {full[0]:8.1f}ms {full[1]:8.1f}ms {part[0]:8.1f}ms {part[1]:8.1f}ms"
+            f" {len(ctx.captured_queries):8} {len(page.entries):5} {page.total:10,}"
+            f"  {'ok' if ok else 'OVER'}"
+        )
+    print()
+    print("Django admin changelist of executions (capped paginator, no full count):")
+    for name, query in [("admin: no filter", ""), ("admin: status=failed", "status__exact=failed")]:
+        if args.only and args.only not in name:
+            continue
+        call = admin_call(user, query)
+        med, p95 = measure(call, args.runs)
+        with CaptureQueriesContext(connection) as ctx:
+            call()
+        print(f"{name:36} {med:8.1f}ms {p95:8.1f}ms {'':>9} {'':>9} {len(ctx.captured_queries):8}")
+    print()
+    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+
+
+if __name__ == "__main__":
+    main()
