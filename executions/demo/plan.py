@@ -105,6 +105,7 @@ BATCHES = [
 ]
 SCHEDULE_KEY = "weekday-sales-report"
 SCHEDULE_CRON = "0 7 * * 1-5"
+SCHEDULE_RUNS = 21  # about a month of weekdays
 
 # Work happens in office hours, with a long tail at night.
 HOUR_WEIGHTS = [1, 1, 1, 1, 1, 2, 3, 5, 9, 11, 12, 11, 9, 10, 11, 11, 10, 8, 6, 4, 3, 2, 2, 1]
@@ -115,21 +116,31 @@ def _weighted(rng: Random, weights: dict) -> str:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
+def _run_rng(key: str) -> Random:
+    # One stream per run: a retry while placing one run in time never shifts what the
+    # next run draws, so the same keys get the same agent and status on any day.
+    return Random(f"{SEED}:{key}")
+
+
 def _when(rng: Random, now: datetime, *, days: tuple[int, int] = (0, 30)) -> datetime:
-    """A plausible time in the past `days` window, weighted to weekdays and office hours."""
+    """A plausible past time `days` ago, weighted to weekdays and office hours.
+
+    Only this run's own time depends on the date and hour it is seeded at.
+    """
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     while True:
-        day = now - timedelta(days=rng.randint(days[0], days[1] - 1))
-        if day.weekday() >= 5 and rng.random() < 0.65:
-            continue
-        hour = rng.choices(range(24), weights=HOUR_WEIGHTS)[0]
-        at = day.replace(
-            hour=hour,
-            minute=rng.randint(0, 59),
-            second=rng.randint(0, 59),
-            microsecond=rng.randint(0, 999) * 1000,
-        )
-        if now - timedelta(days=30) < at < now - timedelta(hours=2):
-            return at
+        day = midnight - timedelta(days=rng.randint(days[0], days[1] - 1))
+        if day.weekday() < 5 or rng.random() < 0.35:
+            break
+    hour = rng.choices(range(24), weights=HOUR_WEIGHTS)[0]
+    at = day + timedelta(
+        hours=hour,
+        minutes=rng.randint(0, 59),
+        seconds=rng.randint(0, 59),
+        milliseconds=rng.randint(0, 999),
+    )
+    # Finished runs finished a while ago, whatever the hour it is now.
+    return min(at, now - timedelta(hours=1, minutes=rng.randint(0, 59)))
 
 
 def _metadata(rng: Random, agent: str) -> dict:
@@ -167,23 +178,27 @@ def _source(rng: Random, agent: str) -> tuple[str, str | None]:
 
 
 def build_plan(now: datetime) -> tuple[list[RunSpec], list[BatchSpec]]:
-    rng = Random(SEED)
+    """Every run of the demo. The keys, agents and statuses never depend on `now`; the
+    times do, so a workspace seeded on any day reads as "the last 30 days"."""
     runs: list[RunSpec] = []
     for agent, count, weights in AGENT_RUNS:
         for i in range(count):
             key = f"{agent}-{i:03d}"
+            rng = _run_rng(key)
             status = _weighted(rng, weights)
             days = (0, 30)
             if agent == DELETED_AGENT:
                 days = DELETED_AGENT_DAYS
                 if status in ACTIVE:
                     status = S.COMPLETED
+            source, user = _source(rng, agent)
+            metadata = _metadata(rng, agent)
+            priority = rng.choices(list(Priority), weights=[10, 75, 15])[0]
             created = None if status in ACTIVE else _when(rng, now, days=days)
             version = VERSIONS[agent]
             if agent == "invoice-extractor" and created is not None:
                 old = created < now - timedelta(days=INVOICE_V2_DAYS)
                 version = "v1" if old or rng.random() < 0.1 else "v2"
-            source, user = _source(rng, agent)
             runs.append(
                 RunSpec(
                     key=key,
@@ -193,25 +208,28 @@ def build_plan(now: datetime) -> tuple[list[RunSpec], list[BatchSpec]]:
                     created_at=created,
                     source=source,
                     subject=f"{agent}:{i}",
-                    metadata=_metadata(rng, agent),
-                    priority=rng.choices(list(Priority), weights=[10, 75, 15])[0],
+                    metadata=metadata,
+                    priority=priority,
                     triggered_by=user,
                     needs_approval=status in {S.AWAITING_APPROVAL, S.REJECTED},
                 )
             )
 
     for batch in BATCHES:
-        start = _when(rng, now, days=(batch.days_ago, batch.days_ago + 1))
+        start = _when(_run_rng(batch.key), now, days=(batch.days_ago, batch.days_ago + 1))
+        offset = timedelta(0)
         for i in range(batch.size):
-            status = rng.choices([S.COMPLETED, S.FAILED], weights=[88, 12])[0]
+            key = f"{batch.key}-{i:02d}"
+            rng = _run_rng(key)
+            # Submitted together: a couple of seconds apart.
+            offset += timedelta(milliseconds=rng.randint(200, 2500))
             runs.append(
                 RunSpec(
-                    key=f"{batch.key}-{i:02d}",
+                    key=key,
                     agent=batch.agent,
                     version=batch.version,
-                    status=status,
-                    # Submitted together: a couple of seconds apart.
-                    created_at=start + timedelta(milliseconds=i * rng.randint(200, 2500)),
+                    status=rng.choices([S.COMPLETED, S.FAILED], weights=[88, 12])[0],
+                    created_at=start + offset,
                     source=Source.BATCH,
                     subject=f"{batch.key}:{i}",
                     metadata={**_metadata(rng, batch.agent), "batch_file": f"{batch.key}.zip"},
@@ -220,25 +238,27 @@ def build_plan(now: datetime) -> tuple[list[RunSpec], list[BatchSpec]]:
                 )
             )
 
-    # The 07:00 weekday schedule, every weekday of the last 30 days that has passed.
-    for days_ago in range(29, -1, -1):
-        at = (now - timedelta(days=days_ago)).replace(hour=7, minute=0, second=0, microsecond=0)
-        if at.weekday() >= 5 or at > now - timedelta(minutes=5):
-            continue
-        status = rng.choices([S.COMPLETED, S.FAILED, S.TIMED_OUT], weights=[90, 6, 4])[0]
+    # The 07:00 weekday schedule: its last SCHEDULE_RUNS firings, newest first.
+    at = now.replace(hour=7, minute=0, second=0, microsecond=0)
+    for n in range(SCHEDULE_RUNS):
+        while at.weekday() >= 5 or at > now - timedelta(minutes=5):
+            at -= timedelta(days=1)
+        key = f"{SCHEDULE_KEY}-{n:02d}"
+        rng = _run_rng(key)
         runs.append(
             RunSpec(
-                key=f"{SCHEDULE_KEY}-{at:%Y%m%d}",
+                key=key,
                 agent="daily-sales-report",
                 version="v1",
-                status=status,
+                status=rng.choices([S.COMPLETED, S.FAILED, S.TIMED_OUT], weights=[90, 6, 4])[0],
                 created_at=at + timedelta(milliseconds=rng.randint(5, 900)),
                 source=Source.SCHEDULE,
-                subject=f"report:{at:%Y%m%d}",
+                subject=f"report:{n}",
                 metadata={"environment": "production", "region": "eu-west-1", "team": "sales"},
                 schedule=SCHEDULE_KEY,
             )
         )
+        at -= timedelta(days=1)
 
     # Operators rerun some failures; most reruns then succeed.
     rerunnable = [
@@ -247,16 +267,18 @@ def build_plan(now: datetime) -> tuple[list[RunSpec], list[BatchSpec]]:
         if r.status == S.FAILED
         and r.agent in {"invoice-extractor", "support-agent", "receipt-reader", "web-browser"}
         and r.created_at is not None
-        and r.created_at < now - timedelta(hours=6)
     ]
-    for original in rng.sample(rerunnable, min(10, len(rerunnable))):
+    for original in _run_rng("reruns").sample(rerunnable, min(10, len(rerunnable))):
+        key = f"rerun-{original.key}"
+        rng = _run_rng(key)
+        later = original.created_at + timedelta(minutes=rng.randint(15, 240))
         runs.append(
             RunSpec(
-                key=f"rerun-{original.key}",
+                key=key,
                 agent=original.agent,
                 version=original.version,
                 status=rng.choices([S.COMPLETED, S.FAILED], weights=[85, 15])[0],
-                created_at=original.created_at + timedelta(minutes=rng.randint(15, 240)),
+                created_at=min(later, now - timedelta(minutes=10)),
                 source=Source.RERUN,
                 subject=original.subject,
                 metadata=dict(original.metadata),

@@ -12,10 +12,12 @@ from django.core.management import call_command
 from django.db import transaction
 from django.db.models import Count, F, Sum
 from django.test import override_settings
+from django.utils import timezone
 from PIL import Image
 
 from agents.models import Agent, ApiKey, Membership, ModelPrice, Role, Schedule, Workspace
 from executions.demo.plan import build_plan
+from executions.demo.seed import seed_demo
 from executions.models import (
     Artifact,
     Batch,
@@ -64,15 +66,24 @@ def test_running_it_twice_creates_nothing_new(demo, seeded):
     assert seeded["output"].strip().endswith("as demo / demo")
 
 
-def test_the_plan_is_deterministic():
-    from django.utils import timezone
+def test_seeding_again_days_later_creates_nothing_new(demo):
+    before = _row_counts()
+    result = seed_demo(now=timezone.now() + timedelta(days=2, hours=5, minutes=17))
+    assert not result.created_anything
+    assert _row_counts() == before
 
+
+def test_the_plan_does_not_depend_on_when_it_is_made():
     now = timezone.now()
-    first, _ = build_plan(now)
-    again, _ = build_plan(now)
-    assert [(r.id, r.status, r.created_at) for r in first] == [
-        (r.id, r.status, r.created_at) for r in again
+    plans = [
+        build_plan(now + shift)[0]
+        for shift in (timedelta(0), timedelta(hours=7, minutes=13), timedelta(days=3))
     ]
+    first = [(r.id, r.agent, r.status, r.rerun_of, r.batch) for r in plans[0]]
+    for plan in plans[1:]:
+        assert [(r.id, r.agent, r.status, r.rerun_of, r.batch) for r in plan] == first
+    again = build_plan(now)[0]
+    assert [r.created_at for r in again] == [r.created_at for r in plans[0]]
 
 
 def test_it_has_several_hundred_executions_in_every_status(demo):
