@@ -538,7 +538,7 @@ TABS: tuple[Tab, ...] = (
         shown=lambda d: d.has_code),
     Tab("form", "Form", "executions/detail/form.html", feedback_views.detail_form_pane),
     Tab("diff", "Diff", "feedback/detail_diff.html", feedback_views.detail_diff_pane,
-        shown=lambda d: d.execution.correction_count > 0,
+        shown=lambda d: d.execution.output is not None,
         count=lambda d: d.execution.correction_count or None),
     Tab("notes", "Notes", "feedback/detail_notes.html", feedback_views.detail_notes_pane,
         count=lambda d: d.execution.note_count or None),
