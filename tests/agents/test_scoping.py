@@ -38,7 +38,7 @@ def test_it_hides_other_workspaces_executions(alice_client, agent_version, charl
     mine = ExecutionFactory(agent_version=agent_version)
     theirs = ExecutionFactory(agent_version__agent__workspace=charlie.memberships.get().workspace)
     response = alice_client.get(reverse("executions:list"))
-    ids = {e.pk for e in response.context["page"]}
+    ids = {e.pk for e in response.context["page"].entries}
     assert mine.pk in ids
     assert theirs.pk not in ids
 
@@ -77,7 +77,7 @@ def test_switching_workspace(alice_client, alice, other_workspace):
     response = alice_client.post(reverse("workspace_switch"), {"slug": other_workspace.slug})
     assert response.status_code == 302
     response = alice_client.get(reverse("executions:list"))
-    assert [e.pk for e in response.context["page"]] == [theirs.pk]
+    assert [e.pk for e in response.context["page"].entries] == [theirs.pk]
 
 
 def test_switching_to_a_workspace_one_is_not_in_is_404(alice_client, other_workspace):
