@@ -2,6 +2,7 @@ import pytest
 from django.urls import reverse
 
 from agents.selectors import SESSION_KEY
+from executions import counters
 
 from ..factories import AgentVersionFactory, ExecutionFactory, MembershipFactory
 
@@ -37,6 +38,7 @@ def test_logging_in_lands_on_executions(client, alice):
 def test_it_hides_other_workspaces_executions(alice_client, agent_version, charlie):
     mine = ExecutionFactory(agent_version=agent_version)
     theirs = ExecutionFactory(agent_version__agent__workspace=charlie.memberships.get().workspace)
+    counters.rebuild()
     response = alice_client.get(reverse("executions:list"))
     ids = {e.pk for e in response.context["page"].entries}
     assert mine.pk in ids
@@ -74,6 +76,7 @@ def test_session_cannot_select_a_workspace_the_user_left(alice_client, alice, ot
 def test_switching_workspace(alice_client, alice, other_workspace):
     MembershipFactory(user=alice, workspace=other_workspace)
     theirs = ExecutionFactory(agent_version__agent__workspace=other_workspace)
+    counters.rebuild()
     response = alice_client.post(reverse("workspace_switch"), {"slug": other_workspace.slug})
     assert response.status_code == 302
     response = alice_client.get(reverse("executions:list"))
