@@ -577,7 +577,13 @@ def copy_models(model, objects: list) -> None:
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     table = connection.ops.quote_name(model._meta.db_table)
     plan = [(f.attname, f.get_internal_type() == "JSONField") for f in fields]
-    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+    # COPY goes to psycopg directly: wrap_database_errors turns its errors into Django's
+    # (an IntegrityError from a racing writer is what traces_ingest retries on).
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+    ):
         for obj in objects:
             values = obj.__dict__
             copy.write_row(
@@ -615,7 +621,10 @@ def _copy_insert(steps: list[_NewStep]) -> None:
         now = timezone.now()
         zero = Decimal(0)
         columns = ", ".join(COPY_COLUMNS)
-        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        with (
+            connection.wrap_database_errors,
+            cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+        ):
             for new in steps:
                 r = new.record
                 copy.write_row(
