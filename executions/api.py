@@ -250,9 +250,22 @@ def execution_list(
     response={200: ExecutionOut, 401: ErrorOut, 404: ErrorOut, 422: ValidationErrorOut},
     summary="Get an execution",
 )
-def execution_get(request, execution_id: UUID):
+def execution_get(
+    request,
+    execution_id: UUID,
+    corrected: Annotated[
+        bool, Query(description="Also return corrected_output: reviewers' corrections applied.")
+    ] = False,
+):
     execution = selectors.execution_get(workspace=request.workspace, pk=execution_id)
-    return execution_detail(request, execution)
+    body = execution_detail(request, execution)
+    if corrected:
+        from feedback.selectors import execution_corrected
+
+        body["corrected_output"] = execution_corrected(
+            workspace=request.workspace, execution=execution
+        ).output
+    return body
 
 
 @router.patch(

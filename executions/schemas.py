@@ -315,6 +315,9 @@ class ExecutionOut(ExecutionSummaryOut):
     summary: str
     error: str
     failure_reason: str
+    corrected_output: Any = Field(
+        None, description="With ?corrected=true: the output with reviewers' corrections applied."
+    )
 
 
 class WaitInfo(Out):

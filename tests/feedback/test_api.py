@@ -203,3 +203,12 @@ def test_the_endpoints_are_in_the_openapi_document(api):
     path = doc["paths"]["/api/v1/executions/{execution_id}/feedback"]
     assert set(path) == {"get", "post"}
     assert {"201", "409", "422"} <= set(path["post"]["responses"])
+
+
+def test_the_execution_get_can_return_the_corrected_output(api, execution):
+    send(api, execution, {"corrections": [{"path": "/total", "value": 12}]})
+    plain = api.get(f"/api/v1/executions/{execution.pk}").json()
+    assert plain["output"]["total"] == 10.5 and plain["corrected_output"] is None
+    body = api.get(f"/api/v1/executions/{execution.pk}?corrected=true").json()
+    assert body["output"]["total"] == 10.5
+    assert body["corrected_output"]["total"] == 12
