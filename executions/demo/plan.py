@@ -65,16 +65,24 @@ class BatchSpec:
 S = Status
 # Mostly completed, as in any healthy system; the in-flight ones are few and recent.
 DEFAULT_WEIGHTS = {
-    S.COMPLETED: 72,
-    S.FAILED: 11,
-    S.TIMED_OUT: 3,
-    S.CANCELLED: 4,
+    S.COMPLETED: 150,
+    S.FAILED: 22,
+    S.TIMED_OUT: 6,
+    S.CANCELLED: 8,
     S.RUNNING: 3,
-    S.QUEUED: 2,
-    S.PENDING: 2,
+    S.QUEUED: 1,
+    S.PENDING: 1,
 }
-APPROVAL_WEIGHTS = {**DEFAULT_WEIGHTS, S.COMPLETED: 62, S.AWAITING_APPROVAL: 6, S.REJECTED: 4}
+APPROVAL_WEIGHTS = {**DEFAULT_WEIGHTS, S.COMPLETED: 130, S.AWAITING_APPROVAL: 12, S.REJECTED: 8}
 ACTIVE = {S.RUNNING, S.QUEUED, S.PENDING, S.AWAITING_APPROVAL}
+# Few runs are in flight at any moment; these make sure the demo shows each such status.
+FORCED = {
+    "support-agent-000": S.PENDING,
+    "invoice-extractor-000": S.QUEUED,
+    "web-browser-000": S.RUNNING,
+    "support-agent-001": S.AWAITING_APPROVAL,
+    "support-agent-002": S.REJECTED,
+}
 
 # (agent, how many runs, status weights); versions come from VERSIONS
 AGENT_RUNS = [
@@ -139,8 +147,9 @@ def _when(rng: Random, now: datetime, *, days: tuple[int, int] = (0, 30)) -> dat
         seconds=rng.randint(0, 59),
         milliseconds=rng.randint(0, 999),
     )
-    # Finished runs finished a while ago, whatever the hour it is now.
-    return min(at, now - timedelta(hours=1, minutes=rng.randint(0, 59)))
+    # Finished runs finished before now (a timed-out one ran ten minutes), whatever the
+    # hour it is now.
+    return min(at, now - timedelta(minutes=rng.randint(12, 90)))
 
 
 def _metadata(rng: Random, agent: str) -> dict:
@@ -185,7 +194,7 @@ def build_plan(now: datetime) -> tuple[list[RunSpec], list[BatchSpec]]:
         for i in range(count):
             key = f"{agent}-{i:03d}"
             rng = _run_rng(key)
-            status = _weighted(rng, weights)
+            status = FORCED.get(key) or _weighted(rng, weights)
             days = (0, 30)
             if agent == DELETED_AGENT:
                 days = DELETED_AGENT_DAYS

@@ -284,15 +284,15 @@ def realise(spec: RunSpec, ctx: Context) -> Built:
     ms = timedelta(milliseconds=1)
     queued_at = started_at = completed_at = None
     if status == Status.PENDING:
-        created = now - timedelta(seconds=rng.randint(3, 90))
+        created = now - timedelta(seconds=rng.randint(3, 600))
     elif status == Status.QUEUED:
-        created = now - timedelta(seconds=rng.randint(20, 400))
+        created = now - timedelta(seconds=rng.randint(20, 900))
         queued_at = created + rng.randint(20, 400) * ms
     elif open_:
         behind = (
             timedelta(minutes=rng.randint(20, 3 * 24 * 60))
             if status == Status.AWAITING_APPROVAL
-            else timedelta(seconds=rng.randint(1, 40))
+            else timedelta(seconds=rng.randint(5, 900))
         )
         started_at = now - behind - times[cut][0] * ms
         queued_at = started_at - rng.randint(200, 4000) * ms
