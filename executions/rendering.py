@@ -9,6 +9,7 @@ Big payloads are cut to a budget with a note saying how much was left out, so a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -433,12 +434,26 @@ def preview_text(value: Any, limit: int = PREVIEW_CHARS) -> str:
             if isinstance(item, str) and item.strip() and (len(item) >= 40 or len(value) == 1):
                 return truncate(" ".join(item.split()), limit)
         messages = value.get("messages")
-        if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
-            content = messages[-1].get("content")
-            if isinstance(content, str):
-                return truncate(" ".join(content.split()), limit)
+        if isinstance(messages, list):
+            for message in reversed(messages):
+                text = _message_text(message)
+                if text:
+                    return truncate(" ".join(text.split()), limit)
     text = json.dumps(value, ensure_ascii=False, default=str, separators=(", ", ": "))
     return truncate(text, limit)
+
+
+def _message_text(message: Any) -> str:
+    """The text of one chat message, plain or multimodal ([{"type": "text", ...}, ...])."""
+    if not isinstance(message, dict):
+        return ""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text") for p in content if isinstance(p, dict)]
+        return " ".join(p for p in parts if isinstance(p, str))
+    return ""
 
 
 def preview_from_head(head: str | None, limit: int = PREVIEW_CHARS) -> str:
@@ -454,6 +469,15 @@ def preview_from_head(head: str | None, limit: int = PREVIEW_CHARS) -> str:
         return preview_text(json.loads(head), limit)
     except ValueError:
         pass
+    # A cut object or array: the first long text under a usual key, else the last
+    # message's content (a chat prompt's point is its last message).
+    texts = _HEAD_TEXT.findall(head)
+    if texts:
+        contents = [text for key, text in texts if key == "content"]
+        chosen = contents[-1] if contents else texts[0][1]
+        with contextlib.suppress(ValueError):  # an escape cut in half stays as written
+            chosen = json.loads(f'"{chosen}"')
+        return truncate(" ".join(chosen.split()), limit)
     if head.startswith('"'):
         body = head[1:]
         # Drop a half escape sequence at the cut, then decode what is left.
@@ -463,6 +487,9 @@ def preview_from_head(head: str | None, limit: int = PREVIEW_CHARS) -> str:
         except ValueError:
             return truncate(body, limit)
     return truncate(" ".join(head.split()), limit)
+
+
+_HEAD_TEXT = re.compile(r'"(' + "|".join(_PREVIEW_KEYS) + r')"\s*:\s*"((?:[^"\\]|\\.){20,})"')
 
 
 def truncate(text: str, limit: int) -> str:

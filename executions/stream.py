@@ -202,7 +202,12 @@ class ExecutionStream:
             "detail_url": execution.get_absolute_url(),
             **header_context(execution),
         }
-        names = ["header.html#badge", "header.html#facts", "timeline.html#counters"]
+        names = [
+            "header.html#badge",
+            "header.html#facts",
+            "timeline.html#counters",
+            "overview.html#tabcount",
+        ]
         if full:
             detail = detail_for(execution)
             self.stats = detail.stats

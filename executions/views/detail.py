@@ -392,6 +392,9 @@ def overview_context(request: HttpRequest, detail: Detail) -> dict:
         inspected = failing_seq
     if inspected is None:
         inspected = selectors.step_latest_with_media(execution=execution)
+    if inspected is None:
+        # Nothing failed and nothing was seen: the last step is where the run ended up.
+        inspected = detail.stats["last_sequence"]
     _start, total = run_window(execution)
     return {
         "page": page,
@@ -480,6 +483,9 @@ def output_context(request: HttpRequest, detail: Detail) -> dict:
             context["markdown_origin"] = origin
             context["markdown_html"] = rendering.render_markdown(source)
     context["files"] = [artifact_view(a) for a in selectors.artifact_list(execution=execution)]
+    # Grounded extraction: the image with its boxes beside the JSON, so each field's
+    # confidence or accuracy is read next to its value (seed 000).
+    context["grounded"] = [f for f in context["files"] if f["is_image"] and f["boxes"]][:2]
     return context
 
 

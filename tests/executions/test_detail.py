@@ -681,3 +681,28 @@ def test_hostile_content_is_escaped_or_sanitized_everywhere(alice_client, agent_
     md = rendered.one("div", cls="md-rendered")
     assert "<script>" in md.text  # shown as text, not run
     assert all(not a.attrs.get("href", "").startswith("javascript") for a in md.select("a"))
+
+
+def test_the_output_shows_grounding_beside_the_json(alice_client, agent_version):
+    execution, _ = make_run(agent_version, steps=1, output={"total": 39.75})
+    ArtifactFactory(
+        execution=execution,
+        name="receipt.png",
+        bounding_boxes=[{"label": "total", "x": 0.1, "y": 0.8, "width": 0.8, "height": 0.05}],
+    )
+    doc = parse(alice_client.get(url(execution, "?tab=output")).content)
+    grid = doc.one("div", cls="output-grid")
+    assert "has-grounding" in grid.classes
+    aside = grid.one("aside", cls="output-grounding")
+    assert aside.one("span", cls="bbox-label").text == "total"
+    plain, _ = make_run(agent_version, steps=1)
+    doc = parse(alice_client.get(url(plain, "?tab=output")).content)
+    assert not doc.select("aside", cls="output-grounding")
+
+
+def test_without_failure_or_screenshots_the_inspector_shows_the_last_step(
+    alice_client, agent_version
+):
+    execution, _ = make_run(agent_version, steps=4, nested=False)
+    inspector = parse(alice_client.get(url(execution)).content).one(id="inspector")
+    assert inspector.attrs["data-seq"] == "4" and "data-follow" in inspector.attrs

@@ -101,8 +101,9 @@ def test_a_recorded_step_arrives_and_the_end_closes_the_stream(alice_client, age
     assert "click Submit" in card.text
 
     # The header follows: three steps now.
-    counters = parse(read_until(stream, "regions")[-1]["data"]).one(id="step-counters")
-    assert counters.text.split()[:2] == ["3", "steps"]
+    regions = parse(read_until(stream, "regions")[-1]["data"])
+    assert regions.one(id="step-counters").text.split()[:2] == ["3", "steps"]
+    assert regions.one(id="tab-count-overview").text == "3"
 
     execution.refresh_from_db()
     lifecycle.transition(execution, Status.COMPLETED)
