@@ -352,6 +352,7 @@ def batch_detail(request, pk):
         "segments": segments(table),
         "column_count": len(table.columns),
         "table_query": QueryDict(canonical_query(request.GET, keep=["sort", "per_page", "page"])),
+        "page_sizes": (20, 50, 100),
     }
     partial = bool(request.htmx) and not request.htmx.history_restore_request
     template = "executions/batch_detail.html#batch-results" if partial else None
