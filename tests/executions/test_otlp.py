@@ -18,7 +18,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyVa
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from agents.models import ApiKey, ModelPrice
-from executions import counters, steps_writer
+from executions import counters
 from executions.models import Execution, Source, Step, StepKind, StepStatus
 from executions.models import Status as RunStatus
 from tests.factories import ApiKeyFactory
@@ -342,9 +342,6 @@ class TestAssembly:
         assert not Execution.objects.exists()
         assert not Step.objects.exists()
         assert counters.total(workspace=workspace) == 0
-
-    def test_the_writer_is_the_same_whatever_door(self, workspace):
-        assert steps_writer.StepRecord().kind == StepKind.OTHER
 
 
 class TestJson:
