@@ -69,7 +69,7 @@ DEFAULT_WEIGHTS = {
     S.FAILED: 22,
     S.TIMED_OUT: 6,
     S.CANCELLED: 8,
-    S.RUNNING: 3,
+    S.RUNNING: 2,
     S.QUEUED: 1,
     S.PENDING: 1,
 }

@@ -224,7 +224,9 @@ def realise(spec: RunSpec, ctx: Context) -> Built:
     subject = Random(f"subject:{spec.subject}")
     builder = BUILDERS[spec.agent]
     kwargs = {"approval": True} if spec.needs_approval else {}
-    draft = builder(rng, subject, version=spec.version, today=ctx.now.date(), **kwargs)
+    # Documents are dated, and reports written, relative to the day the run happened.
+    today = (spec.created_at or ctx.now).date()
+    draft = builder(rng, subject, version=spec.version, today=today, **kwargs)
     drafts = {s.key: s for s in draft.steps}
     times = _lay_out(draft, rng)
     status = spec.status
@@ -284,15 +286,15 @@ def realise(spec: RunSpec, ctx: Context) -> Built:
     ms = timedelta(milliseconds=1)
     queued_at = started_at = completed_at = None
     if status == Status.PENDING:
-        created = now - timedelta(seconds=rng.randint(3, 600))
+        created = now - timedelta(seconds=rng.randint(3, 300))
     elif status == Status.QUEUED:
-        created = now - timedelta(seconds=rng.randint(20, 900))
+        created = now - timedelta(seconds=rng.randint(20, 600))
         queued_at = created + rng.randint(20, 400) * ms
     elif open_:
         behind = (
             timedelta(minutes=rng.randint(20, 3 * 24 * 60))
             if status == Status.AWAITING_APPROVAL
-            else timedelta(seconds=rng.randint(5, 900))
+            else timedelta(seconds=rng.randint(5, 360))
         )
         started_at = now - behind - times[cut][0] * ms
         queued_at = started_at - rng.randint(200, 4000) * ms
