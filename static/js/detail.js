@@ -211,6 +211,9 @@
       if (!node.id) return;
       var existing = document.getElementById(node.id);
       if (existing) {
+        // A region with an unchanged data-key is already right; replacing it would close
+        // what the user has open in it (the approval popover) and drop what they typed.
+        if (node.dataset.key && existing.dataset.key === node.dataset.key) return;
         existing.replaceWith(node);
         process(node);
       }
