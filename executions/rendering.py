@@ -106,6 +106,13 @@ def _json_to_markdown(value: Any, depth: int = 0, lines: list[str] | None = None
                 _json_to_markdown(item, depth + 1, lines)
                 if depth < 2:
                     lines.append("")
+            elif isinstance(item, str) and "\n" in item:
+                # Several lines (code, an address, a letter) keep their shape.
+                fence = "~" * max(3, max((len(r) for r in re.findall(r"~+", item)), default=0) + 1)
+                lines.append(f"{pad}- **{label}**:\n")
+                lines.append(f"{pad}  {fence}")
+                lines.extend(f"{pad}  {row}" for row in item.splitlines())
+                lines.append(f"{pad}  {fence}")
             else:
                 lines.append(f"{pad}- **{label}**: {_md_scalar(item)}")
     elif isinstance(value, list):
