@@ -80,10 +80,14 @@ class StaleBase(FeedbackError):
 
 
 def _short(value: Any, limit: int = 60) -> str:
+    """A value for a message: a string in quotes as people write them, anything else as JSON."""
     import json
 
+    if isinstance(value, str):
+        text = value if len(value) <= limit else value[: limit - 1] + "…"
+        return f"“{text}”"
     text = json.dumps(value, ensure_ascii=False)
-    return f"“{text if len(text) <= limit else text[: limit - 1] + '…'}”"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def require_reviewer(membership: Membership | None) -> None:

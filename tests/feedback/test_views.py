@@ -202,7 +202,7 @@ def test_a_stale_save_is_refused_showing_the_newer_value_and_who(client, bob, al
     response = post(bob_client, form_url(execution), bobs, **HTMX)
     raw = response.content.decode()
     html = unescape(raw)
-    assert 'changed to “"ACME Corp"” by alice' in html
+    assert "changed to “ACME Corp” by alice" in html
     assert 'value="ACME Ltd"' in html  # bob's value is not lost
     assert FieldCorrection.objects.filter(author=bob).count() == 0
 
