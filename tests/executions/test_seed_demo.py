@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.files.storage import default_storage
 from django.core.management import call_command
@@ -61,7 +62,7 @@ def test_running_it_twice_creates_nothing_new(demo, seeded):
     second = _seed()
     assert _row_counts() == before
     # Quiet on every later start: `make run` calls it each time.
-    assert second.strip().splitlines() == ["Log in at http://127.0.0.1:8000/ as demo / demo"]
+    assert second.strip().splitlines() == [f"Log in at {settings.SITE_URL}/ as demo / demo"]
     assert "Seeded" in seeded["output"]
     assert seeded["output"].strip().endswith("as demo / demo")
 

@@ -13,8 +13,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         result = seed_demo()
         if result.created_anything:
-            made = ", ".join(f"{n} {what}" for what, n in result.created.items() if n)
-            self.stdout.write(f"Seeded workspace '{SLUG}': {made}.")
+            made = ", ".join(f"{what} {n:,}" for what, n in result.created.items() if n)
+            self.stdout.write(f"Seeded the '{SLUG}' workspace. Created: {made}.")
         if result.api_key:
             # Shown once: only its hash is stored.
             self.stdout.write(f"API key '{DEMO_KEY_NAME}' (shown once): {result.api_key}")
