@@ -135,3 +135,23 @@ def test_a_note_from_the_header(page, execution):
     expect(page.locator("#feedback-notes")).to_contain_text("Vendor name is truncated")
     expect(page.locator("#feedback-notes")).to_contain_text("Needs work")
     assert page.errors == []
+
+
+def test_without_javascript_the_form_posts_and_redirects_back(browser, live_server, bob, execution):
+    from tests.browser.conftest import login_cookie
+
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    context.add_cookies([{**login_cookie(bob), "url": live_server.url}])
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(f"/executions/{execution.pk}/?tab=form")
+    field(page, "/vendor/name").fill("ACME Ltd")
+    page.locator('.jf-row[data-key="0"] .jf-remove input').check()  # remove the first item
+    page.get_by_role("button", name="Save corrections").click()
+    # Redirected to the page the form was on, with the outcome as a message.
+    page.wait_for_url(re.compile(r"\?tab=form$"))
+    expect(page.locator(".messages")).to_contain_text("Saved 2 corrections.")
+    expect(field(page, "/vendor/name")).to_have_value("ACME Ltd")
+    corrected = execution_corrected(workspace=execution.workspace, execution=execution).output
+    assert [i["sku"] for i in corrected["items"]] == ["nut"]
+    context.close()

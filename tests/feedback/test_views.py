@@ -1,6 +1,7 @@
 """The feedback pages: form, diff, JSON switch, notes, undo, export; htmx and plain."""
 
 import json
+import re
 from html import unescape
 from urllib.parse import urlencode
 
@@ -417,3 +418,28 @@ def test_export_is_jsonl_of_input_original_and_corrected(bob_client, corrected_e
     assert row["original_output"] == OUTPUT
     assert row["corrected_output"]["vendor"]["name"] == "ACME Ltd"
     assert bob_client.get(url + "?include=all").status_code == 400
+
+
+def test_the_agent_page_shows_field_accuracy_worst_first(bob_client, agent_version):
+    for i in range(4):
+        execution = ExecutionFactory(agent_version=agent_version, output=OUTPUT, note_count=1)
+        if i < 3:
+            FieldCorrectionFactory(
+                execution=execution, path="/total", value_before=3.5, value_after=4
+            )
+        if i < 1:
+            FieldCorrectionFactory(
+                execution=execution, path="/items/1/sku", value_before="b", value_after="B"
+            )
+    response = bob_client.get(reverse("agents:detail", args=[agent_version.agent.slug]))
+    html = response.content.decode()
+    section = html[html.index('id="field-accuracy"') :]
+    rows = re.findall(
+        r'<tr data-path="([^"]+)">.*?<td class="num">(\d+)</td>\s*'
+        r'<td class="num">(\d+)</td>\s*<td class="num">(\d+%)</td>',
+        section,
+        re.S,
+    )
+    assert rows == [("/total", "4", "3", "75%"), ("/items/*/sku", "4", "1", "25%")]
+    export = reverse("feedback:export", args=[agent_version.agent.slug, agent_version.pk])
+    assert export in section
