@@ -89,7 +89,6 @@ class ExecutionStream:
 
     def start(self) -> list[str]:
         events = [f"retry: {RETRY_MS}\n\n"]
-        self.stats = selectors.step_stats(execution=self.execution)
         if self.cursor is not None:
             self.running = dict(
                 Step.objects.filter(
@@ -120,6 +119,12 @@ class ExecutionStream:
             return [format_event("done", "deleted", self.cursor)]
         self.execution = execution
         events = self._changed_steps() + self._new_steps()
+        status_changed = execution.status != self.status
+        full = None
+        if force_regions or status_changed:
+            # Counted afresh from the database (detail_for), so it runs before the
+            # fingerprint reads the counters; the first tick has no counters before it.
+            full = self._regions(full=True)
         fingerprint = (
             execution.status,
             execution.step_count,
@@ -132,9 +137,8 @@ class ExecutionStream:
             self.stats["failed"],
             self.stats["running"],
         )
-        status_changed = execution.status != self.status
-        if force_regions or fingerprint != self.fingerprint or status_changed:
-            events.append(self._regions(full=status_changed or force_regions))
+        if full is not None or fingerprint != self.fingerprint:
+            events.append(full or self._regions(full=False))
             self.fingerprint = fingerprint
         self.status = execution.status
         if execution.is_terminal:
@@ -162,14 +166,18 @@ class ExecutionStream:
             if not page.steps:
                 break
             for step in page.steps:
+                if step.status == StepStatus.RUNNING:
+                    self.running[step.sequence] = step.status
+                if self.stats is None:  # counted afresh by the regions of this tick
+                    continue
                 self.stats["total"] += 1
                 self.stats["kinds"][step.kind] = self.stats["kinds"].get(step.kind, 0) + 1
                 if step.status == StepStatus.FAILED:
                     self.stats["failed"] += 1
                 elif step.status == StepStatus.RUNNING:
                     self.stats["running"] += 1
-                    self.running[step.sequence] = step.status
-            self.stats["actions"] = self.stats["kinds"].get(StepKind.ACTION, 0)
+            if self.stats is not None:
+                self.stats["actions"] = self.stats["kinds"].get(StepKind.ACTION, 0)
             self.cursor = page.steps[-1].sequence
             events += self._render_cards(page.steps, new=True)
             if not drain or page.next_after is None:
@@ -188,9 +196,10 @@ class ExecutionStream:
             return []
         for sequence, status in done.items():
             del self.running[sequence]
-            self.stats["running"] -= 1
-            if status == StepStatus.FAILED:
-                self.stats["failed"] += 1
+            if self.stats is not None:
+                self.stats["running"] -= 1
+                if status == StepStatus.FAILED:
+                    self.stats["failed"] += 1
         steps = selectors.steps_by_sequence(execution=self.execution, sequences=done)
         return self._render_cards(steps, new=False)
 
@@ -278,7 +287,7 @@ def _cursor(request) -> int | None:
 @require_GET
 @with_workspace
 def execution_stream(request, pk):
-    execution = selectors.execution_get(workspace=request.workspace, pk=pk)
+    execution = selectors.execution_get_detail(workspace=request.workspace, pk=pk)
     stream = ExecutionStream(
         execution, after=_cursor(request), tz=timezone.get_current_timezone(), request=request
     )

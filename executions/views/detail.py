@@ -96,6 +96,13 @@ class Detail:
         return isinstance(output, dict) and isinstance(output.get("code"), str)
 
     @property
+    def has_output(self) -> bool:
+        """Whether there is an output, without loading it (it may be megabytes)."""
+        if hasattr(self.execution, "output_stored"):  # execution_get_detail asked the database
+            return self.execution.output_stored is not None
+        return self.execution.output is not None
+
+    @property
     def artifact_total(self) -> int:
         return sum(self.artifact_counts.values())
 
@@ -464,11 +471,7 @@ def output_context(request: HttpRequest, detail: Detail) -> dict:
     execution = detail.execution
     view = _choice_param(request, "view", ("json", "markdown"), "json")
     full = request.GET.get("full") == "1"
-    has_output = (
-        execution.output_stored is not None
-        if hasattr(execution, "output_stored")
-        else execution.output is not None
-    )
+    has_output = detail.has_output
     context: dict[str, Any] = {"view": view, "full": full, "has_output": has_output}
     if has_output:
         if view == "json" and full:
@@ -544,7 +547,7 @@ TABS: tuple[Tab, ...] = (
         shown=lambda d: d.has_code),
     Tab("form", "Form", "executions/detail/form.html", feedback_views.detail_form_pane),
     Tab("diff", "Diff", "feedback/detail_diff.html", feedback_views.detail_diff_pane,
-        shown=lambda d: d.execution.output is not None,
+        shown=lambda d: d.has_output,
         count=lambda d: d.execution.correction_count or None),
     Tab("notes", "Notes", "feedback/detail_notes.html", feedback_views.detail_notes_pane,
         count=lambda d: d.execution.note_count or None),
