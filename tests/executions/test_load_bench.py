@@ -149,3 +149,32 @@ def test_a_second_load_needs_reset_and_keeps_other_workspaces():
     assert FieldCorrection.objects.filter(pk=other_correction.pk).exists()
     bench_steps = Step.objects.filter(execution__workspace=workspace).count()
     assert bench_steps == 2 * Execution.objects.filter(workspace=workspace, step_count=2).count()
+
+
+@pytest.mark.postgres
+@on_postgres
+def test_columns_the_writers_do_not_know_get_their_model_default_during_the_load():
+    from executions.demo.bench_copy import EXECUTION_COLUMNS, fill_defaults
+
+    known = [c for c in EXECUTION_COLUMNS if c not in {"note_count", "approval_note"}]
+    table = Execution._meta.db_table
+    with connection.cursor() as cursor:
+        undo = fill_defaults(cursor, Execution, known)
+        cursor.execute(
+            "SELECT column_name, column_default FROM information_schema.columns "
+            "WHERE table_name = %s AND column_name IN ('note_count', 'approval_note')",
+            [table],
+        )
+        defaults = dict(cursor.fetchall())
+        for statement in undo:
+            cursor.execute(statement)
+        cursor.execute(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = %s AND column_default IS NOT NULL AND column_name IN "
+            "('note_count', 'approval_note')",
+            [table],
+        )
+        left = cursor.fetchone()[0]
+    assert defaults["note_count"].startswith("0")
+    assert defaults["approval_note"].startswith("''")
+    assert left == 0
