@@ -164,7 +164,6 @@ class Generator:
         self.id_base = f"{bits(32):08x}-{bits(16):04x}-4{bits(12):03x}-a{bits(12):03x}-"
         self.id_prefix = bytes.fromhex(self.id_base.replace("-", ""))
         self.trace_base = f"{rng.getrandbits(80):020x}"
-        self.step_base = 0
         self.started = array("q")
         self.agent_of = array("B")
         self.profile_of = array("H")

@@ -1,10 +1,11 @@
-"""Rows of the reference benchmark data set, as COPY text, generated fast.
+"""What the reference benchmark data set is made of, prepared for fast COPY.
 
 Speed comes from doing per row only what must differ per row. Everything else is
 built once: each agent has PROFILES precomputed step sequences (durations, tokens,
-cost, input and output already escaped for COPY), and an execution picks a profile.
-Its totals (tokens, cost, duration) are then the profile's sums, which also keeps
-every execution's totals exactly equal to its steps'.
+cost, input and output already encoded as binary COPY fields), and an execution picks
+a profile. Its totals (tokens, cost, duration) are then the profile's sums, which also
+keeps every execution's totals exactly equal to its steps'. Pools hold the per-agent
+inputs, outputs and summaries of executions, already escaped for COPY text.
 """
 
 import json
