@@ -163,8 +163,8 @@ def _post(url: str, body: bytes, headers: dict) -> tuple[int | None, str, str]:
         return None, "", f"Connection to {url} failed: {exc}"
 
 
-@task
-def deliver(execution_id: str, event: str, attempt: int = 1) -> dict:
+@task(takes_context=True)
+def deliver(context, execution_id: str, event: str, attempt: int = 1) -> dict:
     """Make one webhook attempt for one event of one execution."""
     execution = (
         Execution.objects.select_related("agent_version", "decided_by")
@@ -180,15 +180,16 @@ def deliver(execution_id: str, event: str, attempt: int = 1) -> dict:
         # Cancelled while it waited, or a redelivery after the runtime already started it.
         return {"skipped": f"the execution is {execution.status}, no longer queued"}
 
-    # A row of this attempt without an outcome belongs to a worker that died mid-request.
-    WebhookDelivery.objects.filter(
-        execution=execution,
-        event=event,
-        attempt=attempt,
-        status_code__isnull=True,
-        error="",
-        succeeded=False,
-    ).update(error=ABANDONED)
+    if context.task_result.attempts > 1:
+        # Run again after a worker died mid-request: its row of this attempt has no outcome.
+        WebhookDelivery.objects.filter(
+            execution=execution,
+            event=event,
+            attempt=attempt,
+            status_code__isnull=True,
+            error="",
+            succeeded=False,
+        ).update(error=ABANDONED)
 
     payload = webhook_payload(execution, event)
     payload["attempt"] = attempt
