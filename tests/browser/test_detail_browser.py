@@ -84,8 +84,13 @@ def test_the_panes_work_with_javascript_off(browser, live_server, agent_version,
     context.close()
 
 
-def test_a_running_execution_updates_by_itself(page, agent_version, settings):
-    settings.RUNBOARD_STREAM_MAX_SECONDS = 30
+@pytest.mark.parametrize(
+    "stream_seconds",
+    [30, 0],
+    ids=["streaming", "server-cannot-stream"],  # 0: each request answers and closes: polling
+)
+def test_a_running_execution_updates_by_itself(page, agent_version, settings, stream_seconds):
+    settings.RUNBOARD_STREAM_MAX_SECONDS = stream_seconds
     execution, _ = make_run(agent_version, steps=2, status=Status.RUNNING, nested=False)
     page.goto(execution.get_absolute_url())
     page.wait_for_selector("#step-2")
