@@ -228,10 +228,18 @@ class _Renderer:
 
 def render(root: Node, *, notes: Annotations | None = None, editable: bool = True) -> SafeString:
     """The form's fields as HTML; every value and name is escaped here."""
+    return render_counted(root, notes=notes, editable=editable)[0]
+
+
+def render_counted(
+    root: Node, *, notes: Annotations | None = None, editable: bool = True
+) -> tuple[SafeString, int]:
+    """The HTML and how many fields a browser will submit with it (templates aside)."""
     r = _Renderer(notes or Annotations(), editable)
     r.out.append('<div class="jf-root" data-ptr="">')
     r.render(root)
     r.out.append("</div>")
+    fields = sum(part.count(' name="') for part in r.out)
     for tpl_id, html, _ in r.templates.values():
         r.out.append(f'<template id="{tpl_id}">{html}</template>')
-    return mark_safe("".join(r.out))
+    return mark_safe("".join(r.out)), fields

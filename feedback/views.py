@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -27,8 +28,7 @@ from agents.selectors import agent_get
 
 from . import diffhtml, jsonform, pointer, selectors, services
 from .diff import execution_diff
-from .formhtml import Annotations
-from .formhtml import render as render_form
+from .formhtml import Annotations, render_counted
 from .models import FieldCorrection
 
 CHANGED_EVENT = "feedback-changed"
@@ -113,8 +113,19 @@ def form_context(
         tree = jsonform.build_tree(corrected.output, output_schema=schema)
     notes = notes or Annotations()
     notes.corrected = selectors.correction_marks(corrected)
+    form_html, field_count = render_counted(tree, notes=notes, editable=can_review)
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    if can_review and limit and field_count + 10 > limit and message is None:
+        # Django refuses a POST with more fields than this before any view runs.
+        context["form_message"] = (
+            "warning",
+            f"This output has {field_count:,} form fields and the server accepts at most "
+            f"{limit:,} in one request (DATA_UPLOAD_MAX_NUMBER_FIELDS), so saving this form "
+            "would be refused. Ask an admin to raise that limit, or correct the fields "
+            "through the API.",
+        )
     context.update(
-        form_html=render_form(tree, notes=notes, editable=can_review),
+        form_html=form_html,
         correction_total=len(corrected.corrections),
         skipped=corrected.skipped,
         has_schema=bool(schema),

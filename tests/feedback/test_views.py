@@ -443,3 +443,12 @@ def test_the_agent_page_shows_field_accuracy_worst_first(bob_client, agent_versi
     assert rows == [("/total", "4", "3", "75%"), ("/items/*/sku", "4", "1", "25%")]
     export = reverse("feedback:export", args=[agent_version.agent.slug, agent_version.pk])
     assert export in section
+
+
+def test_a_form_too_big_for_djangos_field_limit_says_so(bob_client, execution, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 12
+    html = bob_client.get(form_url(execution), **HTMX).content.decode()
+    assert "the server accepts at most 12 in one request" in html
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+    html = bob_client.get(form_url(execution), **HTMX).content.decode()
+    assert "DATA_UPLOAD_MAX_NUMBER_FIELDS" not in html
