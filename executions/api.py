@@ -11,14 +11,15 @@ from typing import Annotated
 from uuid import UUID
 
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.http import FileResponse, StreamingHttpResponse
 from django.utils.http import http_date
 from ninja import File, Form, Header, Query, Router
 from ninja import Status as Answer
 from ninja.files import UploadedFile
 
-from . import api_selectors, selectors, services
-from .models import TERMINAL_STATUSES, Execution, Priority, Status, Step, StepKind, StepStatus
+from . import api_selectors, api_stream, selectors, services
+from .models import TERMINAL_STATUSES, Execution, Priority, Step
 from .schemas import (
     ErrorOut,
     ExecutionCreatedOut,
@@ -418,130 +419,6 @@ def execution_wait(
     }
 
 
-def _text(value) -> str:
-    """What a person would read of a step's output: the text, not the JSON around it."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        for key in ("content", "text", "output", "response", "message"):
-            if isinstance(value.get(key), str):
-                return value[key]
-    if isinstance(value, list):
-        parts = [_text(item) for item in value]
-        if parts and all(isinstance(p, str) for p in parts):
-            return "".join(parts)
-    return json.dumps(value, default=str)
-
-
-def _frame(event: str, data: dict, event_id: int | None = None) -> str:
-    lines = f"event: {event}\n"
-    if event_id is not None:
-        lines += f"id: {event_id}\n"
-    return lines + f"data: {json.dumps({'type': event, **data}, default=str)}\n\n"
-
-
-def _tool(step: Step) -> dict:
-    return {"name": step.name, "tool_call_id": step.span_id or str(step.sequence), "step": step.id}
-
-
-def _step_frames(step: Step, running_tools: set[int]) -> list[str]:
-    if step.kind == StepKind.THOUGHT:
-        text = _text(step.output) or _text(step.input) or step.name
-        return [_frame("thinking", {"content": text, "step": step.id}, step.id)]
-    if step.kind in (StepKind.TOOL_CALL, StepKind.ACTION):
-        frames = [_frame("tool_start", {**_tool(step), "input": step.input}, step.id)]
-        if step.status == StepStatus.RUNNING:
-            running_tools.add(step.id)
-        else:
-            frames.append(_tool_end(step))
-        return frames
-    if step.kind == StepKind.MODEL_CALL and step.output is not None:
-        data = {"content": _text(step.output), "model": step.model, "step": step.id}
-        return [_frame("content", data, step.id)]
-    return []
-
-
-def _tool_end(step: Step) -> str:
-    data = {**_tool(step), "output": step.output, "status": step.status}
-    if step.error:
-        data["error"] = step.error
-    return _frame("tool_end", data, step.id)
-
-
-def _final_frame(execution: Execution) -> str:
-    if execution.status in (Status.FAILED, Status.TIMED_OUT):
-        return _frame(
-            "error",
-            {
-                "execution_id": str(execution.pk),
-                "status": execution.status,
-                "error": execution.error or execution.failure_reason or execution.status,
-            },
-        )
-    return _frame(
-        "done",
-        {
-            "execution_id": str(execution.pk),
-            "status": execution.status,
-            "output": execution.output,
-            "token_usage": {
-                "prompt_tokens": execution.prompt_tokens,
-                "completion_tokens": execution.completion_tokens,
-                "total_tokens": execution.total_tokens,
-            },
-            "cost": float(execution.cost_usd),
-            "duration_ms": execution.duration_ms,
-        },
-    )
-
-
-def sse_frames(*, workspace, execution: Execution, after_id: int | None):
-    """Frames for a running execution's steps as they are stored, then done or error.
-
-    An execution that has already ended gets its single final frame. The database
-    is polled (it is the one place every web process shares); the stream closes after
-    RUNBOARD_API_STREAM_MAX_SECONDS and the client resumes with Last-Event-ID.
-    """
-    if execution.is_terminal:
-        yield _final_frame(execution)
-        return
-    poll = _setting("RUNBOARD_API_POLL_SECONDS", 0.5)
-    deadline = time.monotonic() + _setting("RUNBOARD_API_STREAM_MAX_SECONDS", 600)
-    cursor = after_id or 0
-    running_tools = (
-        api_selectors.tools_running(execution_id=execution.pk, up_to_id=cursor) if cursor else set()
-    )
-    last_sent = time.monotonic()
-    yield "retry: 2000\n\n"
-    while True:
-        status = api_selectors.execution_status(workspace=workspace, pk=execution.pk)
-        out = []
-        if running_tools:
-            for step in api_selectors.steps_finished(ids=running_tools):
-                running_tools.discard(step.id)
-                out.append(_tool_end(step))
-        steps = api_selectors.steps_since(execution_id=execution.pk, after_id=cursor)
-        for step in steps:
-            out.extend(_step_frames(step, running_tools))
-            cursor = step.id
-        if out:
-            last_sent = time.monotonic()
-            yield "".join(out)
-        if status in TERMINAL_STATUSES and len(steps) < 500:
-            ended = selectors.execution_get(workspace=workspace, pk=execution.pk)
-            yield _final_frame(ended)
-            return
-        if time.monotonic() > deadline:
-            yield ": time limit of this stream reached; reconnect with Last-Event-ID\n\n"
-            return
-        if time.monotonic() - last_sent > 15:
-            last_sent = time.monotonic()
-            yield ": keep-alive\n\n"
-        time.sleep(poll)
-
-
 @router.get(
     "/executions/{execution_id}/stream",
     response={401: ErrorOut, 404: ErrorOut, 422: ValidationErrorOut},
@@ -561,10 +438,17 @@ def execution_stream(request, execution_id: UUID):
     execution = selectors.execution_get(workspace=request.workspace, pk=execution_id)
     last = request.headers.get("Last-Event-ID", "")
     after_id = int(last) if last.isdigit() and len(last) < 19 else None
-    response = StreamingHttpResponse(
-        sse_frames(workspace=request.workspace, execution=execution, after_id=after_id),
-        content_type="text/event-stream",
+    stream = api_stream.ApiStream(
+        workspace=request.workspace, execution=execution, after_id=after_id
     )
+    # Under ASGI an async iterator: Django would read a sync one to its end before
+    # sending anything, which is no stream at all.
+    content = (
+        api_stream.aevents(stream)
+        if isinstance(request, ASGIRequest)
+        else api_stream.events(stream)
+    )
+    response = StreamingHttpResponse(content, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response

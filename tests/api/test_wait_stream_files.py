@@ -121,7 +121,7 @@ class TestStream:
         )
         response = api.get(f"/api/v1/executions/{running.pk}/stream")
         content = iter(response.streaming_content)
-        chunks = [next(content).decode(), next(content).decode()]
+        chunks = [next(content).decode()]
         assert [e for e, _ in frames(chunks)] == ["thinking", "tool_start", "tool_end"]
         thinking, start, end = (d for _, d in frames(chunks))
         assert thinking["content"] == "Look up the vendor."
@@ -240,3 +240,36 @@ class TestFiles:
         )
         assert attach.status_code == 404
         assert Artifact.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_asgi_the_stream_is_an_async_iterator(workspace, raw_key, agent_version, fast):
+    """Django reads a sync iterator to its end before sending it under ASGI, so the
+    ASGI path must hand it an async one that yields frames as they happen."""
+    from asgiref.sync import async_to_sync, sync_to_async
+    from django.test import AsyncClient
+
+    running = ExecutionFactory(agent_version=agent_version, status=Status.RUNNING)
+    StepFactory(execution=running, kind=StepKind.THOUGHT, output="first")
+    client = AsyncClient()
+
+    async def listen():
+        response = await client.get(
+            f"/api/v1/executions/{running.pk}/stream",
+            headers={"Authorization": f"Bearer {raw_key}"},
+        )
+        assert response.status_code == 200, response.content
+        assert response.is_async
+        content = aiter(response.streaming_content)
+        chunks = [(await anext(content)).decode()]
+        # The first frames arrived while the execution still runs; now it ends.
+        await sync_to_async(lifecycle.transition)(
+            await sync_to_async(Execution.objects.get)(pk=running.pk), Status.COMPLETED
+        )
+        async for chunk in content:
+            chunks.append(chunk.decode())
+        return chunks
+
+    chunks = async_to_sync(listen)()
+    assert [event for event, _ in frames(chunks[:1])] == ["thinking"]
+    assert [event for event, _ in frames(chunks)] == ["thinking", "done"]
