@@ -9,6 +9,7 @@ output.value, session.id). services.traces_ingest turns them into executions and
 
 import json
 import logging
+import re
 import zlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -118,6 +119,12 @@ CONTENT_EVENTS = frozenset(
         "gen_ai.client.inference.operation.details",
     }
 )
+
+
+# JSON escapes of what PostgreSQL cannot store: NUL, and UTF-16 surrogates (a lone one
+# cannot be encoded). Looked for only when a "\u" escape is present at all.
+UNSTORABLE_TEXT = re.compile(r"\\u(0000|[dD][89abAB])")
+UNSTORABLE_BYTES = re.compile(rb"\\u(0000|[dD][89abAB])")
 
 
 class OtlpError(Exception):
@@ -288,7 +295,7 @@ def _decode_json(body: bytes):
                     )
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise OtlpError(400, f"The body is not OTLP/JSON trace data: {exc!r}.") from None
-    if b"\\u0000" in body or b"\\ud" in body.lower():
+    if b"\\u" in body and UNSTORABLE_BYTES.search(body):
         spans = [_scrub(s) for s in spans]
     return spans
 
@@ -401,7 +408,7 @@ def _maybe_json(value: Any, mime: Any = None) -> Any:
             parsed = orjson.loads(text)
         except orjson.JSONDecodeError:
             return value
-        if "\\u0000" in text or "\\ud" in text.lower():
+        if "\\u" in text and UNSTORABLE_TEXT.search(text):
             parsed = _scrub(parsed)
         return parsed
     return value
