@@ -67,7 +67,9 @@ class _Renderer:
             classes += " jf-absent"
         w(f'<div class="{classes}" data-ptr="{escape(ptr)}">')
         w(f'<label for="{fid}" class="jf-label">{escape(node.label)}')
-        if node.base == ABSENT:
+        if node.optional:
+            w(' <span class="jf-tag" title="Optional: left empty, it stays out">optional</span>')
+        elif node.base == ABSENT:
             w(
                 ' <span class="jf-tag" title="Declared by the schema, missing from the output">'
                 "missing</span>"

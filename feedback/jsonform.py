@@ -254,6 +254,7 @@ class Node:
     value: Any = None  # parsed leaf value
     template: Node | None = None
     digest: bytes = b""  # of the value, for nodes built from an output
+    optional: bool = False  # an empty field of a new row that may stay out
 
     @property
     def is_new(self) -> bool:
@@ -364,28 +365,42 @@ def _blank(value: Any, schema, rs, depth: int) -> Any:
 
 
 def _template(items: list, schema, rs, depth: int) -> Node | None:
+    """The row a list's "Add item" clones: the first row's shape with its values
+    cleared (so a number stays a number input), or the schema's items when the list is
+    empty; a plain text field when there is neither."""
     if depth > 8:
         return None
     sub = rs.child(schema, "0", index=0)
-    sample = items[0] if items else pointer.MISSING
-    if sample is pointer.MISSING and not sub:
-        sample = ""
-    blank = _blank(sample, sub, rs, depth)
     ptr = f"{TEMPLATE_PTR}/{NEW_KEY}"
-    node = _build(blank, sub, rs, ptr, NEW_KEY, 0, depth + 1, fresh=True)
-    if isinstance(blank, dict):
-        # Declared optional properties were left out of the blank: offer them, empty.
-        _mark_optional(node, sub, rs)
+    if items:
+        node = _build(items[0], sub, rs, ptr, NEW_KEY, 0, depth + 1, fresh=True)
+        _clear(node)
+    else:
+        blank = _blank(pointer.MISSING, sub, rs, depth) if sub else ""
+        node = _build(blank, sub, rs, ptr, NEW_KEY, 0, depth + 1, fresh=True)
+    if node.type == "object" and rs.facts(sub).properties:
+        # Optional declared properties start empty and stay out unless filled in.
+        required = rs.facts(sub).required
+        for c in node.children:
+            if c.type == "leaf" and c.label not in required:
+                c.base = ABSENT
+                c.optional = True
     node.key = NEW_KEY
     node.label = "new"
     return node
 
 
-def _mark_optional(node: Node, schema, rs) -> None:
-    facts = rs.facts(schema)
-    for c in node.children:
-        if c.type == "leaf" and c.ptr.rpartition("/")[2] not in facts.required:
-            c.base = ABSENT
+def _clear(node: Node) -> None:
+    if node.type == "leaf":
+        node.text, node.value, node.warning = "", None, ""
+        node.base_text = text_hash("")
+        if node.base != ABSENT:
+            node.base = NEW
+    elif node.type == "array":
+        node.children, node.length = [], 0
+    else:
+        for c in node.children:
+            _clear(c)
 
 
 # ---------------------------------------------------------------------------- parsing

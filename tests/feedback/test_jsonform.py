@@ -282,3 +282,23 @@ def test_fields_follow_the_schemas_order_then_the_outputs():
     tree = jsonform.build_tree(value, output_schema=SCHEMA)
     labels = [c.label for c in tree.children if c.base != jsonform.ABSENT]
     assert labels == ["invoice_id", "total", "zeta"]
+
+
+def test_a_new_row_keeps_the_kinds_of_the_first_row_with_empty_values():
+    html = str(render(jsonform.build_tree(INVOICE)))
+    fields = dict(template_fields(html, "/items", "n1"))
+    assert fields == {
+        "r|/items": "n1",
+        "c|object|||/items/n1": "",
+        f"v|string|new|{jsonform.text_hash('')}|/items/n1/name": "",
+        f"v|number|new|{jsonform.text_hash('')}|/items/n1/qty": "",
+    }
+    template = html[html.index("<template") :]
+    assert "missing" not in template and "bolt" not in template
+
+
+def test_a_new_row_from_the_schema_marks_optional_fields():
+    value = {"invoice_id": "A", "total": 1, "lines": [{"sku": "a", "price": 2}]}
+    html = str(render(jsonform.build_tree(value, output_schema=SCHEMA)))
+    template = html[html.index("<template") :]
+    assert template.count(">optional</span>") == 1  # price; sku is required
