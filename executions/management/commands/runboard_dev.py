@@ -72,8 +72,10 @@ class Command(BaseCommand):
             self.stderr.write(
                 f"{exited} exited ({children[exited].returncode}); stopping the rest."
             )
+        # SIGTERM, not SIGINT: a process started in the background inherits SIGINT ignored,
+        # and runserver would then never stop; every child stops cleanly on SIGTERM.
         for child in children.values():
-            _signal_group(child, signal.SIGINT)
+            _signal_group(child, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for child in children.values():
             try:
