@@ -479,3 +479,31 @@ class TestRefused:
 
     def test_get_is_405(self, otlp):
         assert otlp.get("/v1/traces").status_code == 405
+
+
+def test_text_the_database_cannot_hold_is_dropped_not_refused(otlp, workspace):
+    """A NUL or a lone surrogate in telemetry would make PostgreSQL refuse the whole
+    batch; they carry no meaning, so they are removed and the spans kept."""
+    trace, root = ids()
+    send(
+        otlp,
+        request(
+            span(trace, root, name="a\x00b", attrs={"input.value": '{"text": "x\\u0000y"}'}),
+        ),
+    )
+    execution = Execution.objects.get(workspace=workspace)
+    assert execution.input == {"text": "xy"}
+    trace_hex, span_hex = secrets.token_hex(16), secrets.token_hex(8)
+    # Written by hand: json.dumps would not produce these escapes.
+    body = (
+        (
+            '{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "TRACE", "spanId": "SPAN", '
+            '"name": "lone \\ud800 surrogate", "attributes": [{"key": "output.value", '
+            '"value": {"stringValue": "nul \\u0000 here"}}]}]}]}]}'
+        )
+        .replace("TRACE", trace_hex)
+        .replace("SPAN", span_hex)
+    )
+    assert send(otlp, body, content_type="application/json").status_code == 200
+    other = Execution.objects.get(trace_id=trace_hex)
+    assert other.output == "nul  here"
