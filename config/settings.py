@@ -197,6 +197,8 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # Request limits: a body over DATA_UPLOAD_MAX_MEMORY_SIZE answers 413 with a message.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("MAX_REQUEST_BYTES", str(20 * 1024 * 1024))
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+# A reviewer's JSON form posts one field per leaf of an output: big outputs have thousands.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = envint("MAX_FORM_FIELDS", "20000")
 RUNBOARD_MAX_JSON_DEPTH = envint("MAX_JSON_DEPTH", "64")
 
 # Content-Security-Policy with nonces: no inline script or style without one.
