@@ -13,7 +13,7 @@ from decimal import Decimal
 import django_filters
 from django import forms
 from django.db import connections
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, Q, QuerySet, Value
 from django.db.models.fields.json import KeyTransform
 from django.forms.utils import flatatt
 from django.utils import timezone
@@ -136,6 +136,32 @@ def local_midnight(day) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
 
 
+def agent_choices(workspace: Workspace) -> list[tuple[str, str]]:
+    """Every agent name that has executions here, removed agents included (their
+    executions keep the name), plus live agents that have not run yet."""
+    with_runs = (
+        ExecutionCounter.objects.filter(workspace=workspace, count__gt=0)
+        .annotate(live=Value(False, output_field=BooleanField()))
+        .values_list("agent_name", "live")
+        .order_by()
+    )
+    agents = (
+        Agent.objects.filter(workspace=workspace)
+        .annotate(live=Value(True, output_field=BooleanField()))
+        .values_list("name", "live")
+        .order_by()
+    )
+    names, live = set(), set()
+    for name, is_live in with_runs.union(agents):
+        names.add(name)
+        if is_live:
+            live.add(name)
+    choices = [("", "All agents")]
+    for name in sorted(names, key=str.lower):
+        choices.append((name, name if name in live else f"{name} (removed)"))
+    return choices
+
+
 class ExecutionFilterForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
@@ -178,7 +204,7 @@ class ExecutionFilter(django_filters.FilterSet):
     )
     version = django_filters.ModelChoiceFilter(
         label="Version",
-        queryset=AgentVersion.objects.none(),
+        queryset=None,  # this workspace's, set per request
         method="filter_version",
         empty_label="All versions",
     )
@@ -203,14 +229,14 @@ class ExecutionFilter(django_filters.FilterSet):
     )
     batch = django_filters.ModelChoiceFilter(
         label="Batch",
-        queryset=Batch.objects.none(),
+        queryset=None,
         method="filter_batch",
         widget=forms.TextInput(attrs={"placeholder": "Batch id", "spellcheck": "false"}),
         error_messages={"invalid_choice": "There is no batch with this id in this workspace."},
     )
     schedule = django_filters.ModelChoiceFilter(
         label="Schedule",
-        queryset=Schedule.objects.none(),
+        queryset=None,
         method="filter_schedule",
         empty_label="All schedules",
     )
@@ -241,30 +267,20 @@ class ExecutionFilter(django_filters.FilterSet):
         super().__init__(data, queryset, **kwargs)
         # Querysets and choices stay lazy: a request that neither renders the form
         # nor uses the filter never runs their queries.
-        self.filters["agent"].extra["choices"] = self.agent_choices
+        # A plain function, not a bound method: the form deep-copies its fields, and
+        # copying a bound method would copy this whole FilterSet with it.
+        self.filters["agent"].extra["choices"] = lambda: agent_choices(workspace)
+        # Only what a label needs: versions carry schemas and configs of any size.
         self.filters["version"].queryset = (
             AgentVersion.objects.filter(agent__workspace=workspace)
             .select_related("agent")
+            .only("id", "version", "agent__name")
             .order_by("agent__name", "-created_at")
         )
         self.filters["batch"].queryset = Batch.objects.filter(workspace=workspace)
-        self.filters["schedule"].queryset = Schedule.objects.filter(workspace=workspace).order_by(
-            "name"
+        self.filters["schedule"].queryset = (
+            Schedule.objects.filter(workspace=workspace).only("id", "name").order_by("name")
         )
-
-    def agent_choices(self):
-        """Every agent name that has executions here, removed agents included (their
-        executions keep the name), plus live agents that have not run yet."""
-        with_runs = set(
-            ExecutionCounter.objects.filter(workspace=self.workspace, count__gt=0)
-            .values_list("agent_name", flat=True)
-            .distinct()
-        )
-        live = set(Agent.objects.filter(workspace=self.workspace).values_list("name", flat=True))
-        choices = [("", "All agents")]
-        for name in sorted(with_runs | live, key=str.lower):
-            choices.append((name, name if name in live else f"{name} (removed)"))
-        return choices
 
     @property
     def vendor(self) -> str:

@@ -13,12 +13,12 @@ BatchEntry records and are drawn by the template.
 
 import uuid
 from datetime import datetime
+from html import escape as esc
 
 import django_tables2 as tables
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
-from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django_tables2.data import TableListData
 
@@ -27,15 +27,16 @@ from .models import ACTIVE_STATUSES, Status
 from .templatetags.runboard import credits, duration, usd
 
 STATUS_LABELS = dict(Status.choices)
-NOT_CALCULATED = mark_safe('<span class="muted" title="Not yet calculated">—</span>')
+NOT_CALCULATED = '<span class="muted" title="Not yet calculated">—</span>'
 NUM = {"th": {"class": "num"}, "td": {"class": "num"}}
 
-ALERT_ICON = mark_safe(
+ALERT_ICON = (
     '<svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true" focusable="false">'
     '<path fill="currentColor" d="M8 1.5a6.5 6.5 0 1 0 0 13 6.5 6.5 0 0 0 0-13Zm-.75 3h1.5v4.75'
     'h-1.5V4.5Zm0 6h1.5V12h-1.5v-1.5Z"/></svg>'
 )
-_PLACEHOLDER = uuid.UUID(int=0)
+# URLs are reversed once per table and filled in per row: reverse() per cell adds up.
+PLACEHOLDER = str(uuid.UUID(int=0))
 
 
 class PresortedData(TableListData):
@@ -62,29 +63,24 @@ def local_datetime(value: datetime | None) -> tuple[str, str]:
     return short, exact
 
 
-def started_cell(value: datetime | None):
+def started_cell(value: datetime | None) -> str:
     short, exact = local_datetime(value)
     if value is None:
         return short
-    return format_html('<time datetime="{}" title="{}">{}</time>', value.isoformat(), exact, short)
+    return f'<time datetime="{value.isoformat()}" title="{exact}">{short}</time>'
 
 
-def status_cell(status: str, error: str = ""):
-    badge = format_html(
-        '<span class="badge badge-{}" data-status="{}">{}</span>',
-        status,
-        status,
-        STATUS_LABELS.get(status, status),
+def status_cell(status: str, error: str = "") -> str:
+    badge = (
+        f'<span class="badge badge-{status}" data-status="{status}">'
+        f"{STATUS_LABELS.get(status, esc(status))}</span>"
     )
     if status != Status.FAILED or not error:
         return badge
-    tip = error if len(error) < 380 else error[:380].rstrip() + "…"
-    return format_html(
-        '{}<span class="status-alert" title="{}" role="img" aria-label="Error: {}">{}</span>',
-        badge,
-        tip,
-        tip,
-        ALERT_ICON,
+    tip = esc(error if len(error) < 380 else error[:380].rstrip() + "…")
+    return (
+        f'{badge}<span class="status-alert" title="{tip}" role="img" aria-label="Error: {tip}">'
+        f"{ALERT_ICON}</span>"
     )
 
 
@@ -122,76 +118,67 @@ class ExecutionTable(tables.Table):
 
     inside_batch = False
 
-    # Every render_<column> takes the record: row_html calls them directly.
+    # Every render_<column> takes the record and returns HTML with its text escaped:
+    # row_html calls them directly. f-strings and html.escape rather than format_html,
+    # which was a third of the time of a 100-row page.
 
-    def render_select(self, record):
-        return format_html(
-            '<input type="checkbox" name="ids" value="{}" form="bulk-form" class="row-check" '
-            'aria-label="Select execution {}">',
-            record.pk,
-            record.short_id,
+    def render_select(self, record) -> str:
+        return (
+            f'<input type="checkbox" name="ids" value="{record.pk}" form="bulk-form" '
+            f'class="row-check" aria-label="Select execution {record.short_id}">'
         )
 
-    def render_agent(self, record):
+    def render_agent(self, record) -> str:
         if record.agent_removed:
-            name = format_html(
-                '<span class="removed" title="Agent removed: it was {}">Agent removed</span>',
-                record.agent_label,
+            name = (
+                f'<span class="removed" title="Agent removed: it was {esc(record.agent_label)}">'
+                "Agent removed</span>"
             )
         else:
-            name = format_html('<span class="agent-name">{}</span>', record.agent_name)
+            name = f'<span class="agent-name">{esc(record.agent_name)}</span>'
             if record.version_name:
-                name = format_html('{} <span class="version">{}</span>', name, record.version_name)
+                name += f' <span class="version">{esc(record.version_name)}</span>'
         if record.batch_id and not self.inside_batch:
-            name = format_html(
-                '{} <a class="chip" href="{}" title="Part of a batch">batch</a>',
-                name,
-                self._batch_url.replace(str(_PLACEHOLDER), str(record.batch_id)),
-            )
+            url = self._batch_url.replace(PLACEHOLDER, str(record.batch_id))
+            name += f' <a class="chip" href="{url}" title="Part of a batch">batch</a>'
         return name
 
-    def render_schedule(self, record):
-        schedule = record.schedule if record.schedule_id else None
-        if schedule is None:
+    def render_schedule(self, record) -> str:
+        if not record.schedule_id or record.schedule is None:
             return ""
-        return format_html('<span class="schedule">{}</span>', schedule.name)
+        return f'<span class="schedule">{esc(record.schedule.name)}</span>'
 
-    def render_status(self, record):
+    def render_status(self, record) -> str:
         return status_cell(record.status, getattr(record, "error_head", "") or "")
 
-    def render_duration(self, record):
+    def render_duration(self, record) -> str:
         if record.duration_ms is not None:
-            return format_html(
-                '<span title="{} ms">{}</span>', record.duration_ms, duration(record.duration_ms)
-            )
+            return f'<span title="{record.duration_ms} ms">{duration(record.duration_ms)}</span>'
         if record.status in ACTIVE_STATUSES and record.started_at:
             # A running execution has no duration yet: show how long it has run so far.
             elapsed = max(0, int((timezone.now() - record.started_at).total_seconds() * 1000))
-            return format_html(
-                '<span class="elapsed" title="Running for {} so far">{}…</span>',
-                duration(elapsed),
-                duration(elapsed),
-            )
+            shown = duration(elapsed)
+            return f'<span class="elapsed" title="Running for {shown} so far">{shown}…</span>'
         return "—"
 
-    def render_steps(self, record):
+    def render_steps(self, record) -> str:
         return f"{record.step_count:,}"
 
-    def render_tokens(self, record):
+    def render_tokens(self, record) -> str:
         return f"{record.total_tokens:,}"
 
-    def render_cost(self, record):
+    def render_cost(self, record) -> str:
         return usd(record.cost_usd)
 
-    def render_credits(self, record):
+    def render_credits(self, record) -> str:
         if record.credits is None:
             return NOT_CALCULATED
         return credits(record.credits)
 
-    def render_started(self, record):
+    def render_started(self, record) -> str:
         return started_cell(record.created_at)
 
-    def render_id(self, record):
+    def render_id(self, record) -> str:
         feedback = ""
         if record.correction_count or record.note_count:
             parts = []
@@ -199,26 +186,21 @@ class ExecutionTable(tables.Table):
                 parts.append(f"{record.correction_count} corrected field(s)")
             if record.note_count:
                 parts.append(f"{record.note_count} note(s)")
-            feedback = format_html(
-                ' <span class="feedback-mark" title="{}" aria-label="{}">✎</span>',
-                ", ".join(parts),
-                ", ".join(parts),
-            )
-        return format_html(
-            '<a class="row-link" href="{}" title="{}"><code>{}</code></a>{}',
-            self._detail_url.replace(str(_PLACEHOLDER), str(record.pk)),
-            record.pk,
-            record.short_id,
-            feedback,
+            said = ", ".join(parts)
+            feedback = f' <span class="feedback-mark" title="{said}" aria-label="{said}">✎</span>'
+        url = self._detail_url.replace(PLACEHOLDER, str(record.pk))
+        return (
+            f'<a class="row-link" href="{url}" title="{record.pk}"><code>{record.short_id}</code>'
+            f"</a>{feedback}"
         )
 
     @cached_property
     def _detail_url(self) -> str:
-        return reverse("executions:detail", args=[_PLACEHOLDER])
+        return reverse("executions:detail", args=[PLACEHOLDER])
 
     @cached_property
     def _batch_url(self) -> str:
-        return reverse("executions:batch_detail", args=[_PLACEHOLDER])
+        return reverse("executions:batch_detail", args=[PLACEHOLDER])
 
     @cached_property
     def _cells(self) -> list:
@@ -233,7 +215,7 @@ class ExecutionTable(tables.Table):
     def row_html(self, record, *, swap_oob: bool = False, child: bool = False) -> SafeString:
         """One execution's <tr>: the whole row is a link to its detail page."""
         live = record.status in ACTIVE_STATUSES
-        url = self._detail_url.replace(str(_PLACEHOLDER), str(record.pk))
+        url = self._detail_url.replace(PLACEHOLDER, str(record.pk))
         classes = "exec-row is-live" if live else "exec-row"
         extra = (' hx-swap-oob="true"' if swap_oob else "") + (" data-child" if child else "")
         parts = [
@@ -242,7 +224,7 @@ class ExecutionTable(tables.Table):
         ]
         for opening, render in self._cells:
             parts.append(opening)
-            parts.append(conditional_escape(render(record)))
+            parts.append(render(record))
             parts.append("</td>")
         parts.append("</tr>")
         return mark_safe("".join(parts))
