@@ -9,6 +9,7 @@ that cannot be read (with the parser's reason), 401 for a missing or revoked key
 import json
 import re
 
+import orjson
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
@@ -91,13 +92,18 @@ class JsonParser(Parser):
     def parse_body(self, request):
         body = request.body
         try:
-            data = json.loads(body)
-        except UnicodeDecodeError as exc:
-            raise BodyError(f"the body is not UTF-8 ({exc.reason})") from None
-        except json.JSONDecodeError as exc:
-            raise BodyError(f"malformed JSON: {exc}") from None
-        except RecursionError:
-            raise BodyError("JSON nested too deeply") from None
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            # The standard parser reads what orjson refuses (integers past 64 bits,
+            # UTF-16 bodies) and words its errors the way people know them.
+            try:
+                data = json.loads(body)
+            except UnicodeDecodeError as exc:
+                raise BodyError(f"the body is not UTF-8 ({exc.reason})") from None
+            except json.JSONDecodeError as exc:
+                raise BodyError(f"malformed JSON: {exc}") from None
+            except RecursionError:
+                raise BodyError("JSON nested too deeply") from None
         suspicious = b"\\u0000" in body or re.search(rb"\\u[dD][89abAB]", body) is not None
         if suspicious or body.count(b"[") + body.count(b"{") > settings.RUNBOARD_MAX_JSON_DEPTH:
             _check_json(data, settings.RUNBOARD_MAX_JSON_DEPTH)

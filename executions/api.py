@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
+import orjson
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import FileResponse, StreamingHttpResponse
@@ -158,6 +159,14 @@ def _file_dict(request, artifact) -> dict:
 # --- executions ----------------------------------------------------------------------
 
 
+def _body_json(request):
+    """The body as sent, for Execution.request (already validated by the parser)."""
+    try:
+        return orjson.loads(request.body)
+    except orjson.JSONDecodeError:
+        return json.loads(request.body)
+
+
 @router.post(
     "/executions",
     response={200: ExecutionCreatedOut, 201: ExecutionCreatedOut, **ERRORS, 409: ErrorOut},
@@ -175,7 +184,7 @@ def execution_create(
         method=request.method,
         path=request.path,
         headers=dict(request.headers),
-        body=json.loads(request.body),
+        body=_body_json(request),
     )
     execution, created = services.execution_create(
         workspace=request.workspace,
