@@ -56,36 +56,52 @@ class BodyError(ValueError):
     pass
 
 
-def _check_json(value, max_depth: int) -> None:
+# JSON escapes of NUL and of UTF-16 surrogates: only a body holding one needs its
+# strings checked one by one.
+UNSTORABLE = re.compile(rb"\\u(0000|[dD][89abAB])")
+
+
+def _path(where) -> str:
+    parts = []
+    while where is not None:
+        where, part = where
+        parts.append(f"[{part}]" if isinstance(part, int) else f".{part}")
+    return "$" + "".join(reversed(parts))
+
+
+def _check_json(value, max_depth: int, *, texts: bool) -> None:
     """Refuse what the database cannot store or the server should not walk: nesting past
-    MAX_JSON_DEPTH, NUL characters, lone surrogates."""
-    stack = [(value, 1, "$")]
+    MAX_JSON_DEPTH and, when `texts`, NUL characters and lone surrogates. Paths are
+    kept as (parent, key) pairs and spelt out only for the error message."""
+    stack = [(value, 1, None)]
     while stack:
-        item, depth, path = stack.pop()
+        item, depth, where = stack.pop()
         if depth > max_depth:
-            raise BodyError(f"JSON nested deeper than {max_depth} levels at {path}")
+            raise BodyError(f"JSON nested deeper than {max_depth} levels at {_path(where)}")
         if isinstance(item, dict):
-            for key, child in item.items():
-                _check_text(key, f"{path} (a key)")
-                if isinstance(child, dict | list):
-                    stack.append((child, depth + 1, f"{path}.{key}"))
-                elif isinstance(child, str):
-                    _check_text(child, f"{path}.{key}")
+            children = item.items()
         elif isinstance(item, list):
-            for index, child in enumerate(item):
-                if isinstance(child, dict | list):
-                    stack.append((child, depth + 1, f"{path}[{index}]"))
-                elif isinstance(child, str):
-                    _check_text(child, f"{path}[{index}]")
+            children = enumerate(item)
+        else:
+            continue
+        for key, child in children:
+            if texts and isinstance(key, str):
+                _check_text(key, (where, key), "a key")
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1, (where, key)))
+            elif texts and isinstance(child, str):
+                _check_text(child, (where, key))
 
 
-def _check_text(text: str, path: str) -> None:
+def _check_text(text: str, where, what: str = "") -> None:
     if "\x00" in text:
-        raise BodyError(f"{path} contains a NUL (\\u0000) character, which cannot be stored")
+        place = f"{_path(where)} ({what})" if what else _path(where)
+        raise BodyError(f"{place} contains a NUL (\\u0000) character, which cannot be stored")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise BodyError(f"{path} contains a lone UTF-16 surrogate, which is not text") from None
+        place = f"{_path(where)} ({what})" if what else _path(where)
+        raise BodyError(f"{place} contains a lone UTF-16 surrogate, which is not text") from None
 
 
 class JsonParser(Parser):
@@ -104,9 +120,9 @@ class JsonParser(Parser):
                 raise BodyError(f"malformed JSON: {exc}") from None
             except RecursionError:
                 raise BodyError("JSON nested too deeply") from None
-        suspicious = b"\\u0000" in body or re.search(rb"\\u[dD][89abAB]", body) is not None
+        suspicious = b"\\u" in body and UNSTORABLE.search(body) is not None
         if suspicious or body.count(b"[") + body.count(b"{") > settings.RUNBOARD_MAX_JSON_DEPTH:
-            _check_json(data, settings.RUNBOARD_MAX_JSON_DEPTH)
+            _check_json(data, settings.RUNBOARD_MAX_JSON_DEPTH, texts=suspicious)
         return data
 
 

@@ -42,6 +42,7 @@ COST_LIMIT = Decimal("99999999")
 SPAN_KINDS = {1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
 STATUS_ERROR = 2
 
+STEP_KINDS = frozenset(StepKind.values)
 OPENINFERENCE_KINDS = {
     "LLM": StepKind.MODEL_CALL,
     "EMBEDDING": StepKind.MODEL_CALL,
@@ -489,7 +490,7 @@ def _content(attrs: dict, events, side: str, kind: str) -> Any:
 
 def _kind(attrs: dict, picked: dict) -> str:
     explicit = attrs.get("runboard.step.kind")
-    if isinstance(explicit, str) and explicit in StepKind.values:
+    if isinstance(explicit, str) and explicit in STEP_KINDS:
         return explicit
     kind = OPENINFERENCE_KINDS.get(str(attrs.get("openinference.span.kind", "")).upper())
     if kind:

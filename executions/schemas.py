@@ -79,10 +79,13 @@ STEP_KIND_ALIASES = {
 }
 
 
+STEP_KINDS = frozenset(StepKind.values)
+
+
 def _step_kind(value: str) -> str:
     key = value.strip().lower()
     key = STEP_KIND_ALIASES.get(key, key)
-    if key not in StepKind.values:
+    if key not in STEP_KINDS:
         valid = ", ".join([*StepKind.values, *STEP_KIND_ALIASES])
         raise ValueError(f"unknown step kind {value!r}; expected one of: {valid}")
     return key
