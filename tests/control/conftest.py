@@ -2,11 +2,18 @@
 control-plane tests."""
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from django.conf import settings
+from django.db import connection
 from django_tasks_db.management.commands.db_worker import Worker
 from werkzeug import Request, Response
 
@@ -15,6 +22,7 @@ from agents.models import Role
 from ..factories import AgentVersionFactory, MembershipFactory, UserFactory
 
 SECRET = "whsec-test-secret"
+BASE_DIR = Path(settings.BASE_DIR)
 
 
 @dataclass
@@ -142,3 +150,42 @@ def form_actions(html) -> set[str]:
     """Every URL a form on the page posts to (its action, and its buttons' formaction)."""
     actions = {f["action"] for f in elements(html, "form") if f.get("method") == "post"}
     return actions | {b["formaction"] for b in elements(html, "button") if b.get("formaction")}
+
+
+# --- real processes ------------------------------------------------------------------
+
+
+@pytest.fixture
+def process_env(tmp_path):
+    """Environment for manage.py subprocesses that share this test's database."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "0",
+        "SECRET_KEY": "tests-only",
+        "ALLOWED_HOSTS": "localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    if connection.vendor == "postgresql":
+        url = urlsplit(os.environ["DATABASE_URL"])
+        test_db = "/" + connection.settings_dict["NAME"]
+        env["DATABASE_URL"] = urlunsplit(url._replace(path=test_db))
+    else:
+        env.pop("DATABASE_URL", None)
+        env["SQLITE_PATH"] = str(tmp_path / "killtest.sqlite3")
+        manage(env, "migrate", "--no-input", "-v", "0")
+    return env
+
+
+def manage(env, *args, timeout=120) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout

@@ -13,17 +13,13 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from werkzeug import Request, Response
 
-pytestmark = pytest.mark.django_db(transaction=True)
+from .conftest import BASE_DIR, manage
 
-BASE_DIR = Path(settings.BASE_DIR)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 SETUP = """
 from agents.models import Agent, AgentVersion, Workspace
@@ -46,42 +42,6 @@ print(json.dumps({
     "tasks": list(DBTaskResult.objects.values("status", "worker_ids")),
 }))
 """
-
-
-@pytest.fixture
-def process_env(tmp_path):
-    """Environment for manage.py subprocesses that share this test's database."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DEBUG": "0",
-        "SECRET_KEY": "tests-only",
-        "ALLOWED_HOSTS": "localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-    if connection.vendor == "postgresql":
-        url = urlsplit(os.environ["DATABASE_URL"])
-        test_db = "/" + connection.settings_dict["NAME"]
-        env["DATABASE_URL"] = urlunsplit(url._replace(path=test_db))
-    else:
-        env.pop("DATABASE_URL", None)
-        env["SQLITE_PATH"] = str(tmp_path / "killtest.sqlite3")
-        manage(env, "migrate", "--no-input", "-v", "0")
-    return env
-
-
-def manage(env, *args, timeout=120) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def test_a_worker_killed_mid_delivery_loses_nothing(httpserver, process_env):
