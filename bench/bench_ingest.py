@@ -433,7 +433,7 @@ def main():
             # Each request appends the next 100 steps of one execution.
             bodies = [
                 (steps_body(rng, (i // len(executions)) * 100), executions[i % len(executions)])
-                for i in range(min(batches, 400))
+                for i in range(min(batches, 1200))
             ]
             load = Load(
                 port,
