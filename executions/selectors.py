@@ -577,21 +577,36 @@ def _batch_matches(filtered: QuerySet) -> dict:
     return dict(rows)
 
 
-def _count(filterset: ExecutionFilter, filtered: QuerySet, batch_matches: dict | None):
-    """(executions, table rows) matching the filters, both exact.
+# Filters whose indexes (trigram, GIN) only point at candidate rows that must then
+# be read and rechecked: no index-only count exists for them.
+HEAP_BOUND_FILTERS = frozenset({"q", "meta"})
+
+
+def _count(filterset: ExecutionFilter, filtered: QuerySet, *, grouped: bool):
+    """(executions, table rows, {batch id: matches}) for the filters, all exact.
 
     The counters answer the common filters (none, agent, status) without touching
-    the executions table; other filters are narrow and indexed, so their COUNT is
-    over the rows they select, never over the whole workspace.
+    the executions table; the other indexed filters count from their index alone,
+    and the batch matches come from the partial index of batched executions. A text
+    or metadata search reads its rows once, counting them per batch (NULL for no
+    batch), which gives the total and the groups together. Never a COUNT over the
+    whole workspace.
     """
     by_counters = filterset.counter_filters()
-    if by_counters is not None:
-        total = counters.total(workspace=filterset.workspace, **by_counters)
+    if grouped and HEAP_BOUND_FILTERS & set(filterset.applied()):
+        # These filters must read every matching row anyway (their indexes are lossy):
+        # read them once, counting per batch.
+        batch_matches = dict(filtered.order_by().values_list("batch_id").annotate(n=Count("*")))
+        total = sum(batch_matches.values())
+        batch_matches.pop(None, None)
     else:
-        total = filtered.count()
-    if not batch_matches:
-        return total, total
-    return total, total - sum(batch_matches.values()) + len(batch_matches)
+        if by_counters is not None:
+            total = counters.total(workspace=filterset.workspace, **by_counters)
+        else:
+            total = filtered.count()  # an index-only scan for these filters
+        batch_matches = _batch_matches(filtered) if grouped else {}
+    batched = sum(batch_matches.values())
+    return total, total - batched + len(batch_matches), batch_matches
 
 
 # Up to this many matching batches are named in the page query; more, and the
@@ -719,8 +734,7 @@ def execution_table_page(*, workspace: Workspace, params, flat: bool = False) ->
         and not (applied.get("q") and full_uuid(applied["q"]))
     )
     since = timezone.now()
-    batch_matches = _batch_matches(filtered) if grouped else None
-    total, entry_count = _count(filterset, filtered, batch_matches)
+    total, entry_count, batch_matches = _count(filterset, filtered, grouped=grouped)
 
     num_pages = max(1, -(-entry_count // per_page))
     number = state["page"]
