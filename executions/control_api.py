@@ -194,7 +194,7 @@ def _execute(request, payload: ExecuteIn, **target):
         method=request.method,
         path=request.path,
         headers=dict(request.headers),
-        body=payload.model_dump(mode="json", exclude_none=True),
+        body=payload.model_dump(mode="json", exclude_unset=True),
     )
     try:
         with transaction.atomic():

@@ -130,7 +130,10 @@ def test_a_run_pauses_for_approval_then_completes(live_runtime, workspace, bob):
     until(lambda: status_of(execution) == Status.COMPLETED)
     kinds = list(execution.steps.order_by("sequence").values_list("kind", flat=True))
     assert kinds[:3] == ["thought", "model_call", "action"]
-    assert "approval" in kinds and execution.output["result"] == "ok"
+    assert execution.output["result"] == "ok"
+    checkpoint = execution.steps.get(kind="approval")
+    assert checkpoint.status == "completed" and checkpoint.output["decision"] == "approved"
+    assert checkpoint.output["note"] == "fine" and checkpoint.output["decided_by"] == "bob"
     shot = Artifact.objects.get(execution=execution)
     assert shot.kind == "screenshot" and shot.content_type == "image/png"
     assert shot.step.kind == "action"

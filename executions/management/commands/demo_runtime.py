@@ -146,6 +146,7 @@ class Run:
         self.cancelled = threading.Event()
         self.decided = threading.Event()
         self.decision: str | None = None
+        self.approval: dict = {}
         self.sequence = 0
 
     # -- reporting -----------------------------------------------------------------
@@ -255,7 +256,7 @@ class Run:
             "currency": "EUR",
             "reason": "Submissions over 100 EUR need a person's approval.",
         }
-        self.step("approval", "approve submission", status="running", input=ask)
+        sequence = self.step("approval", "approve submission", status="running", input=ask)
         self.api.call("POST", f"/executions/{self.id}/approval-request", {"request": ask})
         deadline = time.monotonic() + APPROVAL_WAIT_SECONDS
         while not self.decided.is_set():
@@ -264,6 +265,24 @@ class Run:
             self.wait(0.5)
         if self.decision != "approved":
             raise Stop("rejected by a reviewer")
+        # The same sequence again: the checkpoint step is updated, not duplicated.
+        self.api.call(
+            "POST",
+            f"/executions/{self.id}/steps",
+            {
+                "steps": [
+                    {
+                        "sequence": sequence,
+                        "kind": "approval",
+                        "name": "approve submission",
+                        "status": "completed",
+                        "input": ask,
+                        "output": self.approval,
+                    }
+                ]
+            },
+        )
+        self.sequence = max(self.sequence, sequence)
         self.step("thought", "Approved", output={"text": "A reviewer approved; submitting."})
 
 
@@ -325,6 +344,7 @@ class Runtime:
             run.cancelled.set()
         elif event in {"approved", "rejected"}:
             run.decision = event
+            run.approval = payload.get("approval") or {}
             run.decided.set()
         return 200, {"ok": event}
 
