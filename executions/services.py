@@ -542,9 +542,9 @@ def _traces_ingest(workspace: Workspace, spans: list[TraceSpan]) -> IngestResult
     fill_costs([s.step for s in spans])
     existing = {
         e.trace_id: e
-        for e in Execution.objects.select_for_update().filter(
-            workspace=workspace, trace_id__in=list(traces)
-        )
+        for e in Execution.objects.select_for_update()
+        .filter(workspace=workspace, trace_id__in=list(traces))
+        .order_by("pk")  # rows locked in one order: concurrent batches cannot deadlock
     }
     roots: dict[str, TraceSpan] = {}
     for trace_id, items in traces.items():
@@ -592,7 +592,9 @@ def _traces_ingest(workspace: Workspace, spans: list[TraceSpan]) -> IngestResult
         copy_models(Execution, created)
     else:
         Execution.objects.bulk_create(created, batch_size=500)
-    counters.count_created(created)
+    # Counter rows are locked in one order (agent, status) by every request, so two
+    # requests counting the same agents never wait on each other in a circle.
+    counters.count_created(sorted(created, key=lambda e: (e.agent_name, e.status)))
     apply_plan(plan)
     for execution in existing.values():
         _add_totals(execution, plan.totals[execution.pk], now)
