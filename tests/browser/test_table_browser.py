@@ -111,3 +111,36 @@ def test_ticking_rows_shows_the_bulk_bar(page, executions):
         bar.get_by_role("button", name="Export selected as CSV").click()
     text = Path(download.value.path()).read_text()
     assert len(text.strip().splitlines()) == 3  # header and two rows
+
+
+def test_running_rows_update_and_new_runs_are_announced_without_moving_rows(
+    page, agent_version, workspace
+):
+    from django.utils import timezone
+
+    from executions.lifecycle import transition
+
+    running = ExecutionFactory(agent_version=agent_version, status=Status.RUNNING, step_count=2)
+    ExecutionFactory.create_batch(3, agent_version=agent_version)
+    counters.rebuild(workspace)
+    page.goto("/executions/")
+    first_row = rows(page).first.get_attribute("id")
+    row = page.locator(f"#row-{running.pk}")
+    expect(row.locator(".badge")).to_have_text("Running")
+
+    running.step_count = 9
+    running.save(update_fields=["step_count"])
+    transition(running, Status.COMPLETED)
+    later = timezone.now() + timezone.timedelta(seconds=1)
+    ExecutionFactory.create_batch(2, agent_version=agent_version, created_at=later)
+    counters.rebuild(workspace)
+
+    expect(row.locator(".badge")).to_have_text("Completed", timeout=10_000)
+    expect(row).to_contain_text("9")
+    banner = page.locator("a.new-banner")
+    expect(banner).to_contain_text("2 new executions", timeout=10_000)
+    assert rows(page).first.get_attribute("id") == first_row  # nothing moved
+    assert rows(page).count() == 4
+    banner.click()
+    expect(rows(page)).to_have_count(6)
+    assert page.errors == []
