@@ -11,7 +11,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from executions import control, dispatch
+from executions import dispatch, scheduling
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +45,8 @@ class Command(BaseCommand):
         while self.running:
             close_old_connections()
             try:
-                fired = control.schedules_fire()
-                timed_out = control.timeouts_sweep()
+                fired = scheduling.schedules_fire()
+                timed_out = scheduling.timeouts_sweep()
                 reclaimed = dispatch.tasks_reclaim(lease_seconds=lease)
             except Exception:
                 # One bad round (a locked SQLite file, a lost connection) must not stop
