@@ -13,12 +13,13 @@ import re
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import jsonschema
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from agents.models import AgentVersion, Workspace
@@ -516,6 +517,41 @@ def _adopt_root(execution: Execution, root: TraceSpan, resolved) -> None:
         )
 
 
+FAR = datetime.max.replace(tzinfo=UTC)
+
+
+def _start_order(record: StepRecord):
+    return (record.started_at or FAR, record.span_id or "")
+
+
+RESEQUENCE_OFFSET = 1_000_000_000
+
+
+def _resequence(execution: Execution) -> None:
+    """Renumber a trace's steps by start time when a request brought earlier ones.
+
+    A span that ends late (a parent) reaches us after the spans it contains, so its
+    arrival order is not the order things happened in, which the timeline shows.
+    Steps of a trace are identified by span id, so their sequence numbers may
+    change. The numbers are first moved out of the way, then set, so the unique
+    (execution, sequence) constraint holds after every row.
+    """
+    if execution.source != Source.OTLP:
+        return
+    rows = list(
+        Step.objects.filter(execution=execution)
+        .order_by("sequence")
+        .values_list("pk", "sequence", "started_at", "span_id")
+    )
+    wanted = sorted(rows, key=lambda r: (r[2] or FAR, r[3] or "", r[1]))
+    if wanted == rows or rows[-1][1] >= RESEQUENCE_OFFSET:
+        return
+    steps = Step.objects.filter(execution=execution)
+    steps.update(sequence=F("sequence") + RESEQUENCE_OFFSET)
+    renumbered = [Step(pk=pk, sequence=n) for n, (pk, *_rest) in enumerate(wanted)]
+    Step.objects.bulk_update(renumbered, ["sequence"], batch_size=500)
+
+
 def traces_ingest(*, workspace: Workspace, spans: list[TraceSpan]) -> IngestResult:
     """Store decoded spans: each trace one execution (its root span), the rest steps.
 
@@ -570,6 +606,8 @@ def _traces_ingest(workspace: Workspace, spans: list[TraceSpan]) -> IngestResult
     for trace_id, items in traces.items():
         root = roots.get(trace_id)
         records = [s.step for s in items if s is not root or s.step.kind in LEAF_KINDS]
+        # Exporters send spans as they end, children first: number them by start.
+        records.sort(key=_start_order)
         execution = existing.get(trace_id)
         if execution is None:
             execution = _new_execution(workspace, trace_id, items, root, resolved, now)
@@ -598,6 +636,8 @@ def _traces_ingest(workspace: Workspace, spans: list[TraceSpan]) -> IngestResult
     apply_plan(plan)
     for execution in existing.values():
         _add_totals(execution, plan.totals[execution.pk], now)
+        if plan.totals[execution.pk].steps:
+            _resequence(execution)
     for execution, root in adopting:
         _adopt_root(execution, root, resolved)
 

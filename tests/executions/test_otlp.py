@@ -295,6 +295,8 @@ class TestAssembly:
         steps = {s.name: s for s in Step.objects.filter(execution=execution)}
         assert steps["grandchild"].parent == steps["child"]
         assert steps["child"].parent is None  # under the root, which is the execution
+        # Renumbered by start time once the earlier-starting child arrived.
+        assert (steps["child"].sequence, steps["grandchild"].sequence) == (0, 1)
         assert execution.step_count == 2
         assert counters.total(workspace=workspace) == 1
         assert (

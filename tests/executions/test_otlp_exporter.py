@@ -161,8 +161,15 @@ def test_spans_exported_children_first_assemble_into_one_execution(live_server, 
     assert (execution.prompt_tokens, execution.completion_tokens) == (1300, 240)
     assert execution.total_tokens == 1540
     assert execution.cost_usd == Decimal("0.012570")
-    # The sequence follows the order spans started in, within each request.
-    assert sorted(s.sequence for s in steps.values()) == [0, 1, 2, 3]
+    # Spans arrived as they ended (the fetch first, the chat last but one); the
+    # timeline numbers them in the order they started.
+    ordered = Step.objects.filter(execution=execution).order_by("sequence")
+    assert [(s.sequence, s.name) for s in ordered] == [
+        (0, "chat gpt-4o-mini"),
+        (1, "get_weather"),
+        (2, "http GET forecast"),
+        (3, "ChatCompletion"),
+    ]
 
 
 def test_batched_gzip_export_of_two_traces(live_server, key, workspace):
