@@ -295,6 +295,13 @@ def execution_update(request, execution_id: UUID, payload: ExecutionUpdateIn):
 # --- steps ---------------------------------------------------------------------------
 
 
+def _duration_ms(step) -> int | None:
+    """As reported, or from the two timestamps when only they were sent."""
+    if step.duration_ms is not None or not (step.started_at and step.ended_at):
+        return step.duration_ms
+    return int((step.ended_at - step.started_at).total_seconds() * 1000)
+
+
 def _records(payload: StepsIn) -> list[StepRecord]:
     records = []
     for index, step in enumerate(payload.steps):
@@ -312,9 +319,7 @@ def _records(payload: StepsIn) -> list[StepRecord]:
                 status=step.status,
                 started_at=step.started_at,
                 ended_at=step.ended_at,
-                duration_ms=step.duration_ms
-                if step.duration_ms is not None or not (step.started_at and step.ended_at)
-                else int((step.ended_at - step.started_at).total_seconds() * 1000),
+                duration_ms=_duration_ms(step),
                 input=step.input,
                 output=step.output,
                 error=step.error,

@@ -279,10 +279,12 @@ def execution_create(
                 execution.save(force_insert=True)
         except IntegrityError:
             # A concurrent retry with the same key won the race: answer with its execution.
-            existing = key and Execution.objects.filter(workspace=workspace, idempotency_key=key)
-            if existing and existing.exists():
-                return existing.get(), False
-            raise
+            winner = None
+            if key:
+                winner = Execution.objects.filter(workspace=workspace, idempotency_key=key).first()
+            if winner is None:
+                raise
+            return winner, False
         counters.count_created([execution])
         for status in path:
             at = None
