@@ -9,7 +9,7 @@ history-restore request always gets the whole page.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -84,7 +84,6 @@ class Detail:
     stats: dict
     artifact_counts: dict[str, int]
     failing: Step | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def has_code(self) -> bool:
@@ -108,6 +107,7 @@ class Detail:
 
 
 def _failed_badly(execution: Execution) -> bool:
+    # A cancel is news only when something went wrong with it; the other bad ends always are.
     return execution.status in BAD_OUTCOMES and bool(
         execution.error or execution.failure_reason or execution.status != Status.CANCELLED
     )
