@@ -514,24 +514,3 @@ def execution_approve(*, execution: Execution, user=None, note: str = "") -> Exe
 def execution_reject(*, execution: Execution, user=None, note: str = "") -> Execution:
     """awaiting_approval -> rejected; the runtime is told to stop."""
     return _decide(execution=execution, user=user, note=note, approve=False)
-
-
-# The periodic work (timeouts, schedules) lives in scheduling.py; these names are part
-# of the control plane's services all the same.
-from .scheduling import (  # noqa: E402
-    schedule_next_after,
-    schedule_set_enabled,
-    schedule_validate,
-    schedules_fire,
-    tick,
-    timeouts_sweep,
-)
-
-__all__ = [
-    "schedule_next_after",
-    "schedule_set_enabled",
-    "schedule_validate",
-    "schedules_fire",
-    "tick",
-    "timeouts_sweep",
-]

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from agents.decorators import with_workspace
 from agents.selectors import agent_get
 
-from .. import control, selectors
+from .. import control, scheduling, selectors
 from ..control_forms import DecisionForm, RunForm
 from ..lifecycle import IllegalTransition
 from ..models import Source
@@ -270,6 +270,6 @@ def schedule_toggle(request, pk):
         return refused
     schedule = selectors.schedule_get(workspace=request.workspace, pk=pk)
     enabled = request.POST.get("enabled") == "1"
-    control.schedule_set_enabled(schedule=schedule, enabled=enabled)
+    scheduling.schedule_set_enabled(schedule=schedule, enabled=enabled)
     messages.success(request, f"Schedule “{schedule.name}” {'enabled' if enabled else 'disabled'}.")
     return _back(request, schedule.agent_version.agent.get_absolute_url())

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from executions import control, counters
+from executions import counters, scheduling
 from executions.models import Status
 
 from ..factories import AgentVersionFactory, ExecutionFactory
@@ -28,7 +28,7 @@ def test_running_past_the_limit_times_out_with_a_reason(version, workspace):
     fresh = make(version, Status.RUNNING, started_at=now - timedelta(seconds=59))
     counters.rebuild(workspace)
 
-    assert control.timeouts_sweep(now=now) == 1
+    assert scheduling.timeouts_sweep(now=now) == 1
 
     late.refresh_from_db()
     fresh.refresh_from_db()
@@ -46,7 +46,7 @@ def test_each_version_has_its_own_limit(workspace, version):
     patient = AgentVersionFactory(agent__workspace=workspace, time_limit_seconds=3600)
     quick = make(version, Status.RUNNING, started_at=now - timedelta(minutes=5))
     slow = make(patient, Status.RUNNING, started_at=now - timedelta(minutes=5))
-    control.timeouts_sweep(now=now)
+    scheduling.timeouts_sweep(now=now)
     quick.refresh_from_db()
     slow.refresh_from_db()
     assert (quick.status, slow.status) == (Status.TIMED_OUT, Status.RUNNING)
@@ -55,7 +55,7 @@ def test_each_version_has_its_own_limit(workspace, version):
 def test_a_run_stuck_in_the_queue_times_out_too(version):
     now = timezone.now()
     stuck = make(version, Status.QUEUED, started_at=None, queued_at=now - timedelta(minutes=2))
-    control.timeouts_sweep(now=now)
+    scheduling.timeouts_sweep(now=now)
     stuck.refresh_from_db()
     assert stuck.status == Status.TIMED_OUT
     assert "waited in the queue longer than the time limit of 60 s" in stuck.failure_reason
@@ -70,17 +70,17 @@ def test_waiting_for_a_person_does_not_count(version):
         started_at=now - timedelta(hours=3),
         decided_at=now - timedelta(seconds=30),
     )
-    assert control.timeouts_sweep(now=now) == 0
+    assert scheduling.timeouts_sweep(now=now) == 0
     waiting.refresh_from_db()
     resumed.refresh_from_db()
     assert (waiting.status, resumed.status) == (Status.AWAITING_APPROVAL, Status.RUNNING)
-    assert control.timeouts_sweep(now=now + timedelta(seconds=31)) == 1
+    assert scheduling.timeouts_sweep(now=now + timedelta(seconds=31)) == 1
 
 
 def test_finished_executions_are_left_alone(version):
     long_ago = timezone.now() - timedelta(days=1)
     done = make(version, Status.COMPLETED, started_at=long_ago, created_at=long_ago)
-    assert control.timeouts_sweep() == 0
+    assert scheduling.timeouts_sweep() == 0
     done.refresh_from_db()
     assert done.status == Status.COMPLETED
 
@@ -90,7 +90,7 @@ def test_the_runtime_is_told_to_stop(version, receiver, django_capture_on_commit
     version.save()
     make(version, Status.RUNNING, started_at=timezone.now() - timedelta(minutes=5))
     with django_capture_on_commit_callbacks(execute=True):
-        control.timeouts_sweep()
+        scheduling.timeouts_sweep()
     [request] = receiver.requests
     assert request.event == "cancel"
     assert request.json["execution"]["status"] == "timed_out"
