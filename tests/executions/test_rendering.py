@@ -169,3 +169,45 @@ def test_code_is_highlighted_and_escaped():
     assert unsafe_markup(html) == []
     plain = rendering.highlight_code("just <b>text</b>", language="nonsense-language")
     assert "&lt;b&gt;" in plain
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": [1, {"b": []}, 'x"y'], "c": {}, "d": None, "e": True, "f": -1.5e3},
+        {"g": {"h": {"i": [[], [1], {"j": "k"}]}}},
+        [],
+        {},
+        "a string",
+        42,
+        [[[]]],
+    ],
+)
+def test_a_head_reads_like_the_whole_value(value):
+    from_value = [
+        _visible_text(line) for line in parse(rendering.json_html(value).html).select(cls="jl")
+    ]
+    text = rendering.json_text_html(json.dumps(value))
+    from_text = [_visible_text(line) for line in parse(text.html).select(cls="jl")]
+    assert from_text == from_value
+    assert not text.truncated
+
+
+def test_a_head_cut_anywhere_still_nests_and_says_it_was_cut():
+    text = json.dumps({"rows": [{"n": i, "s": "x" * 30} for i in range(50)]})
+    for cut in range(1, len(text), 37):
+        view = rendering.json_text_html(text[:cut], cut=True)
+        assert view.truncated, cut
+        assert view.html.count("<details") == view.html.count("</details>"), cut
+        assert unsafe_markup(view.html) == []
+    # A number at the very end of a head may be missing digits: it is left out.
+    last = parse(rendering.json_text_html('{"n": 12', cut=True).html).select(cls="jl")
+    assert "12" not in "".join(line.text for line in last)
+
+
+def test_payload_view_decodes_a_whole_head_and_reads_a_cut_one():
+    whole = rendering.payload_view('{"a": [1, 2]}', chars=100)
+    assert not whole.truncated and "2 items" in whole.html
+    cut = rendering.payload_view('{"a": [1, 2', chars=11)
+    assert cut.truncated and cut.size == 0
+    assert rendering.payload_view(None, chars=10) is None
