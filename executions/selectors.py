@@ -247,6 +247,16 @@ def payload_heads(fields: tuple[str, ...], chars: int, *, max_stored: int | None
     return annotations
 
 
+def step_tail_start(*, execution: Execution, limit: int = STEP_PAGE_SIZE) -> int | None:
+    """The page cursor that shows the last `limit` steps (None when they all fit)."""
+    before = list(
+        Step.objects.filter(execution=execution)
+        .order_by("-sequence")
+        .values_list("sequence", flat=True)[limit : limit + 1]
+    )
+    return before[0] if before else None
+
+
 def step_get(*, execution: Execution, sequence: int, head_chars: int | None = None) -> Step:
     """One step of this execution, with its payloads and artifacts; 404 when absent.
 

@@ -392,6 +392,13 @@ def overview_context(request: HttpRequest, detail: Detail) -> dict:
     failing_seq = detail.failing.sequence if detail.failing else None
     if selected is not None and "after" not in request.GET:
         after = selectors.step_window_start(execution=execution, sequence=selected)
+    elif (
+        "after" not in request.GET
+        and not execution.is_terminal
+        and detail.stats["total"] > selectors.STEP_PAGE_SIZE
+    ):
+        # Watching a run live is watching its newest steps: open on the tail.
+        after = selectors.step_tail_start(execution=execution)
     page = selectors.step_page(execution=execution, after=after)
     decorate_steps(page.steps, execution)
     inspected = selected

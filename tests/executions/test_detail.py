@@ -706,3 +706,19 @@ def test_without_failure_or_screenshots_the_inspector_shows_the_last_step(
     execution, _ = make_run(agent_version, steps=4, nested=False)
     inspector = parse(alice_client.get(url(execution)).content).one(id="inspector")
     assert inspector.attrs["data-seq"] == "4" and "data-follow" in inspector.attrs
+
+
+def test_a_running_execution_opens_on_its_newest_steps(alice_client, agent_version):
+    page = selectors.STEP_PAGE_SIZE
+    execution, _ = make_run(agent_version, steps=page + 20, status=Status.RUNNING, nested=False)
+    doc = parse(alice_client.get(url(execution)).content)
+    ids = [c.attrs["id"] for c in doc.one(id="timeline-steps").select("li", cls="step")]
+    assert ids[0] == "step-21" and ids[-1] == f"step-{page + 20}"
+    assert not doc.select(id="timeline-more")  # the tail: live steps append below
+    assert doc.one("a", cls="timeline-earlier")
+    # A finished run opens on its first steps.
+    done, _ = make_run(agent_version, steps=page + 20, nested=False)
+    ids = [
+        c.attrs["id"] for c in parse(alice_client.get(url(done)).content).select("li", cls="step")
+    ]
+    assert ids[0] == "step-1"
