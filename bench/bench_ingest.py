@@ -343,7 +343,9 @@ def main():
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", DEFAULT_DB))
     parser.add_argument("--server", choices=sorted(SERVERS), default="gunicorn-sync")
     parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=4, help="client connections")
+    parser.add_argument(
+        "--threads", type=int, default=3, help="client connections (one per worker)"
+    )
     parser.add_argument("--seconds", type=float, default=20, help="per phase")
     parser.add_argument("--max-requests", type=int, default=2000, help="per phase")
     parser.add_argument("--bodies", type=int, default=250, help="distinct OTLP bodies")
