@@ -60,8 +60,19 @@ def _back(request: HttpRequest, default: str):
     return redirect(target or reverse("executions:list"))
 
 
-def _act(request: HttpRequest, pk, *, need: str, action: str, service, done: str, **kwargs):
-    """Run one service on one execution of this workspace and go back to where the form was.
+def _act(
+    request: HttpRequest,
+    pk,
+    *,
+    need: str,
+    action: str,
+    service,
+    done: str,
+    open_result: bool = False,
+    **kwargs,
+):
+    """Run one service on one execution of this workspace and go back to where the form
+    was (or, with open_result, to the execution the service returned).
 
     An action the status does not allow (IllegalTransition) changes nothing and says why.
     """
@@ -75,7 +86,7 @@ def _act(request: HttpRequest, pk, *, need: str, action: str, service, done: str
         messages.error(request, str(exc))
         return _back(request, execution.get_absolute_url())
     messages.success(request, done)
-    if action == "rerun executions":
+    if open_result:
         return redirect(result.get_absolute_url())
     return _back(request, execution.get_absolute_url())
 
@@ -104,6 +115,7 @@ def execution_rerun(request, pk):
         action="rerun executions",
         service=control.execution_rerun,
         done="Rerun queued: this is the new execution.",
+        open_result=True,
         triggered_by=request.user,
     )
 
