@@ -29,6 +29,7 @@ from agents.models import ModelPrice
 from .models import Execution, Step, StepKind, StepStatus
 
 SIX_PLACES = Decimal("0.000001")
+SEQUENCE_MAX = 2_147_483_647  # Step.sequence is a 32-bit column
 COST_LIMIT = Decimal("99999999")
 INSERT_BATCH = 1000  # 22 columns a row stays well under PostgreSQL's 65,535 parameters
 
@@ -443,6 +444,11 @@ def plan_steps(batches: list[tuple[Execution, list[StepRecord], bool]]) -> Plan:
             else:
                 sequence = next_sequence
                 next_sequence += 1
+                if sequence > SEQUENCE_MAX:
+                    raise StepInvalid(
+                        f"steps[{r.index}].sequence",
+                        f"none is left after {SEQUENCE_MAX}; send the step with its own sequence.",
+                    )
             new = _NewStep(execution_id=pk, record=r, sequence=sequence)
             if r.span_id:
                 new_by_span[r.span_id] = new

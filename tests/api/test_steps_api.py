@@ -201,3 +201,11 @@ def test_the_writer_plans_a_cycle_without_looping(execution):
     steps_writer.apply_plan(plan)
     assert Step.objects.filter(execution=execution).count() == 2
     assert Step.objects.filter(parent__isnull=True).count() >= 1
+
+
+def test_no_sequence_is_left_after_the_largest(api, execution, steps_url):
+    post(api, steps_url, {"sequence": 2_147_483_647, "name": "last"})
+    response = post(api, steps_url, {"name": "one more"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "steps[0].sequence"
+    assert Step.objects.filter(execution=execution).count() == 1
