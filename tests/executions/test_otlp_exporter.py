@@ -20,7 +20,8 @@ from opentelemetry.trace import Status, StatusCode
 
 from agents.models import Agent, ModelPrice
 from executions import counters
-from executions.models import Execution, Source, Status as RunStatus, Step, StepKind, StepStatus
+from executions.models import Execution, Source, Step, StepKind, StepStatus
+from executions.models import Status as RunStatus
 from tests.factories import ApiKeyFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
