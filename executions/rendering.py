@@ -311,10 +311,10 @@ def json_text_html(
                 truncated = True  # a number at the very end of a head may be missing digits
                 break
             if kind == "s":
-                try:
-                    value = json.loads(token)
-                except ValueError:  # an escape JSON would refuse: show it as written
-                    value = token[1:-1]
+                value = token[1:-1]
+                if "\\" in value:  # only escapes need the decoder (it costs per call)
+                    with contextlib.suppress(ValueError):  # one JSON refuses: shown as written
+                        value = json.loads(token)
                 is_key = expect_key and stack and stack[-1] == "{"
                 line.append(writer._string(value, "jk" if is_key else "js"))
                 expect_key = False
@@ -398,7 +398,8 @@ def payload_view(
     """
     if head is None:
         return None
-    if len(head) < chars or head[:1] in '{["':
+    # A head as long as the budget is whole only if it happens to end its value.
+    if len(head) < chars or head.rstrip()[-1:] in ("}", "]", '"'):
         try:
             return json_html(json.loads(head), max_lines=max_lines, max_string=max_string)
         except ValueError:

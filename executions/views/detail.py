@@ -636,7 +636,8 @@ def execution_detail(request, pk):
 @with_workspace
 def step_detail(request, pk, sequence):
     """One step with its full input and output: the expanded card (htmx) or its own page."""
-    execution = selectors.execution_get(workspace=request.workspace, pk=pk)
+    # The _detail getter leaves the run's own output in the database: a step needs none of it.
+    execution = selectors.execution_get_detail(workspace=request.workspace, pk=pk)
     full = request.GET.get("full") == "1"
     step = selectors.step_get(
         execution=execution, sequence=sequence, head_chars=None if full else CARD_HEAD_CHARS
@@ -691,7 +692,7 @@ def output_download(request, pk):
 @with_workspace
 def request_body_download(request, pk):
     """The reproduce request's JSON body, for curl's --data @file when it is too big to inline."""
-    execution = selectors.execution_get(workspace=request.workspace, pk=pk)
+    execution = selectors.execution_get_detail(workspace=request.workspace, pk=pk)
     reproduce = reproduce_request(execution, base_url=request.build_absolute_uri("/"))
     response = HttpResponse(reproduce.body_json, content_type="application/json")
     response["Content-Disposition"] = (
