@@ -194,7 +194,7 @@ KIND_GLYPHS = {
     StepKind.ACTION: "A",
     StepKind.BLOCK: "B",
     StepKind.GUARDRAIL: "G",
-    StepKind.APPROVAL: "✋",
+    StepKind.APPROVAL: "?",  # a checkpoint asks a person; emoji glyphs are missing from many fonts
     StepKind.OTHER: "•",
 }
 
