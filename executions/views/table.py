@@ -140,12 +140,12 @@ def execution_list(request):
     if partial:
         context["oob"] = True
         response = render(request, "executions/execution_list.html#results", context)
-        url = reverse("executions:list")
+        # The URL as asked, without the blanks a form sends: a saved view stays a view.
+        pushed = canonical_query(request.GET)
         if active_view is not None:
-            view_query = f"view={active_view.pk}"
-            response["HX-Push-Url"] = f"{url}?{view_query}"
-        else:
-            response["HX-Push-Url"] = f"{url}?{context['query']}" if context["query"] else url
+            pushed = f"view={active_view.pk}" + (f"&{pushed}" if pushed else "")
+        url = reverse("executions:list")
+        response["HX-Push-Url"] = f"{url}?{pushed}" if pushed else url
     else:
         context["saved_views"] = list(selectors.saved_view_list(workspace=request.workspace))
         form = page.filterset.form

@@ -140,3 +140,17 @@ def test_viewers_may_save_views_too(client, workspace):
     client.force_login(user)
     client.post("/executions/views/", {"name": "Vera's", "query": "status=failed"})
     assert SavedView.objects.filter(name="Vera's", owner=user).exists()
+
+
+def test_paging_a_view_over_htmx_pushes_the_view_and_the_page(
+    alice_client, agent_version, workspace
+):
+    make(agent_version, 25, status=Status.FAILED)
+    view = SavedView.objects.create(
+        workspace=workspace, owner=UserFactory(username="dana"), name="F", query="status=failed"
+    )
+    response = alice_client.get(f"{URL}?view={view.pk}&page=2", HTTP_HX_REQUEST="true")
+    assert response["HX-Push-Url"] == f"{URL}?view={view.pk}&page=2"
+    assert response.context["page"].number == 2
+    only_view = alice_client.get(f"{URL}?view={view.pk}", HTTP_HX_REQUEST="true")
+    assert only_view["HX-Push-Url"] == f"{URL}?view={view.pk}"
