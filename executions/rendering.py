@@ -433,14 +433,14 @@ def preview_text(value: Any, limit: int = PREVIEW_CHARS) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return truncate(" ".join(value.split()), limit)
+        return truncate(" ".join(value[: limit * 2].split()), limit)
     if isinstance(value, dict):
         for key in _PREVIEW_KEYS:
             item = value.get(key)
             # A long text field is the point of the payload; a short one among
             # others ("action": "click") says less than the compact JSON does.
             if isinstance(item, str) and item.strip() and (len(item) >= 40 or len(value) == 1):
-                return truncate(" ".join(item.split()), limit)
+                return truncate(" ".join(item[: limit * 2].split()), limit)
         messages = value.get("messages")
         if isinstance(messages, list):
             for message in reversed(messages):

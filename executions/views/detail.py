@@ -220,6 +220,8 @@ def run_window(execution: Execution) -> tuple[datetime | None, float]:
 # The preview of a payload too big to preview (a JSON string, as heads are JSON text).
 LARGE_PAYLOAD = '"(a large payload: expand the card to read it)"'
 
+KIND_LABELS = dict(StepKind.choices)
+STATUS_LABELS = dict(StepStatus.choices)
 IO_LABELS = {
     StepKind.TOOL_CALL: ("args", "result"),
     StepKind.MODEL_CALL: ("prompt", "reply"),
@@ -241,8 +243,8 @@ def decorate_steps(steps: list[Step], execution: Execution) -> None:
         step.css = f"step kind-{kind} st-{step.status} d{min(getattr(step, 'depth', 0), 8)}"
         step.href = f"{base}{step.sequence}"
         step.body_url = f"{body}{step.sequence}/"
-        step.kind_label = StepKind(kind).label if kind in StepKind.values else kind
-        step.status_label = step.get_status_display()
+        step.kind_label = KIND_LABELS.get(kind, kind)
+        step.status_label = STATUS_LABELS.get(step.status, step.status)
         step.title = step.name or "(unnamed)"
         if step.duration_ms is not None:
             step.dur_label = duration(step.duration_ms)
