@@ -40,15 +40,18 @@ from .models import (
     StepStatus,
 )
 from .steps_writer import (
+    WAITING,
     Plan,
     StepConflict,
     StepInvalid,
     StepRecord,
     Totals,
     apply_plan,
+    children_waiting,
     copy_models,
     fill_costs,
     money,
+    note_children_waiting,
     plan_steps,
 )
 
@@ -378,6 +381,7 @@ def steps_append(
         fill_costs(records)
         plan = _plan([(execution, records, False)])
         apply_plan(plan)
+        note_children_waiting(execution, plan)
         _add_totals(execution, plan.totals[execution.pk], timezone.now())
         if plan.new and execution.status in (Status.PENDING, Status.QUEUED):
             starts = [n.record.started_at for n in plan.new if n.record.started_at]
@@ -497,12 +501,15 @@ def _adopt_root(execution: Execution, root: TraceSpan, resolved) -> None:
         execution.agent_name = agent.name
         counters.count_created([execution])
     changes = _root_fields(root)
+    request = _otlp_request(root, root)
+    if children_waiting(execution):
+        request[WAITING] = True
     changes.update(
         agent=agent,
         agent_version=version,
         agent_name=agent.name,
         version_name=version.version if version else "",
-        request=_otlp_request(root, root),
+        request=request,
         updated_at=timezone.now(),
     )
     if root.step.started_at and root.step.started_at < execution.created_at:
@@ -622,6 +629,7 @@ def _traces_ingest(workspace: Workspace, spans: list[TraceSpan]) -> IngestResult
 
     plan = _plan(batches)
     for execution in created:
+        note_children_waiting(execution, plan, known=execution.request["root_span_id"])
         totals = plan.totals[execution.pk]
         execution.step_count = totals.steps
         execution.prompt_tokens = totals.prompt_tokens
@@ -637,6 +645,9 @@ def _traces_ingest(workspace: Workspace, spans: list[TraceSpan]) -> IngestResult
     counters.count_created(sorted(created, key=lambda e: (e.agent_name, e.status)))
     apply_plan(plan)
     for execution in existing.values():
+        root = roots.get(execution.trace_id)
+        known = execution.request.get("root_span_id") or (root.step.span_id if root else None)
+        note_children_waiting(execution, plan, known=known)
         _add_totals(execution, plan.totals[execution.pk], now)
         if plan.totals[execution.pk].steps:
             _resequence(execution)

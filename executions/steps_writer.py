@@ -172,6 +172,8 @@ class Plan:
     links: list[tuple[Any, _NewStep]] = field(default_factory=list)
     totals: dict[Any, Totals] = field(default_factory=dict)
     outcomes: dict[Any, list[Outcome]] = field(default_factory=dict)
+    # Per execution, the parent span ids that children named but that have not arrived.
+    waiting: dict[Any, set[str]] = field(default_factory=dict)
 
 
 def money(value) -> Decimal:
@@ -256,12 +258,44 @@ class _Stored:
     parent_id: int | None
 
 
+WAITING = "children_waiting"
+
+
+def children_waiting(execution: Execution) -> bool:
+    """Whether some step of this execution named a parent that had not arrived.
+
+    Looking for such children means reading every step of the execution (nothing is
+    indexed by parent span id), so it is done only for executions that have them: the
+    hint lives in Execution.request next to the other ingestion bookkeeping
+    (root_span_id), and set_children_waiting() records it.
+    """
+    return bool((execution.request or {}).get(WAITING))
+
+
+def note_children_waiting(execution: Execution, plan: "Plan", *, known: str | None = None) -> None:
+    """Record the hint if this plan leaves a child waiting for a parent that is not
+    `known` (a trace's root span, which is the execution rather than a step)."""
+    missing = plan.waiting.get(execution.pk, set()) - {known}
+    if missing and not children_waiting(execution):
+        set_children_waiting(execution)
+
+
+def set_children_waiting(execution: Execution) -> None:
+    request = {**(execution.request or {}), WAITING: True}
+    execution.request = request
+    if not execution._state.adding:
+        Execution.objects.filter(pk=execution.pk).update(request=request)
+
+
 def _existing(batches) -> tuple[list[_Stored], dict[Any, int], list[int]]:
     """The stored steps a request touches, each execution's highest sequence, and (on
     PostgreSQL) ids for the new steps, all in one round trip."""
     stale = [e.pk for e, records, fresh in batches if records and not fresh]
     if not stale:
         return [], {}, []
+    waiting = [
+        e.pk for e, records, fresh in batches if records and not fresh and children_waiting(e)
+    ]
     span_ids: set[str] = set()
     sequences: set[int] = set()
     for _execution, records, fresh in batches:
@@ -276,52 +310,63 @@ def _existing(batches) -> tuple[list[_Stored], dict[Any, int], list[int]]:
                 sequences.add(r.sequence)
             if r.parent_sequence is not None:
                 sequences.add(r.parent_sequence)
-    columns = ("id", "execution_id", "span_id", "sequence", "parent_span_id", "parent_id")
+    columns = ", ".join(
+        ("id", "execution_id", "span_id", "sequence", "parent_span_id", "parent_id")
+    )
     if connection.vendor == "postgresql":
-        # Arrays keep the statement short whatever the batch size (an IN list of a
-        # thousand placeholders costs more to build and parse than the lookup), and
-        # one UNION saves two round trips: stored steps (0), highest sequences (1),
-        # fresh ids (2), at most one per reported step.
+        # One statement, each part served by an index: steps by span id, steps by
+        # sequence, children waiting for a parent (only where the hint says so),
+        # each execution's highest sequence (a backward index scan), and ids for the
+        # new steps. Arrays keep it short whatever the batch size: an IN list of a
+        # thousand placeholders costs more to build and parse than the lookup.
         table = connection.ops.quote_name(Step._meta.db_table)
         wanted = sum(len(records) for _e, records, fresh in batches if not fresh)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT 0, {', '.join(columns)} FROM {table} WHERE execution_id = ANY(%s) "
-                "AND (span_id = ANY(%s) OR sequence = ANY(%s) "
-                "OR (parent_id IS NULL AND parent_span_id = ANY(%s))) "
-                "UNION ALL SELECT 1, NULL, execution_id, NULL, max(sequence), NULL, NULL "
-                f"FROM {table} WHERE execution_id = ANY(%s) GROUP BY execution_id "
-                "UNION ALL SELECT 2, nextval(pg_get_serial_sequence(%s, 'id')), NULL, NULL, "
-                "NULL, NULL, NULL FROM generate_series(1, %s)",
-                [
-                    stale,
-                    list(span_ids),
-                    list(sequences),
-                    list(span_ids),
-                    stale,
-                    Step._meta.db_table,
-                    wanted,
-                ],
+                f"SELECT 0, {columns} FROM {table} "
+                "WHERE execution_id = ANY(%(stale)s) AND span_id = ANY(%(spans)s) "
+                f"UNION ALL SELECT 0, {columns} FROM {table} "
+                "WHERE execution_id = ANY(%(stale)s) AND sequence = ANY(%(sequences)s) "
+                f"UNION ALL SELECT 0, {columns} FROM {table} WHERE execution_id = ANY(%(waiting)s) "
+                "AND parent_id IS NULL AND parent_span_id = ANY(%(spans)s) "
+                "UNION ALL SELECT 1, NULL, e.id, NULL, "
+                f"(SELECT max(sequence) FROM {table} WHERE execution_id = e.id), NULL, NULL "
+                "FROM unnest(%(stale)s::uuid[]) AS e(id) "
+                "UNION ALL SELECT 2, nextval(pg_get_serial_sequence(%(table)s, 'id')), NULL, "
+                "NULL, NULL, NULL, NULL FROM generate_series(1, %(wanted)s)",
+                {
+                    "stale": stale,
+                    "waiting": waiting,
+                    "spans": list(span_ids),
+                    "sequences": list(sequences),
+                    "table": Step._meta.db_table,
+                    "wanted": wanted,
+                },
             )
-            rows, highest, ids = [], {}, []
+            found, highest, ids = {}, {}, []
             for part, *values in cursor.fetchall():
                 if part == 0:
-                    rows.append(_Stored(*values))
+                    found[values[0]] = _Stored(*values)
                 elif part == 1:
-                    highest[values[1]] = values[3]
+                    if values[3] is not None:
+                        highest[values[1]] = values[3]
                 else:
                     ids.append(values[0])
-        return rows, highest, ids
+        return list(found.values()), highest, ids
     condition = Q()
     if span_ids:
         condition |= Q(span_id__in=span_ids)
-        # Children that arrived before their parent and wait to be linked to it.
-        condition |= Q(parent__isnull=True, parent_span_id__in=span_ids)
+        if waiting:
+            condition |= Q(
+                parent__isnull=True, parent_span_id__in=span_ids, execution_id__in=waiting
+            )
     if sequences:
         condition |= Q(sequence__in=sequences)
     rows = []
     if condition:
-        found = Step.objects.filter(condition, execution_id__in=stale).values_list(*columns)
+        found = Step.objects.filter(condition, execution_id__in=stale).values_list(
+            "id", "execution_id", "span_id", "sequence", "parent_span_id", "parent_id"
+        )
         rows = [_Stored(*row) for row in found]
     highest = dict(
         Step.objects.filter(execution_id__in=stale)
@@ -468,7 +513,9 @@ def plan_steps(batches: list[tuple[Execution, list[StepRecord], bool]]) -> Plan:
                     new.parent_new = parent
                 elif (stored := by_span.get((pk, r.parent_span_id))) is not None:
                     new.parent_id = stored.pk
-                # Otherwise the parent has not arrived yet: parent_span_id links it later.
+                else:
+                    # The parent has not arrived yet: parent_span_id links it later.
+                    plan.waiting.setdefault(pk, set()).add(r.parent_span_id)
             elif r.parent_sequence is not None:
                 parent = new_by_sequence.get(r.parent_sequence)
                 if parent is not None:

@@ -209,3 +209,32 @@ def test_no_sequence_is_left_after_the_largest(api, execution, steps_url):
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "steps[0].sequence"
     assert Step.objects.filter(execution=execution).count() == 1
+
+
+def test_a_batch_costs_the_same_queries_whatever_its_size(api, execution, steps_url):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def cost(batch):
+        with CaptureQueriesContext(connection) as queries:
+            assert post(api, steps_url, batch).status_code == 201
+        return len(queries)
+
+    post(api, steps_url, {"name": "warm-up"})  # the first step starts the execution
+    small = cost([{"span_id": f"a{i}", "kind": "llm", "model": "m"} for i in range(10)])
+    large = cost([{"span_id": f"b{i}", "kind": "llm", "model": "m"} for i in range(300)])
+    assert small == large
+
+
+def test_only_executions_with_waiting_children_look_for_them(api, execution, steps_url):
+    from executions.steps_writer import children_waiting
+
+    post(api, steps_url, [{"span_id": "p"}, {"span_id": "c", "parent_span_id": "p"}])
+    execution.refresh_from_db()
+    assert not children_waiting(execution)  # the parent came in the same batch
+    post(api, steps_url, {"span_id": "late-child", "parent_span_id": "late-parent"})
+    execution.refresh_from_db()
+    assert children_waiting(execution)
+    post(api, steps_url, {"span_id": "late-parent"})
+    child = Step.objects.get(span_id="late-child")
+    assert child.parent == Step.objects.get(span_id="late-parent")
