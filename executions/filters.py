@@ -13,10 +13,12 @@ from decimal import Decimal
 import django_filters
 from django import forms
 from django.db import connections
-from django.db.models import BooleanField, Q, QuerySet, Value
+from django.db.models import CharField, F, Q, QuerySet, Value
 from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import Cast, Concat
 from django.forms.utils import flatatt
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
@@ -136,30 +138,51 @@ def local_midnight(day) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
 
 
-def agent_choices(workspace: Workspace) -> list[tuple[str, str]]:
-    """Every agent name that has executions here, removed agents included (their
-    executions keep the name), plus live agents that have not run yet."""
-    with_runs = (
-        ExecutionCounter.objects.filter(workspace=workspace, count__gt=0)
-        .annotate(live=Value(False, output_field=BooleanField()))
-        .values_list("agent_name", "live")
-        .order_by()
+def filter_choices(workspace: Workspace) -> dict[str, list[tuple[str, str]]]:
+    """The drop-downs' options, in one query: agents, versions and schedules.
+
+    Agents are every name that has executions here, removed agents included (their
+    executions keep the name), plus live agents that have not run yet.
+    """
+    text = CharField()
+
+    def rows(queryset, kind, key, label):
+        return (
+            queryset.order_by()
+            .annotate(kind=Value(kind, output_field=text), key=key, label=label)
+            .values_list("kind", "key", "label")
+        )
+
+    ran = rows(
+        ExecutionCounter.objects.filter(workspace=workspace, count__gt=0),
+        "ran",
+        F("agent_name"),
+        F("agent_name"),
     )
-    agents = (
-        Agent.objects.filter(workspace=workspace)
-        .annotate(live=Value(True, output_field=BooleanField()))
-        .values_list("name", "live")
-        .order_by()
+    agents = rows(Agent.objects.filter(workspace=workspace), "agent", F("name"), F("name"))
+    versions = rows(
+        AgentVersion.objects.filter(agent__workspace=workspace),
+        "version",
+        Cast("pk", text),
+        Concat("agent__name", Value(":"), "version", output_field=text),
     )
-    names, live = set(), set()
-    for name, is_live in with_runs.union(agents):
-        names.add(name)
-        if is_live:
-            live.add(name)
-    choices = [("", "All agents")]
-    for name in sorted(names, key=str.lower):
-        choices.append((name, name if name in live else f"{name} (removed)"))
-    return choices
+    schedules = rows(
+        Schedule.objects.filter(workspace=workspace), "schedule", Cast("pk", text), F("name")
+    )
+    found: dict[str, dict[str, str]] = {"ran": {}, "agent": {}, "version": {}, "schedule": {}}
+    for kind, key, label in ran.union(agents, versions, schedules, all=True):
+        found[kind][key] = label
+    live = found["agent"]
+    names = sorted(set(found["ran"]) | set(live), key=str.lower)
+
+    def by_label(options: dict[str, str]) -> list[tuple[str, str]]:
+        return sorted(options.items(), key=lambda option: option[1].lower())
+
+    return {
+        "agent": [("", "All agents"), *((n, n if n in live else f"{n} (removed)") for n in names)],
+        "version": [("", "All versions"), *by_label(found["version"])],
+        "schedule": [("", "All schedules"), *by_label(found["schedule"])],
+    }
 
 
 class ExecutionFilterForm(forms.Form):
@@ -269,7 +292,7 @@ class ExecutionFilter(django_filters.FilterSet):
         # nor uses the filter never runs their queries.
         # A plain function, not a bound method: the form deep-copies its fields, and
         # copying a bound method would copy this whole FilterSet with it.
-        self.filters["agent"].extra["choices"] = lambda: agent_choices(workspace)
+        self.filters["agent"].extra["choices"] = lambda: self._choices["agent"]
         # Only what a label needs: versions carry schemas and configs of any size.
         self.filters["version"].queryset = (
             AgentVersion.objects.filter(agent__workspace=workspace)
@@ -281,6 +304,14 @@ class ExecutionFilter(django_filters.FilterSet):
         self.filters["schedule"].queryset = (
             Schedule.objects.filter(workspace=workspace).only("id", "name").order_by("name")
         )
+
+    @cached_property
+    def _choices(self) -> dict[str, list[tuple[str, str]]]:
+        return filter_choices(self.workspace)
+
+    def choices_for(self, name: str) -> list[tuple[str, str]] | None:
+        """The options of a drop-down drawn from the one choices query, if it has them."""
+        return self._choices.get(name)
 
     @property
     def vendor(self) -> str:
@@ -476,7 +507,7 @@ class TableStateForm(forms.Form):
         }
 
 
-def control_html(bound: forms.BoundField) -> SafeString:
+def control_html(bound: forms.BoundField, choices=None) -> SafeString:
     """A filter's <input> or <select>, written directly.
 
     Django's widget templates render every <option> through its own template; with
@@ -498,7 +529,7 @@ def control_html(bound: forms.BoundField) -> SafeString:
             '<option value="{}"{}>{}</option>',
             (
                 (str(v), mark_safe(" selected") if str(v) in chosen else "", label)
-                for v, label in bound.field.choices
+                for v, label in (choices if choices is not None else bound.field.choices)
             ),
         )
         return format_html("<select{}>{}</select>", flatatt(attrs), options)

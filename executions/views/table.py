@@ -149,8 +149,9 @@ def execution_list(request):
     else:
         context["saved_views"] = list(selectors.saved_view_list(workspace=request.workspace))
         form = page.filterset.form
+        filterset = page.filterset
         context["controls"] = {
-            name: control_html(form[name])
+            name: control_html(form[name], filterset.choices_for(name))
             for name in FILTER_PARAMS
             if name in form.fields and name != "status"
         }

@@ -58,6 +58,12 @@ def test_full_page_has_the_furniture_and_the_columns(alice_client, agent_version
     running = doc.select("tr", cls="is-live")
     assert len(running) == 1
     assert "—" in running[0].text  # credits not yet calculated
+    versions = {
+        o.attrs["value"]: o.text for o in doc.one("select", id="id_version").select("option")
+    }
+    assert versions == {"": "All versions", str(agent_version.pk): "invoice-extractor:v1"}
+    schedules = [o.text for o in doc.one("select", id="id_schedule").select("option")]
+    assert schedules == ["All schedules", "Morning invoices"]
     assert unsafe_markup(response.content) == []
     assert "2 executions total" in " ".join(doc.one("p", id="results-summary").text.split())
 
@@ -238,9 +244,9 @@ def test_exact_query_count_for_a_filtered_page(
     alice_client.get(URL)  # the first request also stores the chosen workspace in the session
     # session, user, membership; the count per batch (a text search is not in the
     # counters: one scan gives the total and the batch groups), page ids, rows; the
-    # form's choices: agents (one UNION of counters and live agents), versions,
-    # schedules; the saved views menu and the workspace switcher.
-    with django_assert_num_queries(11):
+    # drop-downs' options (agents that ran, live agents, versions and schedules in one
+    # UNION); the saved views menu and the workspace switcher.
+    with django_assert_num_queries(9):
         alice_client.get(f"{URL}?q=timeout&status=failed")
     with django_assert_num_queries(6):
         htmx(alice_client, f"{URL}?q=timeout&status=failed")
