@@ -95,4 +95,4 @@ def api_key_revoke(request, pk):
         return refused
     key = services.api_key_revoke(workspace=request.workspace, pk=pk)
     messages.success(request, f"Revoked “{key.name}” ({key.prefix}…). It no longer authenticates.")
-    return redirect("agents:api_keys")
+    return redirect("api_keys")

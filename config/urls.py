@@ -12,6 +12,9 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("workspaces/switch/", agent_views.workspace_switch, name="workspace_switch"),
+    # Workspace-level, not under /agents/, so no agent's slug can collide with it.
+    path("workspace/api-keys/", agent_views.api_key_list, name="api_keys"),
+    path("workspace/api-keys/<int:pk>/revoke/", agent_views.api_key_revoke, name="api_key_revoke"),
     path("executions/", include("executions.urls")),
     path("agents/", include("agents.urls")),
     # Feedback lives under executions/<id>/feedback/ and agents/<slug>/versions/: its own

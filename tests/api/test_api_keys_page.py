@@ -14,7 +14,7 @@ def soup(response):
 
 
 def test_an_admin_creates_a_key_shown_only_in_that_response(alice_client, workspace, alice):
-    response = alice_client.post("/agents/api-keys/", {"name": "prod runtime"})
+    response = alice_client.post("/workspace/api-keys/", {"name": "prod runtime"})
     assert response.status_code == 200
     raw = soup(response).one(id="apikey-raw").text
     assert raw.startswith("rb_")
@@ -22,7 +22,7 @@ def test_an_admin_creates_a_key_shown_only_in_that_response(alice_client, worksp
     key = ApiKey.objects.get(workspace=workspace)
     assert (key.name, key.created_by, key.prefix) == ("prod runtime", alice, raw[:10])
     assert key.hashed_key == ApiKey.hash(raw) and raw not in key.hashed_key
-    again = alice_client.get("/agents/api-keys/")
+    again = alice_client.get("/workspace/api-keys/")
     assert raw not in again.content.decode()
     assert soup(again).select(id="apikey-raw") == []
     table = soup(again).one("table", cls="apikey-table")
@@ -30,7 +30,7 @@ def test_an_admin_creates_a_key_shown_only_in_that_response(alice_client, worksp
 
 
 def test_a_key_needs_a_name(alice_client):
-    response = alice_client.post("/agents/api-keys/", {"name": "  "})
+    response = alice_client.post("/workspace/api-keys/", {"name": "  "})
     assert response.status_code == 422
     assert "Give the key a name" in soup(response).one(cls="field-error").text
     assert not ApiKey.objects.exists()
@@ -38,14 +38,14 @@ def test_a_key_needs_a_name(alice_client):
 
 def test_an_admin_revokes_a_key(alice_client, workspace):
     key, _ = ApiKeyFactory.create_with_raw(workspace=workspace, name="old")
-    response = alice_client.post(f"/agents/api-keys/{key.pk}/revoke/", follow=True)
+    response = alice_client.post(f"/workspace/api-keys/{key.pk}/revoke/", follow=True)
     key.refresh_from_db()
     assert key.revoked_at is not None
     assert "Revoked “old”" in response.content.decode()
     assert len(soup(response).select("tr", cls="is-revoked")) == 1
     # Revoking twice is harmless and keeps the first time.
     first = key.revoked_at
-    alice_client.post(f"/agents/api-keys/{key.pk}/revoke/")
+    alice_client.post(f"/workspace/api-keys/{key.pk}/revoke/")
     key.refresh_from_db()
     assert key.revoked_at == first
 
@@ -54,13 +54,13 @@ def test_only_admins_see_or_change_keys(client, bob, viewer, workspace):
     key, _ = ApiKeyFactory.create_with_raw(workspace=workspace, name="keep")
     for user in (bob, viewer):
         client.force_login(user)
-        listing = client.get("/agents/api-keys/")
+        listing = client.get("/workspace/api-keys/")
         assert listing.status_code == 403
         assert "Only admins" in listing.content.decode()
-        assert client.post("/agents/api-keys/", {"name": "x"}).status_code == 403
-        assert client.post(f"/agents/api-keys/{key.pk}/revoke/").status_code == 403
+        assert client.post("/workspace/api-keys/", {"name": "x"}).status_code == 403
+        assert client.post(f"/workspace/api-keys/{key.pk}/revoke/").status_code == 403
         # No link to the page on the agents page either.
-        assert "/agents/api-keys/" not in client.get("/agents/").content.decode()
+        assert "/workspace/api-keys/" not in client.get("/agents/").content.decode()
     key.refresh_from_db()
     assert key.revoked_at is None
     assert ApiKey.objects.count() == 1
@@ -68,25 +68,25 @@ def test_only_admins_see_or_change_keys(client, bob, viewer, workspace):
 
 def test_another_workspaces_key_cannot_be_revoked(alice_client, other_workspace):
     theirs, _ = ApiKeyFactory.create_with_raw(workspace=other_workspace)
-    assert alice_client.post(f"/agents/api-keys/{theirs.pk}/revoke/").status_code == 404
+    assert alice_client.post(f"/workspace/api-keys/{theirs.pk}/revoke/").status_code == 404
     theirs.refresh_from_db()
     assert theirs.revoked_at is None
-    assert alice_client.get("/agents/api-keys/").content.decode().count(theirs.prefix) == 0
+    assert alice_client.get("/workspace/api-keys/").content.decode().count(theirs.prefix) == 0
 
 
 def test_the_list_page_query_count(alice_client, workspace, django_assert_num_queries):
     for i in range(3):
         ApiKeyFactory.create_with_raw(workspace=workspace, name=f"k{i}")
-    alice_client.get("/agents/api-keys/")
+    alice_client.get("/workspace/api-keys/")
     # session, user, membership, workspaces for the switcher, the keys (with their creators)
     with django_assert_num_queries(5) as queries:
-        response = alice_client.get("/agents/api-keys/")
+        response = alice_client.get("/workspace/api-keys/")
     body = soup(response).one("table", cls="apikey-table").one("tbody")
     assert len(body.select("tr")) == 3
     assert sum("agents_apikey" in q["sql"] for q in queries.captured_queries) == 1
 
 
 def test_anonymous_users_are_sent_to_log_in(client):
-    response = client.get("/agents/api-keys/")
+    response = client.get("/workspace/api-keys/")
     assert response.status_code == 302
     assert "/accounts/login/" in response["Location"]

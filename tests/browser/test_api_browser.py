@@ -36,7 +36,7 @@ def test_an_admin_creates_a_key_that_works_once_shown(page, workspace):
     api = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert api.get("/api/v1/executions").status_code == 200
     # Shown once: the page never shows it again, and only its hash is stored.
-    page.goto("/agents/api-keys/")
+    page.goto("/workspace/api-keys/")
     assert raw not in page.content()
     assert not ApiKey.objects.filter(hashed_key=raw).exists()
     page.get_by_role("button", name="Revoke ci runtime").click()
