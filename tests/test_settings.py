@@ -18,6 +18,8 @@ OURS = {
     "TIME_ZONE",
     "DJANGO_SETTINGS_MODULE",
     "SECURE_SSL_REDIRECT",
+    # Set while the browser tests' Playwright session is open; not ours to pass on.
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
     "SECURE_COOKIES",
 }
 
