@@ -38,14 +38,21 @@ def duration(ms) -> str:
     return f"{days} d {hours:02d} h"
 
 
+def _decimal(value) -> Decimal | None:
+    """A number as Decimal, or None for a missing or unreadable one (shown as a dash)."""
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return None
+
+
 @register.filter
 def usd(value) -> str:
     """Cost in dollars with enough digits for sub-cent model calls; a dash when unknown."""
-    if value is None or value == "":
-        return "—"
-    try:
-        amount = Decimal(value)
-    except (InvalidOperation, TypeError, ValueError):
+    amount = _decimal(value)
+    if amount is None:
         return "—"
     if amount == 0:
         return "$0"
@@ -57,11 +64,8 @@ def usd(value) -> str:
 @register.filter
 def credits(value) -> str:
     """Credits, or a dash while they are not calculated (NULL), as seed 003 shows them."""
-    if value is None or value == "":
-        return "—"
-    try:
-        amount = Decimal(value)
-    except (InvalidOperation, TypeError, ValueError):
+    amount = _decimal(value)
+    if amount is None:
         return "—"
     return f"{amount.normalize():,f}" if amount == amount.to_integral() else f"{amount:,.2f}"
 
