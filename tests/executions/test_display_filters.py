@@ -1,0 +1,32 @@
+from decimal import Decimal
+
+import pytest
+
+from executions.templatetags.runboard import credits, duration, usd
+
+
+@pytest.mark.parametrize(
+    ("ms", "shown"),
+    [(None, "—"), ("x", "—"), (840, "840 ms"), (3200, "3.2 s"), (45_000, "45 s"),
+     (245_000, "4 m 05 s"), (7_380_000, "2 h 03 m"), (200 * 3_600_000, "8 d 08 h")],
+)  # fmt: skip
+def test_duration_reads_like_people_say_it(ms, shown):
+    assert duration(ms) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(None, "—"), ("", "—"), ("abc", "—"), (0, "$0"), (Decimal("0.0042"), "$0.0042"),
+     (Decimal("12.5"), "$12.50"), (Decimal("1234.5"), "$1,234.50")],
+)  # fmt: skip
+def test_usd_keeps_sub_cent_costs_visible(value, shown):
+    assert usd(value) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(None, "—"), ("nope", "—"), (Decimal("3"), "3"), (Decimal("1.5"), "1.50"),
+     (Decimal("2500"), "2,500")],
+)  # fmt: skip
+def test_credits_show_a_dash_until_calculated(value, shown):
+    assert credits(value) == shown
