@@ -172,6 +172,8 @@ class Execution(models.Model):
             models.Index(fields=["workspace", "-cost_usd"], name="exec_ws_cost"),
             models.Index(fields=["workspace", "-credits"], name="exec_ws_credits"),
             models.Index(fields=["status", "priority", "created_at"], name="exec_queue"),
+            # Staff in admin see every workspace: their changelist sorts without one.
+            models.Index(fields=["-created_at", "-id"], name="exec_created"),
         ]
 
     def __str__(self) -> str:
