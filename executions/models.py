@@ -187,6 +187,15 @@ class Execution(models.Model):
         return self.status in TERMINAL_STATUSES
 
     @property
+    def elapsed_ms(self) -> int | None:
+        """How long it has run so far: its duration once ended, the time since start before."""
+        if self.duration_ms is not None:
+            return self.duration_ms
+        if self.started_at is None:
+            return None
+        return max(0, int((timezone.now() - self.started_at).total_seconds() * 1000))
+
+    @property
     def agent_removed(self) -> bool:
         return self.agent_id is None
 

@@ -30,3 +30,16 @@ def test_usd_keeps_sub_cent_costs_visible(value, shown):
 )  # fmt: skip
 def test_credits_show_a_dash_until_calculated(value, shown):
     assert credits(value) == shown
+
+
+def test_elapsed_is_the_duration_once_ended_and_the_time_so_far_before():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from executions.models import Execution
+
+    running = Execution(started_at=timezone.now() - timedelta(seconds=5))
+    assert 5000 <= running.elapsed_ms < 6000
+    assert Execution(started_at=timezone.now(), duration_ms=1234).elapsed_ms == 1234
+    assert Execution().elapsed_ms is None
