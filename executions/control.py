@@ -14,10 +14,9 @@ import secrets
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from jsonschema import validators
-from jsonschema.exceptions import SchemaError
 
 from agents.models import Agent, AgentVersion, Schedule, Workspace
+from agents.validation import SchemaError, schema_errors
 
 from . import counters, dispatch, lifecycle
 from .models import Batch, Execution, Priority, Source, Status
@@ -71,13 +70,6 @@ def priority_parse(value) -> int:
     raise InvalidRequest(f"priority: {value!r} is not a priority; expected one of: {choices}.")
 
 
-def _where(root: str, path) -> str:
-    where = root
-    for part in path:
-        where += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return where
-
-
 def inputs_validate(*, agent_version: AgentVersion, inputs, root: str = "inputs") -> None:
     """Check inputs against the version's input_schema; InvalidRequest lists each problem."""
     if not isinstance(inputs, dict):
@@ -86,18 +78,14 @@ def inputs_validate(*, agent_version: AgentVersion, inputs, root: str = "inputs"
     if not schema:
         return
     try:
-        validator_class = validators.validator_for(schema)
-        validator_class.check_schema(schema)
+        problems = schema_errors(schema, inputs, root=root)
     except SchemaError as exc:
         raise InvalidRequest(
             f"The input schema of {agent_version.full_name} is not a valid JSON Schema "
             f"({exc.message}); fix it in admin before executing."
         ) from None
-    errors = sorted(
-        validator_class(schema).iter_errors(inputs), key=lambda e: [str(p) for p in e.path]
-    )
-    if errors:
-        messages = [f"{_where(root, e.absolute_path)}: {e.message}" for e in errors]
+    if problems:
+        messages = [f"{where}: {message}" for where, message in problems]
         if len(messages) > MAX_ERRORS_SHOWN:
             extra = len(messages) - MAX_ERRORS_SHOWN
             messages = [*messages[:MAX_ERRORS_SHOWN], f"... and {extra} more problems."]

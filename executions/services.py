@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-import jsonschema
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from agents.models import AgentVersion, Workspace
 from agents.services import AgentNameError, agent_resolve, agents_resolve, parse_agent_ref
+from agents.validation import SchemaError, schema_errors
 
 from . import counters, lifecycle
 from .models import (
@@ -152,22 +152,13 @@ def _validate_input(version: AgentVersion | None, data: dict) -> None:
     if not schema:
         return
     try:
-        validator_class = jsonschema.validators.validator_for(schema)
-        validator_class.check_schema(schema)
-    except jsonschema.SchemaError as exc:
+        problems = schema_errors(schema, data, root="input")
+    except SchemaError as exc:
         raise Invalid(
             [("agent", f"{version.full_name} has an invalid input_schema: {exc.message}")]
         ) from None
-    errors = sorted(validator_class(schema).iter_errors(data), key=lambda e: list(e.path))
-    if errors:
-        raise Invalid([(_json_path("input", e.absolute_path), e.message) for e in errors[:20]])
-
-
-def _json_path(root: str, parts) -> str:
-    path = root
-    for part in parts:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
+    if problems:
+        raise Invalid(problems[:20])
 
 
 def _batch(*, workspace: Workspace, pk, name: str | None, version) -> Batch:
