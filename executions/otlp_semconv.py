@@ -237,32 +237,60 @@ def _event_attr(events, names: tuple[str, ...], key: str) -> Any:
     return None
 
 
+# Where each convention keeps a span's input and output, newest convention first:
+# OpenInference value, GenAI messages (attribute, then event), flattened messages
+# (OpenInference, older GenAI), the older GenAI prompt/completion (attribute, then
+# event), and Traceloop's entity payload.
+_SIDES = {
+    "input": {
+        "value": ("input.value", "input.mime_type"),
+        "messages": "gen_ai.input.messages",
+        "flattened": ("llm.input_messages.", "gen_ai.prompt."),
+        "legacy": ("gen_ai.prompt", "gen_ai.content.prompt"),
+        "traceloop": "traceloop.entity.input",
+    },
+    "output": {
+        "value": ("output.value", "output.mime_type"),
+        "messages": "gen_ai.output.messages",
+        "flattened": ("llm.output_messages.", "gen_ai.completion."),
+        "legacy": ("gen_ai.completion", "gen_ai.content.completion"),
+        "traceloop": "traceloop.entity.output",
+    },
+}
+
+
 def _content(attrs: dict, events, side: str, kind: str) -> Any:
     """The input (side="input") or output of a span, from the first convention present."""
-    if side == "input":
-        if kind == StepKind.TOOL_CALL:
+    if kind == StepKind.TOOL_CALL:
+        if side == "input":
             args = _first(attrs, ("gen_ai.tool.call.arguments", "tool_call.function.arguments"))
             if args is not None:
                 return _maybe_json(args)
-        value = attrs.get("input.value")
-        if value is not None:
-            return _maybe_json(value, attrs.get("input.mime_type"))
-        messages = attrs.get("gen_ai.input.messages")
-        if messages is None:
-            messages = _event_attr(
-                events, ("gen_ai.client.inference.operation.details",), "gen_ai.input.messages"
-            )
-        if messages is not None:
-            return _maybe_json(messages)
-        flat = _unflatten(attrs, "llm.input_messages.") or _unflatten(attrs, "gen_ai.prompt.")
+        elif "gen_ai.tool.call.result" in attrs:
+            return _maybe_json(attrs["gen_ai.tool.call.result"])
+    names = _SIDES[side]
+    value_key, mime_key = names["value"]
+    value = attrs.get(value_key)
+    if value is not None:
+        return _maybe_json(value, attrs.get(mime_key))
+    messages = attrs.get(names["messages"])
+    if messages is None:
+        messages = _event_attr(
+            events, ("gen_ai.client.inference.operation.details",), names["messages"]
+        )
+    if messages is not None:
+        return _maybe_json(messages)
+    for prefix in names["flattened"]:
+        flat = _unflatten(attrs, prefix)
         if flat is not None:
             return flat
-        value = attrs.get("gen_ai.prompt")
-        if value is None:
-            value = _event_attr(events, ("gen_ai.content.prompt",), "gen_ai.prompt")
-        if value is None:
-            value = attrs.get("traceloop.entity.input")
-        return _maybe_json(value)
+    legacy_key, legacy_event = names["legacy"]
+    value = attrs.get(legacy_key)
+    if value is None:
+        value = _event_attr(events, (legacy_event,), legacy_key)
+    if value is None:
+        value = attrs.get(names["traceloop"])
+    return _maybe_json(value)
     if kind == StepKind.TOOL_CALL and "gen_ai.tool.call.result" in attrs:
         return _maybe_json(attrs["gen_ai.tool.call.result"])
     value = attrs.get("output.value")
