@@ -1,6 +1,8 @@
 """Named users, as in healthchecks: alice owns a workspace, bob is on her team,
 charlie is an outsider with a workspace of his own."""
 
+from pathlib import Path
+
 import pytest
 
 from agents.models import Role
@@ -80,3 +82,13 @@ def _forget_model_prices():
     forget_prices()
     yield
     forget_prices()
+
+
+def pytest_sessionfinish(session):
+    """pytest-django deletes the SQLite test database file but not its WAL sidecars."""
+    from django.conf import settings
+
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") and name:
+        for suffix in ("-wal", "-shm"):
+            Path(name + suffix).unlink(missing_ok=True)

@@ -20,3 +20,13 @@ STORAGES = {
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = BASE_DIR / ".test-media"  # noqa: F405
 TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file rather than Django's shared-cache in-memory database: live servers, the demo
+    # runtime and worker threads then wait on the busy timeout like production SQLite
+    # does, instead of failing at once with "database table is locked".
+    import tempfile
+
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(tempfile.gettempdir(), f"runboard-test-{os.getpid()}.sqlite3")
+    }
