@@ -6,6 +6,7 @@ form's cleaned_data, which holds only the fields that validated).
 """
 
 import re
+import unicodedata
 import uuid
 from datetime import datetime, time, timedelta
 from decimal import Decimal
@@ -15,7 +16,7 @@ from django import forms
 from django.db import connections
 from django.db.models import CharField, F, Q, QuerySet, Value
 from django.db.models.fields.json import KeyTransform
-from django.db.models.functions import Cast, Concat
+from django.db.models.functions import Cast, Concat, Upper
 from django.forms.utils import flatatt
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -24,7 +25,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from agents.models import Agent, AgentVersion, Schedule, Workspace
 
-from .models import ACTIVE_STATUSES, Batch, ExecutionCounter, Source, Status
+from .models import ACTIVE_STATUSES, Batch, ExecutionCounter, ExecutionSearch, Source, Status
 
 ACTIVE = "active"
 STATUS_CHOICES = [(ACTIVE, "Active (not finished)"), *Status.choices]
@@ -98,6 +99,13 @@ class SearchField(forms.CharField):
         if len(value) > SEARCH_MAX_CHARS:
             raise forms.ValidationError(
                 f"Search is limited to {SEARCH_MAX_CHARS} characters.", code="max_length"
+            )
+        if any(unicodedata.category(c) == "Cc" for c in value):
+            # A line break could match across the error and summary of the search
+            # table's document, and nobody types one into a search box.
+            raise forms.ValidationError(
+                "Search cannot contain line breaks, tabs or other control characters.",
+                code="control_characters",
             )
         compact = value.replace("-", "").lower()
         looks_like_id = HEX.match(compact) and len(compact) >= ID_PREFIX_MIN_CHARS
@@ -324,7 +332,10 @@ class ExecutionFilter(django_filters.FilterSet):
         if exact is not None:
             return queryset.filter(pk=exact)
         condition = Q()
-        if len(value) >= SEARCH_MIN_CHARS:
+        if len(value) >= SEARCH_MIN_CHARS and queryset.model is ExecutionSearch:
+            # The search table's document is already upper-cased: UPPER() only the value.
+            condition = Q(document__contains=Upper(Value(value)))
+        elif len(value) >= SEARCH_MIN_CHARS:
             # icontains compiles to UPPER(col) LIKE UPPER(%s), which the trigram
             # indexes on upper(error) and upper(summary) serve on PostgreSQL.
             condition = Q(error__icontains=value) | Q(summary__icontains=value)

@@ -344,6 +344,51 @@ class ExecutionCounter(models.Model):
         return f"{self.agent_name} {self.status}: {self.count}"
 
 
+class ExecutionSearch(models.Model):
+    """The columns the table's text search reads, one narrow row per execution.
+
+    A search for a word matched by 10,000 of a million executions must read and
+    recheck every candidate row the trigram index names, to count them exactly.
+    Here those rows are ~130 bytes instead of the execution's kilobytes of input
+    and output, and the error and summary are one text already upper-cased, so the
+    recheck is one LIKE with no case folding: the same search costs half as much
+    and stays in cache.
+
+    Database triggers keep it (migration 0006), so no write path can forget it:
+    every insert, and every update of these columns, of an execution is copied
+    here, and deleting the execution deletes the row.
+    """
+
+    # Plain copies, so no constraints: the triggers, not Django's deletion collector,
+    # own these rows, and the execution's own constraints already checked the values.
+    execution = models.OneToOneField(
+        Execution, models.DO_NOTHING, primary_key=True, db_constraint=False, related_name="+"
+    )
+    workspace = models.ForeignKey(
+        Workspace, models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    batch = models.ForeignKey(
+        Batch, models.DO_NOTHING, null=True, db_constraint=False, db_index=False, related_name="+"
+    )
+    agent_name = models.CharField(max_length=200)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    created_at = models.DateTimeField()
+    # UPPER(error || newline || summary): matched with LIKE against the upper-cased
+    # search, as icontains does, but folded once on write rather than on every read.
+    document = models.TextField(blank=True)
+
+    class Meta:
+        # The search's page walks this backwards, as the table's own time index.
+        indexes = [
+            models.Index(
+                fields=["workspace", "-created_at", "-execution"], name="exec_search_created"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"search row of {self.execution_id}"
+
+
 class SavedView(models.Model):
     """A named set of table filters and sort: a URL that can be shared in the workspace."""
 

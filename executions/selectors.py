@@ -40,6 +40,7 @@ from .models import (
     Artifact,
     Batch,
     Execution,
+    ExecutionSearch,
     SavedView,
     Status,
     Step,
@@ -560,7 +561,7 @@ def table_ordering(sort: str, *, reverse: bool = False) -> list:
     if nullable:
         nulls = {"nulls_first": True} if reverse else {"nulls_last": True}
     measure = F(name).desc(**nulls) if descending else F(name).asc(**nulls)
-    tiebreak = F("id").desc() if descending else F("id").asc()
+    tiebreak = F("pk").desc() if descending else F("pk").asc()
     return [measure, tiebreak]
 
 
@@ -590,30 +591,46 @@ def _batch_matches(filtered: QuerySet) -> dict:
 # Filters whose indexes (trigram, GIN) only point at candidate rows that must then
 # be read and rechecked: no index-only count exists for them.
 HEAP_BOUND_FILTERS = frozenset({"q", "meta"})
+# The filters whose columns the narrow search table copies (ExecutionSearch).
+SEARCH_TABLE_FILTERS = frozenset({"q", "agent", "status", "start", "end"})
 
 
-def _count(filterset: ExecutionFilter, filtered: QuerySet, *, grouped: bool):
+def _search_rows(filterset: ExecutionFilter) -> QuerySet[ExecutionSearch] | None:
+    """The filters run over the narrow search table, for a text search it can answer.
+
+    The same filter methods apply, since its columns carry the executions' names;
+    its rows are a tenth of the size, which is what a search that must recheck
+    every candidate row costs.
+    """
+    applied = set(filterset.applied())
+    if "q" not in applied or applied - SEARCH_TABLE_FILTERS:
+        return None
+    return filterset.filter_queryset(ExecutionSearch.objects.filter(workspace=filterset.workspace))
+
+
+def _count(filterset: ExecutionFilter, filtered: QuerySet, *, grouped: bool, searched=None):
     """(executions, table rows, {batch id: matches}) for the filters, all exact.
 
     The counters answer the common filters (none, agent, status) without touching
     the executions table; the other indexed filters count from their index alone,
     and the batch matches come from the partial index of batched executions. A text
-    or metadata search reads its rows once, counting them per batch (NULL for no
-    batch), which gives the total and the groups together. Never a COUNT over the
-    whole workspace.
+    or metadata search reads its rows once (from the search table when it holds
+    every filtered column), counting them per batch (NULL for no batch), which
+    gives the total and the groups together. Never a COUNT over the whole workspace.
     """
     by_counters = filterset.counter_filters()
-    if grouped and HEAP_BOUND_FILTERS & set(filterset.applied()):
+    rows = searched if searched is not None else filtered
+    if grouped and (searched is not None or HEAP_BOUND_FILTERS & set(filterset.applied())):
         # These filters must read every matching row anyway (their indexes are lossy):
         # read them once, counting per batch.
-        batch_matches = dict(filtered.order_by().values_list("batch_id").annotate(n=Count("*")))
+        batch_matches = dict(rows.order_by().values_list("batch_id").annotate(n=Count("*")))
         total = sum(batch_matches.values())
         batch_matches.pop(None, None)
     else:
         if by_counters is not None:
             total = counters.total(workspace=filterset.workspace, **by_counters)
         else:
-            total = filtered.count()  # an index-only scan for these filters
+            total = rows.count()  # an index-only scan for the filters that are not lossy
         batch_matches = _batch_matches(filtered) if grouped else {}
     batched = sum(batch_matches.values())
     return total, total - batched + len(batch_matches), batch_matches
@@ -638,7 +655,7 @@ def _page_keys(filtered, *, workspace, sort, batch_matches, offset, limit, entry
         singles = (
             filtered.filter(batch__isnull=True)
             .annotate(kind=Value("e", output_field=CharField()))
-            .values_list("kind", "id", "created_at")
+            .values_list("kind", "pk", "created_at")
         )
         if len(batch_matches) <= BATCH_IDS_INLINE:
             matching = list(batch_matches)
@@ -649,7 +666,7 @@ def _page_keys(filtered, *, workspace, sort, batch_matches, offset, limit, entry
             .annotate(kind=Value("b", output_field=CharField()))
             .values_list("kind", "id", "created_at")
         )
-        order = ["-created_at", "-id"] if descending else ["created_at", "id"]
+        order = ["-created_at", "-pk"] if descending else ["created_at", "pk"]
         if connections[filtered.db].features.supports_slicing_ordering_in_compound:
             # Each side stops after the rows this page can need, read in index order;
             # without the inner LIMITs PostgreSQL sorts every row of the workspace.
@@ -661,7 +678,7 @@ def _page_keys(filtered, *, workspace, sort, batch_matches, offset, limit, entry
         keys = [(kind, pk) for kind, pk, _ in rows]
     else:
         ids = filtered.order_by(*table_ordering(sort, reverse=reverse)).values_list(
-            "id", flat=True
+            "pk", flat=True
         )[start : start + limit]
         keys = [("e", pk) for pk in ids]
     return keys[::-1] if reverse else keys
@@ -744,7 +761,10 @@ def execution_table_page(*, workspace: Workspace, params, flat: bool = False) ->
         and not (applied.get("q") and full_uuid(applied["q"]))
     )
     since = timezone.now()
-    total, entry_count, batch_matches = _count(filterset, filtered, grouped=grouped)
+    searched = _search_rows(filterset)
+    total, entry_count, batch_matches = _count(
+        filterset, filtered, grouped=grouped, searched=searched
+    )
 
     num_pages = max(1, -(-entry_count // per_page))
     number = state["page"]
@@ -758,8 +778,11 @@ def execution_table_page(*, workspace: Workspace, params, flat: bool = False) ->
 
     keys = []
     if limit:
+        # In start-time order the search table also gives the page; sorted by a
+        # measure it does not copy, the executions table does.
+        by_time = searched is not None and SORT_FIELDS[sort.lstrip("-")][0] == "created_at"
         keys = _page_keys(
-            filtered,
+            searched if by_time else filtered,
             workspace=workspace,
             sort=sort,
             batch_matches=batch_matches,

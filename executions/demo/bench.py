@@ -20,7 +20,7 @@ from psycopg import sql
 
 from agents.models import Agent, AgentVersion, Membership, ModelPrice, Role, Schedule, Workspace
 from executions import counters
-from executions.models import Batch, Execution, Step
+from executions.models import Batch, Execution, ExecutionSearch, Step
 from feedback.models import ExecutionNote, FieldCorrection
 
 from .bench_copy import (
@@ -275,8 +275,11 @@ def load(
         cursor.execute("SET LOCAL synchronous_commit = off")
         frozen = _clear(cursor, setup.workspace)
         _batches(setup, now, rng)
+        # The search table is filled by its triggers as the executions arrive; its
+        # indexes, like the others, are built once at the end.
         drops, creates = _secondary_structures(
-            cursor, [Execution._meta.db_table, Step._meta.db_table]
+            cursor,
+            [Execution._meta.db_table, Step._meta.db_table, ExecutionSearch._meta.db_table],
         )
         # Check the setup rows' deferred foreign keys now: a table with pending trigger
         # events cannot lose a constraint that points at it.
@@ -317,7 +320,7 @@ def load(
     # It cannot run inside a transaction (a caller's, as in tests): there, ANALYZE alone.
     command = "ANALYZE {}" if connection.in_atomic_block else "VACUUM (ANALYZE) {}"
     with connection.cursor() as cursor:
-        for model, _ in LOADED:
+        for model in [*(model for model, _ in LOADED), ExecutionSearch]:
             cursor.execute(sql.SQL(command).format(sql.Identifier(model._meta.db_table)))
         meter.lap("vacuum analyze")
     return report

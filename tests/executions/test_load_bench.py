@@ -14,7 +14,14 @@ from django.db import connection
 from django.db.models import Count, F
 
 from agents.models import Agent, Membership, Workspace
-from executions.models import Execution, ExecutionCounter, Status, Step, StepStatus
+from executions.models import (
+    Execution,
+    ExecutionCounter,
+    ExecutionSearch,
+    Status,
+    Step,
+    StepStatus,
+)
 from feedback.models import FieldCorrection
 from tests.factories import ExecutionFactory, FieldCorrectionFactory, StepFactory
 
@@ -120,6 +127,26 @@ def test_it_loads_a_small_data_set():
         )
         assert cursor.fetchone()[0] == 2
     assert {"exec_ws_created", "exec_ws_status", "step_unique_sequence"} <= indexes
+
+    # The search table's triggers copied every execution, and its indexes are back too.
+    search = ExecutionSearch.objects.filter(workspace=workspace)
+    assert search.count() == 200
+    failed = executions.filter(status=Status.FAILED).first()
+    row = search.get(execution=failed)
+    assert (row.status, row.agent_name, row.created_at) == (
+        failed.status,
+        failed.agent_name,
+        failed.created_at,
+    )
+    assert row.document == f"{failed.error}\n{failed.summary}".upper()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = %s",
+            [ExecutionSearch._meta.db_table],
+        )
+        assert {"exec_search_created", "exec_search_document_trgm"} <= {
+            r[0] for r in cursor.fetchall()
+        }
 
     user = authenticate(username="bench", password="bench")
     assert user is not None

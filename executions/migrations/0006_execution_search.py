@@ -1,0 +1,156 @@
+"""The narrow search table (ExecutionSearch) and the triggers that keep it.
+
+Triggers rather than Python, so that every write path (the ORM, lifecycle's
+UPDATEs, COPY, raw SQL, admin) keeps it exact. On SQLite, Django rebuilds a table
+to alter it and the rebuild drops its triggers: a migration that alters
+executions_execution must run TRIGGERS["sqlite"] again (tests/executions/
+test_search_table.py fails if it does not).
+"""
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+# Copied as they are; the document is made of the error and the summary.
+COPIED = ["workspace_id", "batch_id", "agent_name", "status", "created_at"]
+WATCHED = [*COPIED, "error", "summary"]
+COLUMNS = ", ".join(["execution_id", *COPIED, "document"])
+NEWLINE = {"postgresql": "chr(10)", "sqlite": "char(10)"}
+
+
+def values(row: str, vendor: str) -> str:
+    """The search row of the execution `row`, in COLUMNS order."""
+    copied = ", ".join(f"{row}.{c}" for c in ["id", *COPIED])
+    return f"{copied}, upper({row}.error || {NEWLINE[vendor]} || {row}.summary)"
+
+
+def watched(row: str) -> str:
+    return ", ".join(f"{row}.{c}" for c in WATCHED)
+
+
+UPSERT = ", ".join(f"{c} = EXCLUDED.{c}" for c in [*COPIED, "document"])
+
+TRIGGERS = {
+    "postgresql": [
+        f"""
+        CREATE FUNCTION exec_search_copy() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO executions_executionsearch ({COLUMNS})
+            VALUES ({values("NEW", "postgresql")})
+            ON CONFLICT (execution_id) DO UPDATE SET {UPSERT};
+            RETURN NULL;
+        END $$
+        """,
+        """
+        CREATE FUNCTION exec_search_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            DELETE FROM executions_executionsearch WHERE execution_id = OLD.id;
+            RETURN NULL;
+        END $$
+        """,
+        """
+        CREATE FUNCTION exec_search_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            TRUNCATE executions_executionsearch;
+            RETURN NULL;
+        END $$
+        """,
+        "CREATE TRIGGER exec_search_insert AFTER INSERT ON executions_execution "
+        "FOR EACH ROW EXECUTE FUNCTION exec_search_copy()",
+        # Every save() rewrites every column: copy only when a watched one changed.
+        "CREATE TRIGGER exec_search_update AFTER UPDATE ON executions_execution "
+        f"FOR EACH ROW WHEN (({watched('OLD')}) IS DISTINCT FROM ({watched('NEW')})) "
+        "EXECUTE FUNCTION exec_search_copy()",
+        "CREATE TRIGGER exec_search_delete AFTER DELETE ON executions_execution "
+        "FOR EACH ROW EXECUTE FUNCTION exec_search_delete()",
+        "CREATE TRIGGER exec_search_truncate AFTER TRUNCATE ON executions_execution "
+        "FOR EACH STATEMENT EXECUTE FUNCTION exec_search_truncate()",
+    ],
+    "sqlite": [
+        "CREATE TRIGGER exec_search_insert AFTER INSERT ON executions_execution BEGIN "
+        f"INSERT OR REPLACE INTO executions_executionsearch ({COLUMNS}) "
+        f"VALUES ({values('NEW', 'sqlite')}); END",
+        f"CREATE TRIGGER exec_search_update AFTER UPDATE OF {', '.join(WATCHED)} "
+        "ON executions_execution BEGIN "
+        f"INSERT OR REPLACE INTO executions_executionsearch ({COLUMNS}) "
+        f"VALUES ({values('NEW', 'sqlite')}); END",
+        "CREATE TRIGGER exec_search_delete AFTER DELETE ON executions_execution BEGIN "
+        "DELETE FROM executions_executionsearch WHERE execution_id = OLD.id; END",
+    ],
+}
+DROP_TRIGGERS = {
+    "postgresql": [
+        "DROP TRIGGER IF EXISTS exec_search_truncate ON executions_execution",
+        "DROP TRIGGER IF EXISTS exec_search_delete ON executions_execution",
+        "DROP TRIGGER IF EXISTS exec_search_update ON executions_execution",
+        "DROP TRIGGER IF EXISTS exec_search_insert ON executions_execution",
+        "DROP FUNCTION IF EXISTS exec_search_truncate()",
+        "DROP FUNCTION IF EXISTS exec_search_delete()",
+        "DROP FUNCTION IF EXISTS exec_search_copy()",
+    ],
+    "sqlite": [
+        "DROP TRIGGER IF EXISTS exec_search_delete",
+        "DROP TRIGGER IF EXISTS exec_search_update",
+        "DROP TRIGGER IF EXISTS exec_search_insert",
+    ],
+}
+
+
+def backfill(vendor: str) -> str:
+    return (
+        f"INSERT INTO executions_executionsearch ({COLUMNS}) "
+        f"SELECT {values('executions_execution', vendor)} FROM executions_execution"
+    )
+
+
+# LIKE '%...%' on the document, for PostgreSQL (SQLite has no trigram index and
+# needs none at its scale).
+TRIGRAM_INDEX = (
+    "CREATE INDEX IF NOT EXISTS exec_search_document_trgm ON executions_executionsearch "
+    "USING gin (document gin_trgm_ops)"
+)
+
+
+def install(apps, schema_editor):
+    vendor = schema_editor.connection.vendor
+    if vendor not in TRIGGERS:
+        raise NotImplementedError(f"No search triggers for {vendor}.")
+    for statement in TRIGGERS[vendor]:
+        schema_editor.execute(statement)
+    # After the triggers: creating them locks out writers until this migration
+    # commits, so no execution falls between the copy and the triggers.
+    schema_editor.execute(backfill(vendor))
+    if vendor == "postgresql":
+        schema_editor.execute(TRIGRAM_INDEX)
+
+
+def uninstall(apps, schema_editor):
+    for statement in DROP_TRIGGERS.get(schema_editor.connection.vendor, []):
+        schema_editor.execute(statement)
+
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('agents', '0001_initial'),
+        ('executions', '0005_admin_created_index'),
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name='ExecutionSearch',
+            fields=[
+                ('execution', models.OneToOneField(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, primary_key=True, related_name='+', serialize=False, to='executions.execution')),
+                ('agent_name', models.CharField(max_length=200)),
+                ('status', models.CharField(choices=[('pending', 'Pending'), ('queued', 'Queued'), ('running', 'Running'), ('awaiting_approval', 'Awaiting approval'), ('completed', 'Completed'), ('failed', 'Failed'), ('timed_out', 'Timed out'), ('cancelled', 'Cancelled'), ('rejected', 'Rejected')], max_length=20)),
+                ('created_at', models.DateTimeField()),
+                ('document', models.TextField(blank=True)),
+                ('batch', models.ForeignKey(db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='executions.batch')),
+                ('workspace', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='agents.workspace')),
+            ],
+            options={
+                'indexes': [models.Index(fields=['workspace', '-created_at', '-execution'], name='exec_search_created')],
+            },
+        ),
+        migrations.RunPython(install, uninstall),
+    ]
