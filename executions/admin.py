@@ -9,6 +9,7 @@ from .models import (
     Batch,
     Execution,
     ExecutionCounter,
+    ExecutionSearch,
     SavedView,
     Step,
     WebhookDelivery,
@@ -176,4 +177,26 @@ class ExecutionCounterAdmin(WorkspaceScopedAdmin):
     readonly_fields = ["workspace", "agent_name", "status", "count"]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(ExecutionSearch)
+class ExecutionSearchAdmin(WorkspaceScopedAdmin):
+    """Read-only: database triggers copy these rows from the executions."""
+
+    list_display = ["execution", "workspace", "agent_name", "status", "created_at"]
+    list_filter = ["status"]
+    list_select_related = ["workspace"]
+    raw_id_fields = ["execution", "batch"]
+    readonly_fields = [f.name for f in ExecutionSearch._meta.fields]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -157,7 +157,7 @@ def _clear(cursor, workspace: Workspace) -> bool:
     if not Execution.objects.exclude(workspace=workspace).exists():
         # Nobody else's rows are there, so TRUNCATE is safe and lets COPY write frozen rows.
         tables = [table, Step._meta.db_table, FieldCorrection._meta.db_table]
-        tables.append(ExecutionNote._meta.db_table)
+        tables += [ExecutionNote._meta.db_table, ExecutionSearch._meta.db_table]
         cursor.execute(
             sql.SQL("TRUNCATE {} CASCADE").format(
                 sql.SQL(", ").join(sql.Identifier(t) for t in tables)

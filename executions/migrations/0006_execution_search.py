@@ -47,10 +47,12 @@ TRIGGERS = {
             RETURN NULL;
         END $$
         """,
+        # DELETE, not TRUNCATE: a TRUNCATE naming both tables (Django's flush does)
+        # has emptied this one already, and a nested TRUNCATE of it would be refused.
         """
         CREATE FUNCTION exec_search_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            TRUNCATE executions_executionsearch;
+            DELETE FROM executions_executionsearch;
             RETURN NULL;
         END $$
         """,

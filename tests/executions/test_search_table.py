@@ -77,6 +77,11 @@ def test_truncating_the_executions_truncates_the_search_table(agent_version):
         # The test's transaction holds deferred foreign-key checks, which TRUNCATE refuses.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute("TRUNCATE executions_execution CASCADE")
+        assert not ExecutionSearch.objects.exists()
+        # Both in one statement, as Django's flush does between transactional tests.
+        ExecutionFactory.create_batch(2, agent_version=agent_version)
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("TRUNCATE executions_execution, executions_executionsearch CASCADE")
     assert not ExecutionSearch.objects.exists()
 
 
