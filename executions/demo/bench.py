@@ -207,7 +207,9 @@ def _secondary_structures(cursor, tables: list[str]) -> tuple[list, list]:
         sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.SQL(t), sql.Identifier(n))
         for n, t, _, _ in constraints
     ] + [sql.SQL("DROP INDEX {}").format(sql.SQL(name)) for name, _ in indexes]
-    creates = [sql.SQL(definition) for _, definition in indexes] + [
+    # A partitioned table's index reads "ON ONLY parent", which would build no index
+    # on its partitions; without ONLY it builds them all.
+    creates = [sql.SQL(d.replace(" ON ONLY ", " ON ", 1)) for _, d in indexes] + [
         sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} " + definition.replace("%", "%%")).format(
             sql.SQL(t), sql.Identifier(n)
         )

@@ -147,6 +147,11 @@ def test_it_loads_a_small_data_set():
         assert {"exec_search_created", "exec_search_document_trgm"} <= {
             r[0] for r in cursor.fetchall()
         }
+        # ...on each partition too, not only on the partitioned parent.
+        cursor.execute(
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'executions_executionsearch_errors'"
+        )
+        assert cursor.fetchone()[0] == 3  # key, time, trigram
 
     user = authenticate(username="bench", password="bench")
     assert user is not None

@@ -24,6 +24,7 @@ def row_of(execution: Execution) -> ExecutionSearch:
 def expected(execution: Execution) -> tuple:
     execution.refresh_from_db()
     return (
+        execution.error != "",
         execution.workspace_id,
         execution.batch_id,
         execution.agent_name,
@@ -34,7 +35,8 @@ def expected(execution: Execution) -> tuple:
 
 
 def actual(row: ExecutionSearch) -> tuple:
-    fields = ("workspace_id", "batch_id", "agent_name", "status", "created_at", "document")
+    fields = ("has_error", "workspace_id", "batch_id", "agent_name", "status", "created_at")
+    fields += ("document",)
     return tuple(getattr(row, name) for name in fields)
 
 
@@ -68,6 +70,25 @@ def test_one_row_per_execution_whatever_is_written(agent_version):
     assert ExecutionSearch.objects.count() == Execution.objects.count() == 8
     Execution.objects.filter(agent_name="bulk").delete()
     assert ExecutionSearch.objects.count() == 5
+
+
+@on_postgres
+def test_failures_live_in_their_own_partition(agent_version):
+    def partition(execution):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT tableoid::regclass::text FROM executions_executionsearch "
+                "WHERE execution_id = %s",
+                [execution.pk],
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+    execution = ExecutionFactory(agent_version=agent_version, status=Status.RUNNING)
+    assert partition(execution) == ["executions_executionsearch_others"]
+    lifecycle.transition(execution, Status.FAILED, error="Tool timeout")
+    assert partition(execution) == ["executions_executionsearch_errors"]
+    Execution.objects.filter(pk=execution.pk).update(error="")
+    assert partition(execution) == ["executions_executionsearch_others"]
 
 
 @on_postgres
