@@ -641,6 +641,19 @@ def _count(filterset: ExecutionFilter, filtered: QuerySet, *, grouped: bool, sea
 BATCH_IDS_INLINE = 500
 
 
+def _partitions(rows: QuerySet) -> list[QuerySet]:
+    """The parts of `rows` to page through one by one.
+
+    The search table is partitioned on has_error in PostgreSQL. Under one LIMIT the
+    planner walks both partitions' time index together, and a word found only in
+    errors walks the other partition to its end: each is paged on its own instead,
+    where its own statistics choose the plan.
+    """
+    if rows.model is ExecutionSearch and connections[rows.db].vendor == "postgresql":
+        return [rows.filter(has_error=True), rows.filter(has_error=False)]
+    return [rows]
+
+
 def _page_keys(filtered, *, workspace, sort, batch_matches, offset, limit, entry_count):
     """[(kind, id)] of one page, "e" for an execution and "b" for a batch group.
 
@@ -650,13 +663,19 @@ def _page_keys(filtered, *, workspace, sort, batch_matches, offset, limit, entry
     reverse = offset > entry_count // 2
     start = entry_count - offset - limit if reverse else offset
     start = max(start, 0)
+    descending = sort.startswith("-") != reverse
+    order = ["-created_at", "-pk"] if descending else ["created_at", "pk"]
+    parts = _partitions(filtered)
+    # Each side of a UNION stops after the rows this page can need, read in index
+    # order; without the inner LIMITs PostgreSQL sorts every row of the workspace.
+    inner_limits = connections[filtered.db].features.supports_slicing_ordering_in_compound
     if batch_matches:
-        descending = sort.startswith("-") != reverse
-        singles = (
-            filtered.filter(batch__isnull=True)
+        singles = [
+            part.filter(batch__isnull=True)
             .annotate(kind=Value("e", output_field=CharField()))
             .values_list("kind", "pk", "created_at")
-        )
+            for part in parts
+        ]
         if len(batch_matches) <= BATCH_IDS_INLINE:
             matching = list(batch_matches)
         else:
@@ -666,16 +685,19 @@ def _page_keys(filtered, *, workspace, sort, batch_matches, offset, limit, entry
             .annotate(kind=Value("b", output_field=CharField()))
             .values_list("kind", "id", "created_at")
         )
-        order = ["-created_at", "-pk"] if descending else ["created_at", "pk"]
-        if connections[filtered.db].features.supports_slicing_ordering_in_compound:
-            # Each side stops after the rows this page can need, read in index order;
-            # without the inner LIMITs PostgreSQL sorts every row of the workspace.
-            singles = singles.order_by(*order)[: start + limit]
+        if inner_limits:
+            singles = [side.order_by(*order)[: start + limit] for side in singles]
             batch_groups = batch_groups.order_by(*order)[: start + limit]
         else:
             batch_groups = batch_groups.order_by()
-        rows = singles.union(batch_groups, all=True).order_by(*order)[start : start + limit]
-        keys = [(kind, pk) for kind, pk, _ in rows]
+        rows = singles[0].union(*singles[1:], batch_groups, all=True)
+        keys = [(kind, pk) for kind, pk, _ in rows.order_by(*order)[start : start + limit]]
+    elif len(parts) > 1:  # the search table, which pages in time order only
+        sides = [
+            part.order_by(*order).values_list("pk", "created_at")[: start + limit] for part in parts
+        ]
+        rows = sides[0].union(*sides[1:], all=True).order_by(*order)[start : start + limit]
+        keys = [("e", pk) for pk, _ in rows]
     else:
         ids = filtered.order_by(*table_ordering(sort, reverse=reverse)).values_list(
             "pk", flat=True

@@ -1,10 +1,14 @@
 """The narrow search table: its triggers keep it exact, and the table's text search
 reads it only when it gives the same answer as the executions table would."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
+from django.db.models import Q
 from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from executions import counters, lifecycle, selectors
 from executions.models import Execution, ExecutionSearch, Status
@@ -227,3 +231,42 @@ def test_a_search_with_a_line_break_is_refused_with_a_message(workspace, agent_v
     page = selectors.execution_table_page(workspace=workspace, params=QueryDict("q=here%0Astarts"))
     assert "line breaks" in str(page.filterset.errors["q"])
     assert page.total == 1  # the search is dropped, the table still lists
+
+
+@pytest.mark.parametrize("flat", ["", "&flat=1"])
+def test_paging_a_search_lists_every_match_once(flat, workspace, agent_version):
+    """Matches in both partitions (errors and summaries), batched and not, interleaved
+    in time: every page, forwards and from the end, together list each match once."""
+    batch = BatchFactory(workspace=workspace)
+    start = timezone.now() - timedelta(days=1)
+    matches = set()
+    for i in range(47):
+        execution = ExecutionFactory(
+            agent_version=agent_version,
+            created_at=start + timedelta(minutes=i),
+            error="quota exceeded" if i % 3 == 0 else "",
+            summary="Quota report" if i % 3 == 1 else "Done",
+            batch=batch if i % 7 == 0 else None,
+        )
+        if i % 3 != 2:
+            matches.add(execution.pk)
+    query = f"q=quota{flat}&per_page=20"
+    first = selectors.execution_table_page(workspace=workspace, params=QueryDict(query))
+    assert first.total == len(matches)
+    listed, batches = [], 0
+    for number in range(1, first.num_pages + 1):
+        page = selectors.execution_table_page(
+            workspace=workspace, params=QueryDict(f"{query}&page={number}")
+        )
+        for entry in page.entries:
+            if getattr(entry, "is_batch", False):
+                batches += 1
+                listed += list(
+                    batch.executions.filter(
+                        Q(error__icontains="quota") | Q(summary__icontains="quota")
+                    ).values_list("pk", flat=True)
+                )
+            else:
+                listed.append(entry.pk)
+    assert sorted(listed) == sorted(matches)
+    assert batches == (0 if flat else 1)
