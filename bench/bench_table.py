@@ -79,6 +79,16 @@ def sample_cases(workspace) -> list[tuple[str, str]]:
         .first()
     ) or "timeout"
     word = max(error.split(), key=len)[:20].strip(".,:;()'\"")
+    # Summaries are most of the text and hold common words, unlike errors: the same
+    # pick from the newest summary shows what a search through them costs.
+    summary = (
+        Execution.objects.filter(workspace=workspace, status="completed")
+        .exclude(summary="")
+        .order_by("-created_at")
+        .values_list("summary", flat=True)
+        .first()
+    ) or "report"
+    summary_word = max(summary.split(), key=len)[:20].strip(".,:;()'\"")
     return [
         ("no filter", ""),
         ("status=failed", "status=failed"),
@@ -87,6 +97,7 @@ def sample_cases(workspace) -> list[tuple[str, str]]:
         ("sort by -credits", "sort=-credits"),
         (f"metadata {key}={value}"[:34], f"meta={quote(f'{key}={value}')}"),
         (f"text search {word!r}"[:34], f"q={quote(word)}"),
+        (f"  in summaries {summary_word!r}"[:34], f"q={quote(summary_word)}"),
         ("page 500", "page=500"),
         ("last page", "page=last"),
     ]
