@@ -184,8 +184,18 @@ class ExecutionCounterAdmin(WorkspaceScopedAdmin):
 class ExecutionSearchAdmin(WorkspaceScopedAdmin):
     """Read-only: database triggers copy these rows from the executions."""
 
-    list_display = ["execution", "workspace", "agent_name", "status", "created_at"]
-    list_filter = ["status"]
+    # The execution by its id, not str(execution): that would load every listed
+    # execution's whole row (input, output) for its label.
+    list_display = [
+        "execution_id",
+        "workspace",
+        "agent_name",
+        "status",
+        "has_error",
+        "created_at",
+        "open_execution",
+    ]
+    list_filter = ["status", "has_error"]
     list_select_related = ["workspace"]
     raw_id_fields = ["execution", "batch"]
     readonly_fields = [f.name for f in ExecutionSearch._meta.fields]
@@ -200,3 +210,8 @@ class ExecutionSearchAdmin(WorkspaceScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="Execution")
+    def open_execution(self, obj):
+        url = reverse("admin:executions_execution_change", args=[obj.execution_id])
+        return format_html('<a href="{}">open</a>', url)

@@ -103,6 +103,21 @@ def test_execution_changelist_runs_no_full_count(
     assert all("LIMIT" in sql.upper() for sql in counts), counts
 
 
+def test_search_table_changelist_queries_do_not_grow_with_its_rows(superuser_client, populated):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            response = superuser_client.get(reverse("admin:executions_executionsearch_changelist"))
+        assert response.status_code == 200
+        return len(captured)
+
+    few = queries()
+    ExecutionFactory.create_batch(10, agent_version__agent__workspace=populated.workspace)
+    assert queries() == few
+
+
 def test_execution_change_page_does_not_load_every_step(superuser_client, populated):
     for i in range(1, 80):
         StepFactory(execution=populated, sequence=1000 + i)
