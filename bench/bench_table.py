@@ -51,6 +51,19 @@ from executions.models import Execution, ExecutionCounter  # noqa: E402
 URL = "/executions/"
 
 
+def newest_word(workspace, status: str, field: str) -> str:
+    """The longest word of the newest execution's `field` in `status`, as one would
+    copy it from the table into the search box."""
+    text = (
+        Execution.objects.filter(workspace=workspace, status=status)
+        .exclude(**{field: ""})
+        .order_by("-created_at")
+        .values_list(field, flat=True)
+        .first()
+    )
+    return max(text.split(), key=len)[:20].strip(".,:;()'\"") if text else ""
+
+
 def sample_cases(workspace) -> list[tuple[str, str]]:
     """The issue's cases, with real values picked from the data."""
     busiest = (
@@ -71,24 +84,10 @@ def sample_cases(workspace) -> list[tuple[str, str]]:
     key = "customer" if "customer" in metadata else sorted(metadata)[0]
     value = metadata[key]
     value = str(value).lower() if isinstance(value, bool) else str(value)
-    error = (
-        Execution.objects.filter(workspace=workspace, status="failed")
-        .exclude(error="")
-        .order_by("-created_at")
-        .values_list("error", flat=True)
-        .first()
-    ) or "timeout"
-    word = max(error.split(), key=len)[:20].strip(".,:;()'\"")
+    word = newest_word(workspace, "failed", "error") or "timeout"
     # Summaries are most of the text and hold common words, unlike errors: the same
     # pick from the newest summary shows what a search through them costs.
-    summary = (
-        Execution.objects.filter(workspace=workspace, status="completed")
-        .exclude(summary="")
-        .order_by("-created_at")
-        .values_list("summary", flat=True)
-        .first()
-    ) or "report"
-    summary_word = max(summary.split(), key=len)[:20].strip(".,:;()'\"")
+    summary_word = newest_word(workspace, "completed", "summary") or "report"
     return [
         ("no filter", ""),
         ("status=failed", "status=failed"),
