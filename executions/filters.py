@@ -332,13 +332,14 @@ class ExecutionFilter(django_filters.FilterSet):
         if exact is not None:
             return queryset.filter(pk=exact)
         condition = Q()
-        if len(value) >= SEARCH_MIN_CHARS and queryset.model is ExecutionSearch:
-            # The search table's document is already upper-cased: UPPER() only the value.
-            condition = Q(document__contains=Upper(Value(value)))
-        elif len(value) >= SEARCH_MIN_CHARS:
-            # icontains compiles to UPPER(col) LIKE UPPER(%s), which the trigram
-            # indexes on upper(error) and upper(summary) serve on PostgreSQL.
-            condition = Q(error__icontains=value) | Q(summary__icontains=value)
+        if len(value) >= SEARCH_MIN_CHARS:
+            if queryset.model is ExecutionSearch:
+                # Its document is already upper-cased: UPPER() only the value.
+                condition = Q(document__contains=Upper(Value(value)))
+            else:
+                # icontains compiles to UPPER(col) LIKE UPPER(%s), which the trigram
+                # indexes on upper(error) and upper(summary) serve on PostgreSQL.
+                condition = Q(error__icontains=value) | Q(summary__icontains=value)
         bounds = id_prefix_range(value)
         if bounds is not None:
             condition |= Q(pk__gte=bounds[0], pk__lte=bounds[1])

@@ -608,7 +608,13 @@ def _search_rows(filterset: ExecutionFilter) -> QuerySet[ExecutionSearch] | None
     return filterset.filter_queryset(ExecutionSearch.objects.filter(workspace=filterset.workspace))
 
 
-def _count(filterset: ExecutionFilter, filtered: QuerySet, *, grouped: bool, searched=None):
+def _count(
+    filterset: ExecutionFilter,
+    filtered: QuerySet,
+    *,
+    grouped: bool,
+    searched: QuerySet[ExecutionSearch] | None = None,
+):
     """(executions, table rows, {batch id: matches}) for the filters, all exact.
 
     The counters answer the common filters (none, agent, status) without touching
@@ -663,46 +669,41 @@ def _page_keys(filtered, *, workspace, sort, batch_matches, offset, limit, entry
     reverse = offset > entry_count // 2
     start = entry_count - offset - limit if reverse else offset
     start = max(start, 0)
-    descending = sort.startswith("-") != reverse
-    order = ["-created_at", "-pk"] if descending else ["created_at", "pk"]
     parts = _partitions(filtered)
-    # Each side of a UNION stops after the rows this page can need, read in index
-    # order; without the inner LIMITs PostgreSQL sorts every row of the workspace.
-    inner_limits = connections[filtered.db].features.supports_slicing_ordering_in_compound
-    if batch_matches:
-        singles = [
-            part.filter(batch__isnull=True)
-            .annotate(kind=Value("e", output_field=CharField()))
-            .values_list("kind", "pk", "created_at")
-            for part in parts
-        ]
-        if len(batch_matches) <= BATCH_IDS_INLINE:
-            matching = list(batch_matches)
-        else:
-            matching = filtered.filter(batch__isnull=False).values("batch_id")
-        batch_groups = (
-            Batch.objects.filter(workspace=workspace, pk__in=matching)
-            .annotate(kind=Value("b", output_field=CharField()))
-            .values_list("kind", "id", "created_at")
-        )
-        if inner_limits:
-            singles = [side.order_by(*order)[: start + limit] for side in singles]
-            batch_groups = batch_groups.order_by(*order)[: start + limit]
-        else:
-            batch_groups = batch_groups.order_by()
-        rows = singles[0].union(*singles[1:], batch_groups, all=True)
-        keys = [(kind, pk) for kind, pk, _ in rows.order_by(*order)[start : start + limit]]
-    elif len(parts) > 1:  # the search table, which pages in time order only
-        sides = [
-            part.order_by(*order).values_list("pk", "created_at")[: start + limit] for part in parts
-        ]
-        rows = sides[0].union(*sides[1:], all=True).order_by(*order)[start : start + limit]
-        keys = [("e", pk) for pk, _ in rows]
-    else:
+    if not batch_matches and len(parts) == 1:
         ids = filtered.order_by(*table_ordering(sort, reverse=reverse)).values_list(
             "pk", flat=True
         )[start : start + limit]
         keys = [("e", pk) for pk in ids]
+        return keys[::-1] if reverse else keys
+
+    # In time order, a UNION of the executions (per partition) and the batch groups.
+    descending = sort.startswith("-") != reverse
+    order = ["-created_at", "-pk"] if descending else ["created_at", "pk"]
+    sides = [
+        (part.filter(batch__isnull=True) if batch_matches else part)
+        .annotate(kind=Value("e", output_field=CharField()))
+        .values_list("kind", "pk", "created_at")
+        for part in parts
+    ]
+    if batch_matches:
+        if len(batch_matches) <= BATCH_IDS_INLINE:
+            matching = list(batch_matches)
+        else:
+            matching = filtered.filter(batch__isnull=False).values("batch_id")
+        sides.append(
+            Batch.objects.filter(workspace=workspace, pk__in=matching)
+            .annotate(kind=Value("b", output_field=CharField()))
+            .values_list("kind", "id", "created_at")
+        )
+    if connections[filtered.db].features.supports_slicing_ordering_in_compound:
+        # Each side stops after the rows this page can need, read in index order;
+        # without the inner LIMITs PostgreSQL sorts every row of the workspace.
+        sides = [side.order_by(*order)[: start + limit] for side in sides]
+    else:
+        sides = [side.order_by() for side in sides]
+    rows = sides[0].union(*sides[1:], all=True).order_by(*order)[start : start + limit]
+    keys = [(kind, pk) for kind, pk, _ in rows]
     return keys[::-1] if reverse else keys
 
 

@@ -322,7 +322,7 @@ def load(
     # It cannot run inside a transaction (a caller's, as in tests): there, ANALYZE alone.
     command = "ANALYZE {}" if connection.in_atomic_block else "VACUUM (ANALYZE) {}"
     with connection.cursor() as cursor:
-        for model in [*(model for model, _ in LOADED), ExecutionSearch]:
+        for model in [*(m for m, _ in LOADED), ExecutionSearch]:
             cursor.execute(sql.SQL(command).format(sql.Identifier(model._meta.db_table)))
         meter.lap("vacuum analyze")
     return report

@@ -61,8 +61,17 @@ POSTGRES_TABLE = [
 
 TRIGGERS = {
     "postgresql": [
+        # Ingestion inserts executions all day: a new one is a plain INSERT, with no
+        # look for a row to update first.
         f"""
-        CREATE FUNCTION exec_search_copy() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE FUNCTION exec_search_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO executions_executionsearch ({COLUMNS}) VALUES ({", ".join(NEW_ROW)});
+            RETURN NULL;
+        END $$
+        """,
+        f"""
+        CREATE FUNCTION exec_search_update() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             UPDATE executions_executionsearch SET {ASSIGN} WHERE execution_id = NEW.id;
             IF NOT FOUND THEN
@@ -89,11 +98,11 @@ TRIGGERS = {
         END $$
         """,
         "CREATE TRIGGER exec_search_insert AFTER INSERT ON executions_execution "
-        "FOR EACH ROW EXECUTE FUNCTION exec_search_copy()",
+        "FOR EACH ROW EXECUTE FUNCTION exec_search_insert()",
         # Every save() rewrites every column: copy only when a watched one changed.
         "CREATE TRIGGER exec_search_update AFTER UPDATE ON executions_execution "
         f"FOR EACH ROW WHEN (({watched('OLD')}) IS DISTINCT FROM ({watched('NEW')})) "
-        "EXECUTE FUNCTION exec_search_copy()",
+        "EXECUTE FUNCTION exec_search_update()",
         "CREATE TRIGGER exec_search_delete AFTER DELETE ON executions_execution "
         "FOR EACH ROW EXECUTE FUNCTION exec_search_delete()",
         "CREATE TRIGGER exec_search_truncate AFTER TRUNCATE ON executions_execution "
@@ -119,7 +128,8 @@ DROP_TRIGGERS = {
         "DROP TRIGGER IF EXISTS exec_search_insert ON executions_execution",
         "DROP FUNCTION IF EXISTS exec_search_truncate()",
         "DROP FUNCTION IF EXISTS exec_search_delete()",
-        "DROP FUNCTION IF EXISTS exec_search_copy()",
+        "DROP FUNCTION IF EXISTS exec_search_update()",
+        "DROP FUNCTION IF EXISTS exec_search_insert()",
     ],
     "sqlite": [
         "DROP TRIGGER IF EXISTS exec_search_delete",
