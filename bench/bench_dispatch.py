@@ -67,7 +67,7 @@ def main() -> None:
     from django_tasks_db.management.commands.db_worker import Worker
 
     from agents.models import Agent, AgentVersion, Workspace
-    from executions import control
+    from executions.control import services as control
     from executions.models import Status, WebhookDelivery
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)

@@ -45,8 +45,8 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from agents.models import Membership  # noqa: E402
-from executions import selectors  # noqa: E402
 from executions.models import Execution, ExecutionCounter  # noqa: E402
+from executions.table import selectors  # noqa: E402
 
 URL = "/executions/"
 

@@ -24,7 +24,7 @@ from ninja.security import HttpBearer
 
 from agents.selectors import api_key_authenticate
 from agents.services import api_key_touch
-from executions import services
+from executions.ingest import services
 from executions.lifecycle import IllegalTransition
 
 
@@ -337,8 +337,8 @@ def on_not_found(request, exc: Http404):
     return api.create_response(request, {"detail": str(exc) or "Not found."}, status=404)
 
 
-from executions.api import router as executions_router  # noqa: E402
-from executions.control_api import router as control_router  # noqa: E402
+from executions.control.api import router as control_router  # noqa: E402
+from executions.ingest.api import router as executions_router  # noqa: E402
 from feedback.api import router as feedback_router  # noqa: E402
 
 api.add_router("/", executions_router)

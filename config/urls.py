@@ -5,7 +5,7 @@ from django.views.generic import RedirectView
 
 from agents import views as agent_views
 from config.api import api
-from executions.otlp import traces_view
+from executions.ingest.otlp import traces_view
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="executions:list"), name="home"),

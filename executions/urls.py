@@ -1,7 +1,9 @@
 from django.urls import path
 
-from . import stream
-from .views import control, detail, table
+from .control import views as control
+from .detail import stream
+from .detail import views as detail
+from .table import views as table
 
 app_name = "executions"
 urlpatterns = [

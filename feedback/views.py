@@ -457,7 +457,7 @@ def corrected_export(request: HttpRequest, slug: str, version_id: int) -> HttpRe
 
 
 # ---------------------------------------------------------------------- the detail page's tabs
-# Context builders for executions/views/detail.py's tab list: (request, detail) -> context.
+# Context builders for executions/detail/views.py's tab list: (request, detail) -> context.
 
 
 def detail_form_pane(request: HttpRequest, detail) -> dict:

@@ -77,7 +77,7 @@ def charlie_client(client, charlie):
 def _forget_model_prices():
     """Ingestion caches the model price table per process; a test's rolled-back prices
     must not price the next test's steps."""
-    from executions.steps_writer import forget_prices
+    from executions.ingest.prices import forget_prices
 
     forget_prices()
     yield

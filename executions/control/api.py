@@ -18,10 +18,21 @@ from ninja import Router
 from ninja import Status as Answer
 from pydantic import Field, model_validator
 
-from . import api_selectors, control, selectors, services
-from .api import execution_detail
-from .models import TERMINAL_STATUSES, Batch, Execution, Source
-from .schemas import ErrorOut, ExecutionOut, Strict, ValidationErrorOut, WaitInfo, limited
+from executions import selectors
+from executions.ingest import selectors as api_selectors
+from executions.ingest import services
+from executions.ingest.api import execution_detail
+from executions.ingest.schemas import (
+    ErrorOut,
+    ExecutionOut,
+    Strict,
+    ValidationErrorOut,
+    WaitInfo,
+    limited,
+)
+from executions.models import TERMINAL_STATUSES, Batch, Execution, Source
+
+from . import services as control
 
 router = Router(tags=["control"])
 

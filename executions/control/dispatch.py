@@ -32,8 +32,8 @@ from django.tasks import TaskResultStatus, task
 from django.urls import reverse
 from django.utils import timezone
 
-from . import lifecycle
-from .models import Execution, Priority, Status, WebhookDelivery
+from executions import lifecycle
+from executions.models import Execution, Priority, Status, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 

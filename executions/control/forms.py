@@ -5,9 +5,9 @@ import json
 from django import forms
 
 from agents.models import AgentVersion
+from executions.models import Priority
 
 from . import selectors
-from .models import Priority
 
 EXAMPLES = {"string": "", "integer": 0, "number": 0, "boolean": False, "array": [], "object": {}}
 

@@ -13,9 +13,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agents.models import AgentVersion, Schedule
+from executions import counters, lifecycle
+from executions.models import Execution, Priority, Source, Status
 
-from . import control, counters, dispatch, lifecycle
-from .models import Execution, Priority, Source, Status
+from . import dispatch
+from . import services as control
 
 logger = logging.getLogger(__name__)
 

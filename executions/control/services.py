@@ -17,9 +17,10 @@ from django.utils import timezone
 
 from agents.models import Agent, AgentVersion, Schedule, Workspace
 from agents.validation import SchemaError, schema_errors
+from executions import counters, lifecycle
+from executions.models import Batch, Execution, Priority, Source, Status
 
-from . import counters, dispatch, lifecycle
-from .models import Batch, Execution, Priority, Source, Status
+from . import dispatch
 
 logger = logging.getLogger(__name__)
 

@@ -18,11 +18,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from agents.decorators import with_workspace
 from agents.selectors import agent_get
+from executions import selectors as shared_selectors
+from executions.lifecycle import IllegalTransition
+from executions.models import Source
 
-from .. import control, scheduling, selectors
-from ..control_forms import DecisionForm, RunForm
-from ..lifecycle import IllegalTransition
-from ..models import Source
+from . import scheduling, selectors
+from . import services as control
+from .forms import DecisionForm, RunForm
 
 REVIEW_PAGE_SIZE = 25
 
@@ -79,7 +81,7 @@ def _act(
     refused = _forbidden(request, need, action)
     if refused:
         return refused
-    execution = selectors.execution_get(workspace=request.workspace, pk=pk)
+    execution = shared_selectors.execution_get(workspace=request.workspace, pk=pk)
     try:
         result = service(execution=execution, **kwargs)
     except IllegalTransition as exc:

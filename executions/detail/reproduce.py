@@ -20,7 +20,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from .models import Execution, Priority
+from executions.models import Execution, Priority
 
 API_PATH = "/api/v1/executions"
 API_KEY_ENV = "RUNBOARD_API_KEY"

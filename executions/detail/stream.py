@@ -43,10 +43,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from agents.decorators import with_workspace
+from executions.models import Execution, Step, StepKind, StepStatus
 
 from . import selectors
-from .models import Execution, Step, StepKind, StepStatus
-from .views.detail import card_context, decorate_steps, detail_for, header_context, live_context
+from .context import card_context, decorate_steps, detail_for, header_context, live_context
 
 STEP_BATCH = 200
 RETRY_MS = 1000

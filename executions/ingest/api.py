@@ -19,8 +19,12 @@ from ninja import File, Form, Header, Query, Router
 from ninja import Status as Answer
 from ninja.files import UploadedFile
 
-from . import api_selectors, api_stream, selectors, services
-from .models import TERMINAL_STATUSES, Execution, Priority, Step
+from executions import selectors
+from executions.models import TERMINAL_STATUSES, Execution, Priority, Step
+
+from . import selectors as api_selectors
+from . import services
+from . import stream as api_stream
 from .schemas import (
     ErrorOut,
     ExecutionCreatedOut,
@@ -37,7 +41,7 @@ from .schemas import (
     ValidationErrorOut,
     limited,
 )
-from .steps_writer import StepRecord
+from .steps import StepRecord
 
 router = Router(tags=["executions"])
 

@@ -1,8 +1,8 @@
 """OTLP/HTTP trace ingestion at /v1/traces: protobuf or JSON bodies, gzip or not,
 authenticated by workspace API key.
 
-Bodies are decoded here into raw span tuples; otlp_semconv.map_span reads what each
-span says (GenAI semantic conventions, OpenInference) and services.traces_ingest
+Bodies are decoded here into raw span tuples; semconv.map_span reads what each
+span says (GenAI semantic conventions, OpenInference) and traces.traces_ingest
 stores them: a trace becomes one execution, its spans steps.
 """
 
@@ -25,8 +25,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from agents.selectors import api_key_authenticate
 from agents.services import api_key_touch
 
-from . import services
-from .otlp_semconv import SPAN_KINDS, UNSTORABLE_BYTES, clean, map_span, scrub
+from . import traces
+from .semconv import SPAN_KINDS, UNSTORABLE_BYTES, clean, map_span, scrub
 
 logger = logging.getLogger(__name__)
 
@@ -325,7 +325,7 @@ def traces_view(request):
     except OtlpError as exc:
         return _error(exc.status, exc.message, as_json)
     if spans:
-        services.traces_ingest(workspace=key.workspace, spans=spans)
+        traces.traces_ingest(workspace=key.workspace, spans=spans)
 
     message = ExportTraceServiceResponse()
     if rejected:

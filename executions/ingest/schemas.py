@@ -15,8 +15,8 @@ from pydantic import (
     model_validator,
 )
 
-from .lifecycle import UnknownStatus, parse_status
-from .models import StepKind, StepStatus
+from executions.lifecycle import UnknownStatus, parse_status
+from executions.models import StepKind, StepStatus
 
 INT32_MAX = 2_147_483_647
 # Execution.cost_usd and Step.cost_usd hold 14 digits, 6 after the point.

@@ -7,11 +7,10 @@ from datetime import datetime
 from django.http import Http404, QueryDict
 
 from agents.models import Workspace
-
-from . import counters
-from .lifecycle import UnknownStatus, parse_status
-from .models import Artifact, Execution, Step, StepKind, StepStatus
-from .selectors import execution_filterset
+from executions import counters
+from executions.lifecycle import UnknownStatus, parse_status
+from executions.models import Artifact, Execution, Step, StepKind, StepStatus
+from executions.table.selectors import execution_filterset
 
 # What a list row carries: input, output and request can each hold megabytes.
 SUMMARY_FIELDS = (

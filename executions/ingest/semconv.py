@@ -5,7 +5,7 @@ input.value, output.value, session.id), read into a step: kind, model, tokens, c
 input, output, tool name and arguments, session id, errors.
 
 otlp.py decodes request bodies into raw span tuples; map_span() here turns one into
-a TraceSpan for services.traces_ingest.
+a TraceSpan for traces.traces_ingest.
 """
 
 import re
@@ -15,9 +15,10 @@ from typing import Any
 
 import orjson
 
-from . import services
-from .models import StepKind, StepStatus
-from .steps_writer import StepRecord
+from executions.models import StepKind, StepStatus
+
+from . import traces
+from .steps import StepRecord
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INT32_MAX = 2_147_483_647
@@ -369,7 +370,7 @@ def _metadata(attrs: dict, resource: dict) -> dict:
     return metadata
 
 
-def map_span(raw) -> services.TraceSpan:
+def map_span(raw) -> traces.TraceSpan:
     (
         resource,
         scope,
@@ -459,7 +460,7 @@ def map_span(raw) -> services.TraceSpan:
     )
     version = resource.get("service.version")
     agent_version = attrs.get("gen_ai.agent.version")
-    return services.TraceSpan(
+    return traces.TraceSpan(
         trace_id=trace_id,
         step=step,
         service_name=str(resource.get("service.name") or ""),

@@ -26,8 +26,10 @@ from collections.abc import AsyncIterator, Iterator
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from . import api_selectors, selectors
-from .models import TERMINAL_STATUSES, Execution, Status, Step, StepKind, StepStatus
+from executions import selectors
+from executions.models import TERMINAL_STATUSES, Execution, Status, Step, StepKind, StepStatus
+
+from . import selectors as api_selectors
 
 STEP_BATCH = 500
 KEEPALIVE_SECONDS = 15

@@ -24,8 +24,14 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from agents.models import Agent, AgentVersion, Schedule, Workspace
-
-from .models import ACTIVE_STATUSES, Batch, ExecutionCounter, ExecutionSearch, Source, Status
+from executions.models import (
+    ACTIVE_STATUSES,
+    Batch,
+    ExecutionCounter,
+    ExecutionSearch,
+    Source,
+    Status,
+)
 
 ACTIVE = "active"
 STATUS_CHOICES = [(ACTIVE, "Active (not finished)"), *Status.choices]

@@ -4,8 +4,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
 from agents.models import Membership, Workspace
-
-from .models import SavedView
+from executions.models import SavedView
 
 NAME_MAX = 200
 QUERY_MAX = 4000

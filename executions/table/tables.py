@@ -22,9 +22,10 @@ from django.utils.functional import cached_property
 from django.utils.safestring import SafeString, mark_safe
 from django_tables2.data import TableListData
 
+from executions.models import ACTIVE_STATUSES, Status
+from executions.templatetags.runboard import credits, duration, usd
+
 from .filters import SORT_FIELDS
-from .models import ACTIVE_STATUSES, Status
-from .templatetags.runboard import credits, duration, usd
 
 STATUS_LABELS = dict(Status.choices)
 NOT_CALCULATED = '<span class="muted" title="Not yet calculated">—</span>'

@@ -4,7 +4,7 @@ import json
 
 from django import template
 
-from ..control_forms import RunForm
+from executions.control.forms import RunForm
 
 register = template.Library()
 

@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from django import template
 from django.utils.safestring import SafeString
 
-from executions import rendering
+from executions.detail import rendering
 
 register = template.Library()
 

@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 
 from agents.models import ModelPrice
-from executions import steps_writer
+from executions.ingest import steps as steps_writer
+from executions.ingest import steps_insert
 from executions.models import Execution, Status, Step, StepKind, StepStatus
 
 pytestmark = pytest.mark.django_db
@@ -162,7 +163,7 @@ def test_bad_steps_name_each_field(api, steps_url):
 
 def test_a_failure_part_way_leaves_nothing(api, execution, steps_url, monkeypatch):
     """The steps are written, then updating the totals fails: the steps go too."""
-    from executions import services
+    from executions.ingest import services
 
     def broken(*args, **kwargs):
         raise RuntimeError("database went away")
@@ -198,7 +199,7 @@ def test_the_writer_plans_a_cycle_without_looping(execution):
         steps_writer.StepRecord(span_id="y", parent_span_id="x"),
     ]
     plan = steps_writer.plan_steps([(execution, records, True)])
-    steps_writer.apply_plan(plan)
+    steps_insert.apply_plan(plan)
     assert Step.objects.filter(execution=execution).count() == 2
     assert Step.objects.filter(parent__isnull=True).count() >= 1
 
@@ -227,7 +228,7 @@ def test_a_batch_costs_the_same_queries_whatever_its_size(api, execution, steps_
 
 
 def test_only_executions_with_waiting_children_look_for_them(api, execution, steps_url):
-    from executions.steps_writer import children_waiting
+    from executions.ingest.steps import children_waiting
 
     post(api, steps_url, [{"span_id": "p"}, {"span_id": "c", "parent_span_id": "p"}])
     execution.refresh_from_db()

@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from executions import api as executions_api
 from executions import lifecycle
+from executions.ingest import api as executions_api
 from executions.models import Artifact, Execution, Status, StepKind, StepStatus
 from tests.factories import ExecutionFactory, StepFactory
 

@@ -5,9 +5,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from executions import lifecycle, services
+from executions import lifecycle
+from executions.ingest import services
+from executions.ingest.steps import StepRecord
 from executions.models import Status, StepKind, StepStatus
-from executions.steps_writer import StepRecord
 from tests.executions.test_detail import make_failed_run, make_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -5,7 +5,8 @@ import json
 import pytest
 from werkzeug import Request, Response
 
-from executions import dispatch, lifecycle
+from executions import lifecycle
+from executions.control import dispatch
 from executions.models import Batch, Execution, Source, Status
 
 from ..factories import ApiKeyFactory, ExecutionFactory

@@ -10,7 +10,8 @@ from http.server import ThreadingHTTPServer
 import pytest
 
 from agents.models import AgentVersion, ApiKey
-from executions import control, dispatch
+from executions.control import dispatch
+from executions.control import services as control
 from executions.management.commands.demo_runtime import Runtime, make_handler
 from executions.models import Artifact, Status
 

@@ -7,7 +7,9 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from executions import control, dispatch, lifecycle
+from executions import lifecycle
+from executions.control import dispatch
+from executions.control import services as control
 from executions.models import Priority, Status, WebhookDelivery
 
 from ..factories import AgentVersionFactory

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 SETUP = """
 from agents.models import Agent, AgentVersion, Workspace
-from executions import control
+from executions.control import services as control
 ws = Workspace.objects.create(name="Kill test", slug="kill-test")
 agent = Agent.objects.create(workspace=ws, name="invoice-extractor")
 version = AgentVersion.objects.create(

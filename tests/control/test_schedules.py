@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from agents.models import Schedule
-from executions import control, scheduling
+from executions.control import scheduling
+from executions.control import services as control
 from executions.models import Execution, Source, Status
 
 from ..factories import ScheduleFactory

@@ -4,7 +4,9 @@ webhook (the suite's immediate task backend delivers on commit)."""
 import pytest
 
 from agents.models import Agent, AgentVersion
-from executions import control, counters, dispatch, lifecycle
+from executions import counters, lifecycle
+from executions.control import dispatch
+from executions.control import services as control
 from executions.models import Execution, Priority, Source, Status, WebhookDelivery
 
 from ..factories import AgentVersionFactory, ExecutionFactory

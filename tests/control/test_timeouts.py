@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from executions import counters, scheduling
+from executions import counters
+from executions.control import scheduling
 from executions.models import Status
 
 from ..factories import AgentVersionFactory, ExecutionFactory

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from agents.models import Role
-from executions import selectors
+from executions.detail import selectors
 from executions.models import ArtifactKind, Source, Status, StepKind, StepStatus
 from tests.factories import (
     ArtifactFactory,

@@ -5,8 +5,8 @@ import json
 import shlex
 from types import SimpleNamespace
 
+from executions.detail.reproduce import INLINE_BODY_LIMIT, redact_headers, reproduce_request
 from executions.models import Priority
-from executions.reproduce import INLINE_BODY_LIMIT, redact_headers, reproduce_request
 from tests.factories import ExecutionFactory
 
 BASE = "https://runboard.example/"

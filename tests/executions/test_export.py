@@ -123,7 +123,7 @@ def test_export_streams_in_chunks_with_a_server_side_iterator(
     """100,000 rows never sit in memory: rows are read with .iterator() and written one by one."""
     from django.db.models.query import QuerySet
 
-    from executions import export
+    from executions.table import export
 
     make(agent_version, 5)
     seen = []

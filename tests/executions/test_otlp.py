@@ -336,7 +336,7 @@ class TestAssembly:
         def broken(plan):
             raise RuntimeError("disk full")
 
-        monkeypatch.setattr("executions.services.apply_plan", broken)
+        monkeypatch.setattr("executions.ingest.traces.apply_plan", broken)
         otlp.raise_request_exception = False
         trace, root = ids()
         response = send(otlp, request(span(trace, root), span(trace, secrets.token_bytes(8), root)))

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from executions import rendering
+from executions.detail import rendering
 
 from .detail_html import parse, unsafe_markup
 

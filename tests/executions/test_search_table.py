@@ -10,8 +10,9 @@ from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from executions import counters, lifecycle, selectors
+from executions import counters, lifecycle
 from executions.models import Execution, ExecutionSearch, Status
+from executions.table import selectors
 from tests.factories import AgentVersionFactory, BatchFactory, ExecutionFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,16 +11,17 @@ from django.db import connection
 
 from agents.models import Agent, AgentVersion
 from agents.services import AgentNameError, agent_resolve, agents_resolve, parse_agent_ref
-from executions import counters, services
+from executions import counters
+from executions.ingest import services, traces
+from executions.ingest.schemas import ExecutionCreateIn
+from executions.ingest.steps import StepRecord
 from executions.models import Execution, Status, Step, StepKind, StepStatus
-from executions.schemas import ExecutionCreateIn
-from executions.steps_writer import StepRecord
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def span(trace_id, span_id, parent="", *, name="s", kind=StepKind.OTHER, **step):
-    return services.TraceSpan(
+    return traces.TraceSpan(
         trace_id=trace_id,
         step=StepRecord(
             span_id=span_id, parent_span_id=parent, name=name, kind=kind, started_at=T0, **step
@@ -132,11 +133,11 @@ class TestTransactions:
 class TestTraces:
     def test_late_children_of_an_ended_execution_are_added(self, workspace):
         trace = secrets.token_hex(16)
-        services.traces_ingest(workspace=workspace, spans=[span(trace, "a" * 16, name="root")])
+        traces.traces_ingest(workspace=workspace, spans=[span(trace, "a" * 16, name="root")])
         execution = Execution.objects.get(trace_id=trace)
         assert (execution.status, execution.step_count) == (Status.COMPLETED, 0)
         late = span(trace, "b" * 16, "a" * 16, kind=StepKind.MODEL_CALL, prompt_tokens=7)
-        services.traces_ingest(workspace=workspace, spans=[late])
+        traces.traces_ingest(workspace=workspace, spans=[late])
         execution.refresh_from_db()
         assert (execution.status, execution.step_count, execution.prompt_tokens) == (
             Status.COMPLETED,
@@ -147,8 +148,8 @@ class TestTraces:
     def test_a_resent_root_changes_nothing(self, workspace):
         trace = secrets.token_hex(16)
         root = span(trace, "a" * 16, name="root", status=StepStatus.FAILED, error="boom")
-        services.traces_ingest(workspace=workspace, spans=[root])
-        result = services.traces_ingest(workspace=workspace, spans=[root])
+        traces.traces_ingest(workspace=workspace, spans=[root])
+        result = traces.traces_ingest(workspace=workspace, spans=[root])
         assert (result.executions_created, result.steps_created) == (0, 0)
         execution = Execution.objects.get(trace_id=trace)
         assert (execution.status, execution.error) == (Status.FAILED, "boom")
@@ -156,8 +157,8 @@ class TestTraces:
 
     def test_two_roots_keep_the_first_and_the_second_is_a_step(self, workspace):
         trace = secrets.token_hex(16)
-        services.traces_ingest(workspace=workspace, spans=[span(trace, "a" * 16, name="first")])
-        services.traces_ingest(workspace=workspace, spans=[span(trace, "c" * 16, name="second")])
+        traces.traces_ingest(workspace=workspace, spans=[span(trace, "a" * 16, name="first")])
+        traces.traces_ingest(workspace=workspace, spans=[span(trace, "c" * 16, name="second")])
         execution = Execution.objects.get(trace_id=trace)
         assert execution.request["root_span_id"] == "a" * 16
         assert list(Step.objects.filter(execution=execution).values_list("name", flat=True)) == [
@@ -183,7 +184,7 @@ def test_two_requests_racing_to_create_one_trace_make_one_execution(workspace):
     def ingest(span_id):
         try:
             barrier.wait(timeout=10)
-            services.traces_ingest(
+            traces.traces_ingest(
                 workspace=workspace, spans=[span(trace, span_id, "f" * 16, name=span_id)]
             )
         except Exception as exc:  # reported below, not lost in the thread

@@ -7,9 +7,10 @@ from asgiref.sync import async_to_sync
 from django.test import AsyncClient
 from django.utils import timezone
 
-from executions import lifecycle, services
+from executions import lifecycle
+from executions.ingest import services
+from executions.ingest.steps import StepRecord
 from executions.models import Status, StepKind, StepStatus
-from executions.steps_writer import StepRecord
 from tests.factories import ExecutionFactory, StepFactory
 
 from .detail_html import parse

@@ -14,8 +14,9 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from agents.models import Agent
-from executions import counters, selectors
+from executions import counters
 from executions.models import Execution, Source, Status
+from executions.table import selectors
 from tests.factories import (
     AgentVersionFactory,
     BatchFactory,

@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from agents.models import AgentVersion, ApiKey, Workspace
 from agents.services import api_key_create
-from executions import dispatch
+from executions.control import dispatch
 
 logger = logging.getLogger("runboard.demo_runtime")
 

@@ -11,7 +11,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from executions import dispatch, scheduling
+from executions.control import dispatch, scheduling
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,346 @@
+"""OTLP traces into executions and steps: one transaction per request, behind otlp.py.
+
+Spans are grouped by trace; a trace is one execution (found by trace id, else created),
+its spans are its steps, written through steps.py like the JSON API's."""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from agents.models import Workspace
+from agents.services import agents_resolve
+from executions import counters, lifecycle
+from executions.models import (
+    TERMINAL_STATUSES,
+    Execution,
+    Priority,
+    Source,
+    Status,
+    Step,
+    StepKind,
+    StepStatus,
+)
+
+from .prices import fill_costs
+from .services import _add_totals, _plan
+from .steps import WAITING, StepRecord, children_waiting, money, note_children_waiting
+from .steps_insert import apply_plan, copy_models
+
+PRIORITIES = {"low": Priority.LOW, "normal": Priority.NORMAL, "high": Priority.HIGH}
+# A root span that is itself a model or tool call is also kept as a step, so a trace of
+# one LLM call still shows that call; a root that only groups (agent, chain) is not,
+# and its children hang at the top of the timeline.
+LEAF_KINDS = frozenset({StepKind.MODEL_CALL, StepKind.TOOL_CALL})
+AGENT_NAME_MAX = 200
+VERSION_MAX = 100
+
+
+class IngestError(Exception):
+    status = 400
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+class NotFound(IngestError):
+    status = 404
+
+
+class Conflict(IngestError):
+    status = 409
+
+
+class TooLarge(IngestError):
+    status = 413
+
+
+class Invalid(IngestError):
+    """Values that are well-formed but wrong; `errors` names each field."""
+
+    status = 422
+
+    def __init__(self, errors: list[tuple[str, str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{f}: {m}" for f, m in errors))
+
+
+# --- OTLP traces -----------------------------------------------------------------------
+
+
+@dataclass(slots=True, eq=False)
+class TraceSpan:
+    """One decoded span, with what otlp.py read about its trace's agent and session."""
+
+    trace_id: str
+    step: StepRecord
+    service_name: str = ""
+    service_version: str | None = None
+    agent_name: str | None = None
+    agent_version: str | None = None
+    session_id: str = ""
+    metadata: dict = field(default_factory=dict)
+    resource: dict = field(default_factory=dict)
+
+
+@dataclass
+class IngestResult:
+    spans: int = 0
+    executions_created: int = 0
+    steps_created: int = 0
+    steps_updated: int = 0
+    execution_ids: list = field(default_factory=list)
+
+
+def _agent_key(span: TraceSpan) -> tuple[str, str | None]:
+    name = (span.agent_name or span.service_name or "unknown_service").strip()[:AGENT_NAME_MAX]
+    version = span.agent_version or span.service_version
+    version = version.strip()[:VERSION_MAX] if version else None
+    return name or "unknown_service", version or None
+
+
+def _root_status(root: TraceSpan) -> str:
+    if root.step.status == StepStatus.FAILED:
+        return Status.FAILED
+    if root.step.status == StepStatus.RUNNING:
+        return Status.RUNNING
+    return Status.COMPLETED
+
+
+def _as_input(value: Any) -> dict:
+    if isinstance(value, dict):
+        return value
+    return {} if value is None else {"input": value}
+
+
+def _root_fields(root: TraceSpan) -> dict[str, Any]:
+    s = root.step
+    return {
+        "input": _as_input(s.input),
+        "output": s.output,
+        "metadata": root.metadata,
+        "session_id": root.session_id[:200],
+        "started_at": s.started_at,
+    }
+
+
+def _otlp_request(root: TraceSpan | None, first: TraceSpan) -> dict:
+    return {
+        "method": "POST",
+        "path": "/v1/traces",
+        "protocol": "otlp",
+        "root_span_id": root.step.span_id if root else None,
+        "resource": (root or first).resource,
+    }
+
+
+def _new_execution(workspace, trace_id, items, root, resolved, now) -> Execution:
+    agent, version = resolved[_agent_key(root or items[0])]
+    starts = [s.step.started_at for s in items if s.step.started_at]
+    execution = Execution(
+        id=uuid.uuid4(),
+        workspace=workspace,
+        agent=agent,
+        agent_version=version,
+        agent_name=agent.name,
+        version_name=version.version if version else "",
+        source=Source.OTLP,
+        trace_id=trace_id,
+        created_at=min(starts) if starts else now,
+        updated_at=now,
+        request=_otlp_request(root, items[0]),
+    )
+    if root is None:
+        # Children came first: the execution runs until its root span arrives.
+        execution.status = Status.RUNNING
+        execution.started_at = min(starts) if starts else now
+        execution.session_id = next((s.session_id for s in items if s.session_id), "")[:200]
+        return execution
+    for column, value in _root_fields(root).items():
+        setattr(execution, column, value)
+    execution.status = _root_status(root)
+    execution.error = root.step.error
+    if execution.status in TERMINAL_STATUSES:
+        execution.completed_at = root.step.ended_at or now
+        if execution.started_at is not None:
+            elapsed = execution.completed_at - execution.started_at
+            execution.duration_ms = max(0, int(elapsed.total_seconds() * 1000))
+    return execution
+
+
+def _adopt_root(execution: Execution, root: TraceSpan, resolved) -> None:
+    """The root span of an execution that so far had only children: it names the agent,
+    the input and output, and ends the execution through the lifecycle."""
+    agent, version = resolved[_agent_key(root)]
+    if agent.name != execution.agent_name:
+        counters.count_deleted([execution])
+        execution.agent_name = agent.name
+        counters.count_created([execution])
+    changes = _root_fields(root)
+    request = _otlp_request(root, root)
+    if children_waiting(execution):
+        request[WAITING] = True
+    changes.update(
+        agent=agent,
+        agent_version=version,
+        agent_name=agent.name,
+        version_name=version.version if version else "",
+        request=request,
+        updated_at=timezone.now(),
+    )
+    if root.step.started_at and root.step.started_at < execution.created_at:
+        changes["created_at"] = root.step.started_at
+    if changes["started_at"] is None:
+        changes["started_at"] = execution.started_at
+    for column, value in changes.items():
+        setattr(execution, column, value)
+    Execution.objects.filter(pk=execution.pk).update(**changes)
+    target = _root_status(root)
+    if target != execution.status and lifecycle.can_transition(execution.status, target):
+        lifecycle.transition(
+            execution, target, at=root.step.ended_at, error=root.step.error or None
+        )
+
+
+FAR = datetime.max.replace(tzinfo=UTC)
+
+
+def _start_order(record: StepRecord):
+    return (record.started_at or FAR, record.span_id or "")
+
+
+RESEQUENCE_OFFSET = 1_000_000_000
+
+
+def _resequence(execution: Execution) -> None:
+    """Renumber a trace's steps by start time when a request brought earlier ones.
+
+    A span that ends late (a parent) reaches us after the spans it contains, so its
+    arrival order is not the order things happened in, which the timeline shows.
+    Steps of a trace are identified by span id, so their sequence numbers may
+    change. The numbers are first moved out of the way, then set, so the unique
+    (execution, sequence) constraint holds after every row.
+    """
+    if execution.source != Source.OTLP:
+        return
+    rows = list(
+        Step.objects.filter(execution=execution)
+        .order_by("sequence")
+        .values_list("pk", "sequence", "started_at", "span_id")
+    )
+    wanted = sorted(rows, key=lambda r: (r[2] or FAR, r[3] or "", r[1]))
+    if wanted == rows or rows[-1][1] >= RESEQUENCE_OFFSET:
+        return
+    steps = Step.objects.filter(execution=execution)
+    steps.update(sequence=F("sequence") + RESEQUENCE_OFFSET)
+    renumbered = [Step(pk=pk, sequence=n) for n, (pk, *_rest) in enumerate(wanted)]
+    Step.objects.bulk_update(renumbered, ["sequence"], batch_size=500)
+
+
+def traces_ingest(*, workspace: Workspace, spans: list[TraceSpan]) -> IngestResult:
+    """Store decoded spans: each trace one execution (its root span), the rest steps.
+
+    Spans of one trace may come in several requests and children before parents; they
+    assemble into one execution. A concurrent request creating the same trace makes
+    the insert fail on the (workspace, trace_id) constraint: the whole request is then
+    retried, and finds that execution.
+    """
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                return _traces_ingest(workspace, spans)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _traces_ingest(workspace: Workspace, spans: list[TraceSpan]) -> IngestResult:
+    now = timezone.now()
+    traces: dict[str, list[TraceSpan]] = {}
+    for span in spans:
+        traces.setdefault(span.trace_id, []).append(span)
+    fill_costs([s.step for s in spans])
+    existing = {
+        e.trace_id: e
+        for e in Execution.objects.select_for_update()
+        .filter(workspace=workspace, trace_id__in=list(traces))
+        .order_by("pk")  # rows locked in one order: concurrent batches cannot deadlock
+    }
+    roots: dict[str, TraceSpan] = {}
+    for trace_id, items in traces.items():
+        known = existing[trace_id].request.get("root_span_id") if trace_id in existing else None
+        for span in items:
+            if not span.step.parent_span_id and known in (None, span.step.span_id):
+                roots[trace_id] = span
+                break
+
+    keys = set()
+    for trace_id, items in traces.items():
+        execution = existing.get(trace_id)
+        root = roots.get(trace_id)
+        if execution is None:
+            keys.add(_agent_key(root or items[0]))
+        elif root is not None and not execution.request.get("root_span_id"):
+            keys.add(_agent_key(root))
+    resolved = agents_resolve(workspace=workspace, keys=keys)
+
+    batches = []
+    created: list[Execution] = []
+    adopting: list[tuple[Execution, TraceSpan]] = []
+    for trace_id, items in traces.items():
+        root = roots.get(trace_id)
+        records = [s.step for s in items if s is not root or s.step.kind in LEAF_KINDS]
+        # Exporters send spans as they end, children first: number them by start.
+        records.sort(key=_start_order)
+        execution = existing.get(trace_id)
+        if execution is None:
+            execution = _new_execution(workspace, trace_id, items, root, resolved, now)
+            created.append(execution)
+            batches.append((execution, records, True))
+        else:
+            batches.append((execution, records, False))
+            if root is not None and not execution.request.get("root_span_id"):
+                adopting.append((execution, root))
+
+    plan = _plan(batches)
+    for execution in created:
+        note_children_waiting(execution, plan, known=execution.request["root_span_id"])
+        totals = plan.totals[execution.pk]
+        execution.step_count = totals.steps
+        execution.prompt_tokens = totals.prompt_tokens
+        execution.completion_tokens = totals.completion_tokens
+        execution.total_tokens = totals.prompt_tokens + totals.completion_tokens
+        execution.cost_usd = money(totals.cost_usd)
+    if connection.vendor == "postgresql":
+        copy_models(Execution, created)
+    else:
+        Execution.objects.bulk_create(created, batch_size=500)
+    # Counter rows are locked in one order (agent, status) by every request, so two
+    # requests counting the same agents never wait on each other in a circle.
+    counters.count_created(sorted(created, key=lambda e: (e.agent_name, e.status)))
+    apply_plan(plan)
+    for execution in existing.values():
+        root = roots.get(execution.trace_id)
+        known = execution.request.get("root_span_id") or (root.step.span_id if root else None)
+        note_children_waiting(execution, plan, known=known)
+        _add_totals(execution, plan.totals[execution.pk], now)
+        if plan.totals[execution.pk].steps:
+            _resequence(execution)
+    for execution, root in adopting:
+        _adopt_root(execution, root, resolved)
+
+    result = IngestResult(spans=len(spans), executions_created=len(created))
+    for outcomes in plan.outcomes.values():
+        for outcome in outcomes:
+            if outcome.state == "created":
+                result.steps_created += 1
+            elif outcome.state == "updated":
+                result.steps_updated += 1
+    result.execution_ids = [e.pk for e in created] + [e.pk for e in existing.values()]
+    return result
