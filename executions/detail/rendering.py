@@ -5,6 +5,9 @@ names come from agent runtimes, so JSON is escaped token by token, Markdown goes
 through markdown-it (raw HTML off) and then nh3, and code goes through Pygments.
 Big payloads are cut to a budget with a note saying how much was left out, so a
 1 MB output never turns into a 20 MB page unless someone asks for all of it.
+
+Over 500 lines on purpose: every renderer here shares the escaping and the size budgets,
+and keeping them side by side is how a reviewer checks that none of them lets HTML through.
 """
 
 from __future__ import annotations

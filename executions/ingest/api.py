@@ -2,6 +2,9 @@
 wait (long poll), stream (server-sent events), files and artifacts.
 
 Views parse and render; writes go through services.py, reads through selectors.
+
+Over 500 lines on purpose: one django-ninja router holds every endpoint of this door, so
+the URL table of the API reads top to bottom in one file.
 """
 
 import json

@@ -25,7 +25,7 @@ from django_tables2.data import TableListData
 from executions.models import ACTIVE_STATUSES, Status
 from executions.templatetags.runboard import credits, duration, usd
 
-from .filters import SORT_FIELDS
+from .state import SORT_FIELDS
 
 STATUS_LABELS = dict(Status.choices)
 NOT_CALCULATED = '<span class="muted" title="Not yet calculated">—</span>'

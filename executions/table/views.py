@@ -21,8 +21,8 @@ from django_htmx.http import HttpResponseStopPolling
 from agents.decorators import with_workspace
 
 from . import export, selectors
-from .filters import checkbox_options, control_html
 from .saved_views import saved_view_delete, saved_view_save
+from .state import checkbox_options, control_html
 from .tables import ExecutionTable, execution_table, rows_html, segments
 
 # The parameters that make up the table's state, in the order URLs spell them.

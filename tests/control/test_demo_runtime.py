@@ -12,7 +12,7 @@ import pytest
 from agents.models import AgentVersion, ApiKey
 from executions.control import dispatch
 from executions.control import services as control
-from executions.management.commands.demo_runtime import Runtime, make_handler
+from executions.demo.runtime import Runtime, make_handler
 from executions.models import Artifact, Status
 
 from ..factories import AgentVersionFactory
