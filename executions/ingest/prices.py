@@ -1,7 +1,6 @@
 """Model prices for steps that report tokens but no cost: a per-process cached table."""
 
 import time
-from decimal import Decimal
 
 from django.db.models.signals import post_delete, post_save
 
@@ -9,13 +8,7 @@ from agents.models import ModelPrice
 
 from .steps import StepRecord, money
 
-SIX_PLACES = Decimal("0.000001")
-SEQUENCE_MAX = 2_147_483_647  # Step.sequence is a 32-bit column
-COST_LIMIT = Decimal("99999999")
-INSERT_BATCH = 1000  # 22 columns a row stays well under PostgreSQL's 65,535 parameters
 
-
-# The fields a re-sent step may change, with the StepRecord attribute that holds each.
 def _price_for(model: str, prices: dict[str, ModelPrice]) -> ModelPrice | None:
     """The price of a model, also for dated or provider-prefixed names.
 

@@ -32,7 +32,6 @@ from executions.models import (
     Source,
     Status,
     Step,
-    StepKind,
 )
 
 from .prices import fill_costs
@@ -49,12 +48,6 @@ from .steps import (
 from .steps_insert import apply_plan
 
 PRIORITIES = {"low": Priority.LOW, "normal": Priority.NORMAL, "high": Priority.HIGH}
-# A root span that is itself a model or tool call is also kept as a step, so a trace of
-# one LLM call still shows that call; a root that only groups (agent, chain) is not,
-# and its children hang at the top of the timeline.
-LEAF_KINDS = frozenset({StepKind.MODEL_CALL, StepKind.TOOL_CALL})
-AGENT_NAME_MAX = 200
-VERSION_MAX = 100
 
 
 class IngestError(Exception):

@@ -24,7 +24,6 @@ from executions.models import Execution, Step, StepKind, StepStatus
 SIX_PLACES = Decimal("0.000001")
 SEQUENCE_MAX = 2_147_483_647  # Step.sequence is a 32-bit column
 COST_LIMIT = Decimal("99999999")
-INSERT_BATCH = 1000  # 22 columns a row stays well under PostgreSQL's 65,535 parameters
 
 # The fields a re-sent step may change, with the StepRecord attribute that holds each.
 UPDATABLE = (

@@ -18,7 +18,6 @@ from executions import counters, lifecycle
 from executions.models import (
     TERMINAL_STATUSES,
     Execution,
-    Priority,
     Source,
     Status,
     Step,
@@ -31,46 +30,12 @@ from .services import _add_totals, _plan
 from .steps import WAITING, StepRecord, children_waiting, money, note_children_waiting
 from .steps_insert import apply_plan, copy_models
 
-PRIORITIES = {"low": Priority.LOW, "normal": Priority.NORMAL, "high": Priority.HIGH}
 # A root span that is itself a model or tool call is also kept as a step, so a trace of
 # one LLM call still shows that call; a root that only groups (agent, chain) is not,
 # and its children hang at the top of the timeline.
 LEAF_KINDS = frozenset({StepKind.MODEL_CALL, StepKind.TOOL_CALL})
 AGENT_NAME_MAX = 200
 VERSION_MAX = 100
-
-
-class IngestError(Exception):
-    status = 400
-
-    def __init__(self, message: str):
-        self.message = message
-        super().__init__(message)
-
-
-class NotFound(IngestError):
-    status = 404
-
-
-class Conflict(IngestError):
-    status = 409
-
-
-class TooLarge(IngestError):
-    status = 413
-
-
-class Invalid(IngestError):
-    """Values that are well-formed but wrong; `errors` names each field."""
-
-    status = 422
-
-    def __init__(self, errors: list[tuple[str, str]]):
-        self.errors = errors
-        super().__init__("; ".join(f"{f}: {m}" for f, m in errors))
-
-
-# --- OTLP traces -----------------------------------------------------------------------
 
 
 @dataclass(slots=True, eq=False)
