@@ -23,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import logged_in_client, setup
+from common import logged_in_client, print_end, print_start, setup
 
 # The bench run's screenshots are files: keep them out of the project's media folder.
 os.environ.setdefault("MEDIA_ROOT", "/tmp/runboard-detailbench-media")
@@ -38,6 +38,8 @@ from django.utils import timezone  # noqa: E402
 
 from agents.models import Agent, AgentVersion, Membership, Role, Workspace  # noqa: E402
 from executions import counters  # noqa: E402
+from executions.detail.rendering import DEFAULT_MAX_LINES  # noqa: E402
+from executions.detail.selectors import STEP_PAGE_SIZE  # noqa: E402
 from executions.models import (  # noqa: E402
     Artifact,
     ArtifactKind,
@@ -51,6 +53,7 @@ from executions.models import (  # noqa: E402
 TRACE = "detail-bench-10k"
 STEPS = 10_000
 BIG_STEP = 5  # on the first page, so the first paint also carries it
+TIMELINE_AFTER = 5000  # a page from the middle of the timeline
 
 
 def megabyte_json(seed: str) -> dict:
@@ -226,7 +229,7 @@ def report(label: str, figures: dict, target: float | None) -> None:
     if target is not None:
         verdict = f"  target median <= {target:.0f} ms: {'met' if median <= target else 'MISSED'}"
     print(
-        f"{label:<44} median {median:6.1f} ms  p95 {p95:6.1f} ms  "
+        f"{label:<50} median {median:6.1f} ms  p95 {p95:6.1f} ms  "
         f"(cpu median {statistics.median(figures['cpu']):5.1f} ms)  "
         f"{figures['size'] / 1024:6.1f} KB  {figures['queries']:2d} queries{verdict}",
         flush=True,
@@ -237,6 +240,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
+    print_start("Detail page of a run with 10,000 steps and a 1 MB output (issue 4)")
     call_command("migrate", verbosity=0)
     execution = build()
     user = get_user_model().objects.get(username="detail-bench")
@@ -249,20 +253,22 @@ def main() -> None:
         f"{args.runs} runs each"
     )
     cases = [
-        ("First paint: Overview, 10,000 steps", base, {}, 100),
+        (f"First paint: Overview, {STEPS:,} steps", base, {}, 100),
         ("Step card expanded, 1 MB input and output", f"{base}steps/{BIG_STEP}/",
          {**hx, "HTTP_HX_TARGET": "step-body"}, 150),
-        ("Timeline page 50 (after=5000), htmx", f"{base}?tab=overview&after=5000",
+        (f"Timeline page {TIMELINE_AFTER // STEP_PAGE_SIZE + 1} "
+         f"(after={TIMELINE_AFTER}, {STEP_PAGE_SIZE}/page), htmx",
+         f"{base}?tab=overview&after={TIMELINE_AFTER}",
          {**hx, "HTTP_HX_TARGET": "timeline-more"}, None),
-        ("Inspector on a step, htmx", f"{base}?tab=overview&step=5",
+        (f"Inspector on step {BIG_STEP}, htmx", f"{base}?tab=overview&step={BIG_STEP}",
          {**hx, "HTTP_HX_TARGET": "inspector"}, None),
-        ("Output tab, 1 MB (first 2,000 lines)", f"{base}?tab=output", {}, None),
+        (f"Output tab, 1 MB (first {DEFAULT_MAX_LINES:,} lines)", f"{base}?tab=output", {}, None),
         ("Request tab", f"{base}?tab=request", {}, None),
-        ("Stream, once (polling answer)", f"{base}stream?once=1&after=10000", {}, None),
+        ("Stream, once (polling answer)", f"{base}stream?once=1&after={STEPS}", {}, None),
     ]  # fmt: skip
-    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     for label, path, headers, target in cases:
         report(label, measure(client, path, args.runs, **headers), target)
+    print_end()
 
 
 if __name__ == "__main__":

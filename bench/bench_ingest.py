@@ -29,6 +29,8 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import print_end, print_start  # noqa: E402
+
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/runboard_ingestbench"
 
 SERVERS = {
@@ -237,6 +239,7 @@ class Load:
         self.threads, self.seconds, self.max_requests = threads, seconds, max_requests
         self.check = check
         self.latencies: list[float] = []
+        self.ok_meta: list = []  # what each request that was answered 2xx sent
         self.errors: list[str] = []
         self.next = 0
         self.lock = threading.Lock()
@@ -277,6 +280,7 @@ class Load:
                 continue
             with self.lock:
                 self.latencies.append(elapsed)
+                self.ok_meta.append(meta)
             if checker is not None and index % 10 == 0:
                 missing = checker(meta)
                 with self.lock:
@@ -304,12 +308,18 @@ def percentile(values, p):
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def report(title, units, per_request, load, wall):
+def report(title, units, per_request, load, wall, stored):
+    """`stored`: how many of the units the answered requests sent are in the database
+    at the end, counted there; the rate is that count over the wall time."""
     done = len(load.latencies)
-    rate = done * per_request / wall if wall else 0
+    sent = done * per_request
+    rate = stored / wall if wall else 0
     print(f"\n{title}")
     print(f"  requests ok      {done}  (errors {len(load.errors)})")
-    print(f"  throughput       {rate:,.0f} {units}/s over {wall:.1f} s")
+    print(f"  stored           {stored:,} {units} of {sent:,} sent in answered requests")
+    if stored != sent:
+        print(f"  MISSING          {sent - stored:,} {units} answered 2xx but not stored")
+    print(f"  throughput       {rate:,.0f} {units}/s stored over {wall:.1f} s")
     if done:
         ms = [v * 1000 for v in load.latencies]
         print(
@@ -343,6 +353,7 @@ def main():
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", DEFAULT_DB))
     parser.add_argument("--server", choices=sorted(SERVERS), default="gunicorn-sync")
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     parser.add_argument(
         "--threads", type=int, default=3, help="client connections (one per worker)"
     )
@@ -355,8 +366,9 @@ def main():
 
     import psycopg
 
+    print_start("Ingestion through a real server (issue 5)")
     key = prepare_database(args.database_url)
-    port = free_port()
+    port = args.port or free_port()
     command = SERVERS[args.server](port, args.workers)
     print(f"server: {' '.join(command)}")
     proc = subprocess.Popen(command, cwd=ROOT, env=server_env(args.database_url))
@@ -412,10 +424,24 @@ def main():
                 check=checker,
             )
             wall = load.run("application/x-protobuf")
-            report("OTLP protobuf, 50 traces x 9 spans per request", "spans", 450, load, wall)
+            trace_ids = [t for meta in load.ok_meta for t in meta]
+            with psycopg.connect(args.database_url, autocommit=True) as db:
+                # A trace's root span is its execution; the other 8 are its steps.
+                stored = db.execute(
+                    "SELECT count(*) FROM executions_execution WHERE trace_id = ANY(%s)",
+                    [trace_ids],
+                ).fetchone()[0]
+                stored += db.execute(
+                    "SELECT count(*) FROM executions_step s JOIN executions_execution e "
+                    "ON s.execution_id = e.id WHERE e.trace_id = ANY(%s)",
+                    [trace_ids],
+                ).fetchone()[0]
+            report(
+                "OTLP protobuf, 50 traces x 9 spans per request", "spans", 450, load, wall, stored
+            )
             print(
-                f"  queryable check  {load.checked} requests checked right after their "
-                f"response, {load.unqueryable} spans or executions missing"
+                f"  queryable check  every 10th request read back right after its response: "
+                f"{load.checked} checked, {load.unqueryable} spans or executions missing"
             )
 
         if not args.skip_steps:
@@ -448,13 +474,21 @@ def main():
                 check=None,
             )
             wall = load.run("application/json")
-            report("JSON API steps, batches of 100", "steps", 100, load, wall)
+            # Each answered request added 100 steps of one execution, under its own
+            # sequence numbers; count what is there at the end.
+            with psycopg.connect(args.database_url, autocommit=True) as db:
+                stored = db.execute(
+                    "SELECT count(*) FROM executions_step WHERE execution_id::text = ANY(%s)",
+                    [[str(e) for e in executions]],
+                ).fetchone()[0]
+            report("JSON API steps, batches of 100", "steps", 100, load, wall, stored)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+    print_end()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ and is run as `DATABASE_URL=postgres://postgres@127.0.0.1:5432/runboard_bench
 
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +22,46 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_DB = "postgres://postgres@127.0.0.1:5432/runboard_bench"
+
+
+def git_commit() -> str:
+    """The commit measured: short hash, with "+changes" when the tree differs from it
+    (a figure from uncommitted code cannot be reproduced from the hash alone)."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{head}+changes" if dirty else head
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages and the core count: on a shared machine
+    they say how much of a wall time was spent waiting for a CPU."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+def print_start(title: str) -> None:
+    """The first lines of every benchmark's output: what, which commit, what load."""
+    print(title)
+    print(f"commit {git_commit()}")
+    print(f"load average at start: {load_average()}", flush=True)
+
+
+def print_end() -> None:
+    """The last line of every benchmark's output."""
+    print(f"\nload average at end: {load_average()}", flush=True)
 
 
 def setup(*, require_postgres: bool = True) -> None:
