@@ -439,3 +439,8 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} #{self.attempt} for {self.execution_id}"
+
+
+# The overview's rollup tables live in their own package; imported here so Django
+# registers them with this app.
+from executions.overview.models import DurationRollup, RunRollup  # noqa: E402, F401

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from executions import counters, lifecycle
 from executions.models import Execution, ExecutionSearch, Status
+from executions.overview import rollups
 from executions.table import selectors
 from tests.factories import AgentVersionFactory, BatchFactory, ExecutionFactory
 
@@ -126,6 +127,9 @@ def test_the_triggers_survive_every_migration():
             )
         names = {row[0] for row in cursor.fetchall()}
     assert {"exec_search_insert", "exec_search_update", "exec_search_delete"} <= names
+    # The overview's rollups (executions/overview/rollups.py): a migration that
+    # rebuilds the table on SQLite must call rollups.install_sqlite_triggers.
+    assert names >= rollups.TRIGGER_NAMES
 
 
 def page_sql(workspace, query: str) -> tuple[selectors.TablePage, str]:

@@ -1,0 +1,258 @@
+"""The triggers that keep the rollups (models.py) exact, and their rebuild.
+
+Triggers rather than Python, so that no write path can forget them: the ORM,
+lifecycle's UPDATEs, bulk_create, load_bench's COPY, raw SQL, Django's deletion
+collector (and its SET NULL updates when a version or schedule goes), retention.
+Each trigger runs in the writer's transaction, so a rollback undoes its rollup too.
+
+PostgreSQL: statement-level triggers with transition tables, so a COPY of a
+million executions updates the rollups with one grouped upsert rather than a
+million. An UPDATE moves only the rows whose rolled-up columns changed: it takes
+the old row away and adds the new one, which also handles a status change.
+
+SQLite: row-level triggers. Django rebuilds a table to alter it on SQLite and the
+rebuild drops its triggers, so a migration that alters executions_execution must
+call `install_sqlite_triggers` again (tests/executions/test_search_table.py checks
+that every trigger survives the migrations).
+"""
+
+from django.db import connection, transaction
+
+from .histogram import bucket_sql
+from .models import KEY
+
+RUNS = "executions_runrollup"
+DURATIONS = "executions_durationrollup"
+
+# What the rollups read from an execution: an UPDATE touching none of these
+# (output, step_count, summary...) leaves them alone.
+WATCHED = [
+    "workspace_id",
+    "created_at",
+    "agent_name",
+    "version_name",
+    "agent_version_id",
+    "source",
+    "schedule_id",
+    "status",
+    "duration_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost_usd",
+    "credits",
+]
+
+# (rollup column, expression over an execution row `r` with a `sign` of +1 or -1)
+SUMS = [
+    ("runs", "sign"),
+    ("timed_runs", "sign * (CASE WHEN r.duration_ms IS NULL THEN 0 ELSE 1 END)"),
+    ("duration_ms", "sign * COALESCE(r.duration_ms, 0)"),
+    ("prompt_tokens", "sign * r.prompt_tokens"),
+    ("completion_tokens", "sign * r.completion_tokens"),
+    ("total_tokens", "sign * r.total_tokens"),
+    ("cost_usd", "sign * r.cost_usd"),
+    ("credits", "sign * COALESCE(r.credits, 0)"),
+    ("credited_runs", "sign * (CASE WHEN r.credits IS NULL THEN 0 ELSE 1 END)"),
+]
+
+
+def _hour(vendor: str) -> str:
+    if vendor == "postgresql":
+        # UTC whatever the session's time zone: rollup hours are UTC hours.
+        return "date_trunc('hour', r.created_at, 'UTC')"
+    # Django stores SQLite datetimes as UTC text, 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
+    return "strftime('%Y-%m-%d %H:00:00', r.created_at)"
+
+
+def _key_values(vendor: str) -> list[str]:
+    values = {
+        "workspace_id": "r.workspace_id",
+        "hour": _hour(vendor),
+        "agent_name": "r.agent_name",
+        "version_name": "r.version_name",
+        "agent_version_id": "COALESCE(r.agent_version_id, 0)",
+        "source": "r.source",
+        "schedule_id": "COALESCE(r.schedule_id, 0)",
+    }
+    return [values[k] for k in KEY]
+
+
+def _upsert(table: str, columns: list[str], sums: list[str], conflict: list[str]) -> str:
+    updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in sums)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) {{select}} "
+        f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {updates}"
+    )
+
+
+def upsert_runs(rows: str, vendor: str, grouped: bool) -> str:
+    """Add the executions of `rows` (each with a `sign` column, aliased r) to RUNS.
+
+    `grouped` sums many rows per key (PostgreSQL statements, rebuilds); a row-level
+    SQLite trigger inserts its one row as it is.
+    """
+    key = [*_key_values(vendor), "r.status"]
+    sums = [expr for _, expr in SUMS]
+    select = _select(key, sums, rows, grouped, where=None)
+    sql = _upsert(
+        RUNS, [*KEY, "status", *(c for c, _ in SUMS)], [c for c, _ in SUMS], [*KEY, "status"]
+    )
+    return sql.format(select=select)
+
+
+def upsert_durations(rows: str, vendor: str, grouped: bool) -> str:
+    key = [*_key_values(vendor), bucket_sql("r.duration_ms", vendor)]
+    select = _select(key, ["sign"], rows, grouped, where="r.duration_ms IS NOT NULL")
+    sql = _upsert(DURATIONS, [*KEY, "bucket", "runs"], ["runs"], [*KEY, "bucket"])
+    return sql.format(select=select)
+
+
+def _select(key: list[str], sums: list[str], rows: str, grouped: bool, where: str | None) -> str:
+    # "WHERE" is always present: SQLite needs it to tell ON CONFLICT from a join.
+    condition = where or "true"
+    if not grouped:
+        return f"SELECT {', '.join([*key, *sums])} FROM {rows} WHERE {condition}"
+    positions = ", ".join(str(i + 1) for i in range(len(key)))
+    return (
+        f"SELECT {', '.join([*key, *(f'SUM({s})' for s in sums)])} FROM {rows} "
+        f"WHERE {condition} GROUP BY {positions} ORDER BY {positions}"
+    )
+
+
+def _changed(old: str, new: str) -> str:
+    cols = lambda row: ", ".join(f"{row}.{c}" for c in WATCHED)  # noqa: E731
+    return f"({cols(old)}) IS DISTINCT FROM ({cols(new)})"
+
+
+def _postgres_function(name: str, rows: str) -> str:
+    return f"""
+        CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            {upsert_runs(rows, "postgresql", grouped=True)};
+            {upsert_durations(rows, "postgresql", grouped=True)};
+            RETURN NULL;
+        END $$
+    """
+
+
+# Ordered upserts (GROUP BY ... ORDER BY the key) take row locks in one order,
+# so two writers touching the same hours wait for each other instead of deadlocking.
+PG_UPDATED_ROWS = (
+    "(SELECT -1 AS sign, o.* FROM old_rows o JOIN new_rows n ON n.id = o.id "
+    f"WHERE {_changed('o', 'n')} "
+    "UNION ALL SELECT 1 AS sign, n.* FROM old_rows o JOIN new_rows n ON n.id = o.id "
+    f"WHERE {_changed('o', 'n')}) r"
+)
+
+POSTGRES_TRIGGERS = [
+    _postgres_function("overview_rollup_insert", "(SELECT 1 AS sign, * FROM new_rows) r"),
+    _postgres_function("overview_rollup_delete", "(SELECT -1 AS sign, * FROM old_rows) r"),
+    _postgres_function("overview_rollup_update", PG_UPDATED_ROWS),
+    # DELETE, not TRUNCATE: Django's flush truncates these tables in the same statement.
+    f"""
+    CREATE FUNCTION overview_rollup_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM {RUNS};
+        DELETE FROM {DURATIONS};
+        RETURN NULL;
+    END $$
+    """,
+    "CREATE TRIGGER overview_rollup_insert AFTER INSERT ON executions_execution "
+    "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
+    "EXECUTE FUNCTION overview_rollup_insert()",
+    "CREATE TRIGGER overview_rollup_delete AFTER DELETE ON executions_execution "
+    "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT "
+    "EXECUTE FUNCTION overview_rollup_delete()",
+    "CREATE TRIGGER overview_rollup_update AFTER UPDATE ON executions_execution "
+    "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT "
+    "EXECUTE FUNCTION overview_rollup_update()",
+    "CREATE TRIGGER overview_rollup_truncate AFTER TRUNCATE ON executions_execution "
+    "FOR EACH STATEMENT EXECUTE FUNCTION overview_rollup_truncate()",
+]
+
+POSTGRES_DROP = [
+    *(
+        f"DROP TRIGGER IF EXISTS overview_rollup_{op} ON executions_execution"
+        for op in ("insert", "delete", "update", "truncate")
+    ),
+    *(
+        f"DROP FUNCTION IF EXISTS overview_rollup_{op}()"
+        for op in ("insert", "delete", "update", "truncate")
+    ),
+]
+
+
+def _sqlite_body(row: str, sign: str) -> str:
+    rows = f"(SELECT {sign} AS sign, {', '.join(f'{row}.{c} AS {c}' for c in WATCHED)}) r"
+    return (
+        f"{upsert_runs(rows, 'sqlite', grouped=False)}; "
+        f"{upsert_durations(rows, 'sqlite', grouped=False)};"
+    )
+
+
+SQLITE_TRIGGERS = [
+    "CREATE TRIGGER overview_rollup_insert AFTER INSERT ON executions_execution BEGIN "
+    f"{_sqlite_body('NEW', '1')} END",
+    "CREATE TRIGGER overview_rollup_delete AFTER DELETE ON executions_execution BEGIN "
+    f"{_sqlite_body('OLD', '-1')} END",
+    f"CREATE TRIGGER overview_rollup_update AFTER UPDATE OF {', '.join(WATCHED)} "
+    "ON executions_execution "
+    f"WHEN ({', '.join(f'OLD.{c}' for c in WATCHED)}) IS NOT "
+    f"({', '.join(f'NEW.{c}' for c in WATCHED)}) BEGIN "
+    f"{_sqlite_body('OLD', '-1')} {_sqlite_body('NEW', '1')} END",
+]
+
+SQLITE_DROP = [
+    f"DROP TRIGGER IF EXISTS overview_rollup_{op}" for op in ("insert", "delete", "update")
+]
+
+TRIGGER_NAMES = {"overview_rollup_insert", "overview_rollup_update", "overview_rollup_delete"}
+
+
+def install_triggers(schema_editor) -> None:
+    vendor = schema_editor.connection.vendor
+    statements = {"postgresql": POSTGRES_TRIGGERS, "sqlite": SQLITE_TRIGGERS}.get(vendor)
+    if statements is None:
+        raise NotImplementedError(f"No rollup triggers for {vendor}.")
+    for statement in statements:
+        schema_editor.execute(statement)
+
+
+def uninstall_triggers(schema_editor) -> None:
+    vendor = schema_editor.connection.vendor
+    for statement in {"postgresql": POSTGRES_DROP, "sqlite": SQLITE_DROP}.get(vendor, []):
+        schema_editor.execute(statement)
+
+
+def install_sqlite_triggers(schema_editor) -> None:
+    """For a later migration that rebuilt executions_execution on SQLite (which drops
+    its triggers): call it from a RunPython after the AlterField. No-op elsewhere."""
+    if schema_editor.connection.vendor != "sqlite":
+        return
+    for statement in SQLITE_DROP + SQLITE_TRIGGERS:
+        schema_editor.execute(statement)
+
+
+def _fill_sql(vendor: str, where: str) -> list[str]:
+    rows = f"(SELECT 1 AS sign, * FROM executions_execution WHERE {where}) r"
+    return [upsert_runs(rows, vendor, grouped=True), upsert_durations(rows, vendor, grouped=True)]
+
+
+def rebuild(workspace_id: int | None = None, *, using=None) -> None:
+    """Recompute the rollups (of one workspace, or all) from the executions table.
+
+    On PostgreSQL the executions are locked against writers (readers go on) for the
+    length of the recount, so no write falls between the delete and the refill.
+    """
+    conn = connection if using is None else using
+    vendor = conn.vendor
+    where = "true" if workspace_id is None else "workspace_id = %s"
+    params = [] if workspace_id is None else [int(workspace_id)]
+    with transaction.atomic(using=conn.alias), conn.cursor() as cursor:
+        if vendor == "postgresql":
+            cursor.execute("LOCK TABLE executions_execution IN SHARE MODE")
+        for table in (RUNS, DURATIONS):
+            cursor.execute(f"DELETE FROM {table} WHERE {where}", params)
+        for statement in _fill_sql(vendor, where):
+            cursor.execute(statement, params)
