@@ -154,9 +154,21 @@ class ModelPriceAdmin(admin.ModelAdmin):
     list_display = [
         "model",
         "provider",
+        "workspace",
         "input_per_million",
         "output_per_million",
-        "credits_per_million",
+        "cached_input_per_million",
+        "cache_write_per_million",
+        "effective_date",
+        "is_default",
     ]
     search_fields = ["model", "provider"]
-    list_filter = ["provider"]
+    list_filter = ["provider", "is_default", "workspace"]
+    list_select_related = ["workspace"]
+    readonly_fields = ["is_default"]
+
+    def save_model(self, request, obj, form, change):
+        # An edited default is staff's price now: model_prices_update must keep it.
+        if change and form.changed_data:
+            obj.is_default = False
+        super().save_model(request, obj, form, change)

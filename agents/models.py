@@ -195,23 +195,98 @@ class Schedule(models.Model):
 
 
 class ModelPrice(models.Model):
-    """USD per million tokens for one model, used when a span reports tokens but no cost."""
+    """USD per million tokens for one model, used when a span reports tokens but no cost.
 
-    model = models.CharField(max_length=200, unique=True)
+    Rows without a workspace are the shared table: Runboard's defaults
+    (agents/data/model_prices.json, `is_default`) and staff's additions. A row with a
+    workspace is that workspace's own price and wins over the shared one.
+    `model_prices_update` rewrites only unedited default rows.
+    """
+
+    workspace = models.ForeignKey(
+        Workspace,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="model_prices",
+        help_text="Empty: the shared price, for every workspace without its own.",
+    )
+    model = models.CharField(
+        max_length=200,
+        help_text="Also prices dated and provider-prefixed names: gpt-4o prices "
+        "gpt-4o-2024-08-06 and openai/gpt-4o.",
+    )
     provider = models.CharField(max_length=100, blank=True)
     input_per_million = models.DecimalField(max_digits=12, decimal_places=6)
     output_per_million = models.DecimalField(max_digits=12, decimal_places=6)
+    cached_input_per_million = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Input tokens read from the provider's prompt cache; empty: the input price.",
+    )
+    cache_write_per_million = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Input tokens written to the prompt cache (Anthropic); empty: the input price.",
+    )
     credits_per_million = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    effective_date = models.DateField(
+        null=True, blank=True, help_text="The day the provider began charging this price."
+    )
+    is_default = models.BooleanField(
+        default=False,
+        help_text="Shipped with Runboard and not edited here: model_prices_update may "
+        "replace it with a newer default.",
+    )
 
     class Meta:
         ordering = ["model"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model"],
+                condition=models.Q(workspace__isnull=True),
+                name="model_price_shared_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["workspace", "model"],
+                condition=models.Q(workspace__isnull=False),
+                name="model_price_workspace_unique",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.model
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
-        million = Decimal(1_000_000)
-        return (
-            Decimal(prompt_tokens) * self.input_per_million
+    def cost(
+        self,
+        prompt_tokens: int,
+        completion_tokens: int,
+        *,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> Decimal:
+        """The exact cost in USD (no rounding), as providers bill it.
+
+        Prompt tokens include the cached ones (OpenAI reports them so, and the GenAI
+        conventions ask instrumentations to): those read from the cache are billed at
+        the cached price, those written to it at the cache-write price, the rest at
+        the input price. Reasoning tokens are part of the completion tokens.
+        """
+        cache_read = min(max(cache_read_tokens, 0), prompt_tokens)
+        cache_write = min(max(cache_write_tokens, 0), prompt_tokens - cache_read)
+        uncached = prompt_tokens - cache_read - cache_write
+        cached_price = self.cached_input_per_million
+        write_price = self.cache_write_per_million
+        total = (
+            Decimal(uncached) * self.input_per_million
+            + Decimal(cache_read)
+            * (cached_price if cached_price is not None else self.input_per_million)
+            + Decimal(cache_write)
+            * (write_price if write_price is not None else self.input_per_million)
             + Decimal(completion_tokens) * self.output_per_million
-        ) / million
+        )
+        return total / Decimal(1_000_000)

@@ -113,8 +113,8 @@ def prepare_database(database_url: str) -> str:
         "ws = Workspace.objects.create(name='Bench', slug='bench')\n"
         "raw, prefix, hashed = ApiKey.generate()\n"
         "ApiKey.objects.create(workspace=ws, name='bench', prefix=prefix, hashed_key=hashed)\n"
-        "ModelPrice.objects.create(model='gpt-4o-mini', input_per_million=Decimal('0.15'),"
-        " output_per_million=Decimal('0.6'))\n"
+        "ModelPrice.objects.update_or_create(workspace=None, model='gpt-4o-mini', defaults=dict("
+        "input_per_million=Decimal('0.15'), output_per_million=Decimal('0.6')))\n"
         "print(raw)\n"
     )
     out = subprocess.run(

@@ -98,7 +98,7 @@ class Execution(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     total_tokens = models.PositiveIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    cost_usd = models.DecimalField(max_digits=20, decimal_places=12, default=0)
     # NULL means "not yet calculated", which the table shows as a dash.
     credits = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     step_count = models.PositiveIntegerField(default=0)
@@ -251,7 +251,7 @@ class Step(models.Model):
     model = models.CharField(max_length=200, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    cost_usd = models.DecimalField(max_digits=20, decimal_places=12, default=0)
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -99,7 +99,7 @@ STEP_COLUMNS = [
 STEP_TYPES = {
     "id": "bigint", "execution_id": "uuid", "parent_id": "bigint", "sequence": "integer",
     "duration_ms": "bigint", "prompt_tokens": "integer", "completion_tokens": "integer",
-    "cost_usd": "numeric(14, 6)", "input": "jsonb", "output": "jsonb", "attributes": "jsonb",
+    "cost_usd": "numeric(20, 12)", "input": "jsonb", "output": "jsonb", "attributes": "jsonb",
 }  # fmt: skip
 CORRECTION_COLUMNS = [
     "workspace_id", "execution_id", "path", "op", "value_before", "value_after",

@@ -87,7 +87,7 @@ def _users(workspace: Workspace, result: SeedResult) -> dict:
 
 
 def _model_prices(result: SeedResult) -> None:
-    existing = set(ModelPrice.objects.values_list("model", flat=True))
+    existing = set(ModelPrice.objects.filter(workspace=None).values_list("model", flat=True))
     new = [
         ModelPrice(
             model=model,

@@ -19,8 +19,8 @@ from executions.lifecycle import UnknownStatus, parse_status
 from executions.models import StepKind, StepStatus
 
 INT32_MAX = 2_147_483_647
-# Execution.cost_usd and Step.cost_usd hold 14 digits, 6 after the point.
-COST_MAX = Decimal("99999999.999999")
+# Execution.cost_usd and Step.cost_usd hold 20 digits, 12 after the point.
+COST_MAX = Decimal("99999999.999999999999")
 CREDITS_MAX = Decimal("9999999999.9999")
 
 

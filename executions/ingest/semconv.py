@@ -70,6 +70,27 @@ COMPLETION_TOKEN_KEYS = (
     "llm.usage.completion_tokens",
 )
 TOTAL_TOKEN_KEYS = ("gen_ai.usage.total_tokens", "llm.token_count.total", "llm.usage.total_tokens")
+COST_KEYS = (
+    "operation.cost",
+    "gen_ai.usage.cost",
+    "llm.cost.total",
+    "gen_ai.usage.cost_usd",
+    "llm.usage.cost",
+)
+CACHE_READ_KEYS = (
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_read_input_tokens",
+    "llm.token_count.prompt_details.cache_read",
+    "gen_ai.usage.details.cache_read_tokens",
+    "llm.usage.cache_read_input_tokens",
+)
+CACHE_WRITE_KEYS = (
+    "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.cache_creation_input_tokens",
+    "llm.token_count.prompt_details.cache_write",
+    "gen_ai.usage.details.cache_write_tokens",
+    "llm.usage.cache_creation_input_tokens",
+)
 SESSION_KEYS = ("session.id", "gen_ai.conversation.id", "langfuse.session.id")
 TOOL_NAME_KEYS = ("gen_ai.tool.name", "tool.name", "tool_call.function.name")
 # Attributes whose content becomes the step's input or output, so not kept twice.
@@ -145,9 +166,13 @@ for _what, _keys in (
     ("session", SESSION_KEYS),
     ("tool", TOOL_NAME_KEYS),
     ("agent", ("gen_ai.agent.name", "agent.name")),
-    ("cost", ("llm.cost.total", "gen_ai.usage.cost")),
-    ("cost_prompt", ("llm.cost.prompt",)),
-    ("cost_completion", ("llm.cost.completion",)),
+    # What the instrumentation priced itself wins over the price table: pydantic-ai's
+    # operation.cost (genai-prices), OpenInference's llm.cost.*, others' gen_ai.usage.*.
+    ("cost", COST_KEYS),
+    ("cost_prompt", ("llm.cost.prompt", "gen_ai.usage.input_cost")),
+    ("cost_completion", ("llm.cost.completion", "gen_ai.usage.output_cost")),
+    ("cache_read", CACHE_READ_KEYS),
+    ("cache_write", CACHE_WRITE_KEYS),
 ):
     for _rank, _key in enumerate(_keys):
         PICKS[_key] = (_what, _rank)
@@ -394,7 +419,11 @@ def map_span(raw) -> traces.TraceSpan:
     if prompt is None and completion is None:
         prompt_tokens = _int(picked.get("total"))
     cost = picked.get("cost")
-    if cost is None and ("cost_prompt" in picked or "cost_completion" in picked):
+    if kind == StepKind.BLOCK:
+        # An agent or chain span's cost is its calls' cost summed (OpenInference,
+        # Langfuse): the calls are steps of their own, so it is not counted twice.
+        cost = None
+    elif cost is None and ("cost_prompt" in picked or "cost_completion" in picked):
         cost = sum(_decimal(picked.get(k, 0)) or 0 for k in ("cost_prompt", "cost_completion"))
     model = picked.get("model")
     tool = picked.get("tool") if kind == StepKind.TOOL_CALL else None
@@ -456,6 +485,8 @@ def map_span(raw) -> traces.TraceSpan:
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         cost_usd=_decimal(cost) if cost is not None else None,
+        cache_read_tokens=_int(picked.get("cache_read")),
+        cache_write_tokens=_int(picked.get("cache_write")),
         attributes=kept,
     )
     version = resource.get("service.version")

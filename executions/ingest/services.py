@@ -355,7 +355,7 @@ def steps_append(
         )
         if execution is None:
             raise NotFound(f"No execution {execution_id} in this workspace.")
-        fill_costs(records)
+        fill_costs(records, workspace_id=workspace.pk)
         plan = _plan([(execution, records, False)])
         apply_plan(plan)
         note_children_waiting(execution, plan)

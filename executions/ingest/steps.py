@@ -21,7 +21,8 @@ from django.db.models import Max, Q
 
 from executions.models import Execution, Step, StepKind, StepStatus
 
-SIX_PLACES = Decimal("0.000001")
+# Costs are kept to 12 places: per-token prices are millionths of a cent.
+COST_PLACES = Decimal("0.000000000001")
 SEQUENCE_MAX = 2_147_483_647  # Step.sequence is a 32-bit column
 COST_LIMIT = Decimal("99999999")
 
@@ -78,6 +79,10 @@ class StepRecord:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: Decimal | None = None
+    # Prompt tokens read from and written to the provider's prompt cache: priced
+    # differently (prices.py), kept only in the step's attributes.
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
     attributes: dict = field(default_factory=dict)
     # Which fields the sender gave (None: all). A partial re-send changes only those.
     provided: set[str] | None = None
@@ -169,7 +174,7 @@ class Plan:
 
 
 def money(value) -> Decimal:
-    return Decimal(value).quantize(SIX_PLACES, rounding=ROUND_HALF_UP)
+    return Decimal(value).quantize(COST_PLACES, rounding=ROUND_HALF_UP)
 
 
 @dataclass(slots=True)

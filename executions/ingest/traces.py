@@ -230,7 +230,7 @@ def _traces_ingest(workspace: Workspace, spans: list[TraceSpan]) -> IngestResult
     traces: dict[str, list[TraceSpan]] = {}
     for span in spans:
         traces.setdefault(span.trace_id, []).append(span)
-    fill_costs([s.step for s in spans])
+    fill_costs([s.step for s in spans], workspace_id=workspace.pk)
     existing = {
         e.trace_id: e
         for e in Execution.objects.select_for_update()

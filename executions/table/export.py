@@ -54,6 +54,9 @@ def _plain(header: str, value):
         return value is None
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, Decimal) and header == "cost_usd":
+        # Costs have 12 places for per-token prices; their trailing zeros say nothing.
+        return format(value.normalize(), "f") if value else "0"
     if isinstance(value, Decimal):
         return str(value)
     if value is not None and header in ("id", "batch_id"):

@@ -38,7 +38,11 @@ def populated(workspace, other_workspace, alice):
         workspace=workspace, owner=alice, name="Failures", query="status=failed"
     )
     WebhookDelivery.objects.create(execution=execution, url="http://127.0.0.1:9/hook")
-    ModelPrice.objects.create(model="gpt-4o", input_per_million=2.5, output_per_million=10)
+    ModelPrice.objects.update_or_create(
+        workspace=None,
+        model="gpt-4o",
+        defaults={"input_per_million": 2.5, "output_per_million": 10},
+    )
     ExecutionFactory(agent_version__agent__workspace=other_workspace)
     return execution
 

@@ -109,8 +109,10 @@ def test_a_step_re_sent_with_its_span_id_is_updated(api, execution, steps_url):
 
 
 def test_costs_come_from_the_price_table_when_absent(api, execution, steps_url):
-    ModelPrice.objects.create(
-        model="gpt-4o", input_per_million=Decimal("2.5"), output_per_million=Decimal("10")
+    ModelPrice.objects.update_or_create(
+        workspace=None,
+        model="gpt-4o",
+        defaults={"input_per_million": Decimal("2.5"), "output_per_million": Decimal("10")},
     )
     post(
         api,

@@ -181,8 +181,10 @@ class TestProtobuf:
         assert counters.total(workspace=workspace, agent_names=["support-agent"]) == 1
 
     def test_older_genai_names_and_openllmetry_flattened_prompts(self, otlp, workspace):
-        ModelPrice.objects.create(
-            model="gpt-3.5-turbo", input_per_million=Decimal("1"), output_per_million=Decimal("2")
+        ModelPrice.objects.update_or_create(
+            workspace=None,
+            model="gpt-3.5-turbo",
+            defaults={"input_per_million": Decimal("1"), "output_per_million": Decimal("2")},
         )
         trace, root = ids()
         send(

@@ -101,8 +101,10 @@ def _run_agent(tracer):
 
 
 def test_spans_exported_children_first_assemble_into_one_execution(live_server, key, workspace):
-    ModelPrice.objects.create(
-        model="gpt-4o-mini", input_per_million=Decimal("0.15"), output_per_million=Decimal("0.60")
+    ModelPrice.objects.update_or_create(
+        workspace=None,
+        model="gpt-4o-mini",
+        defaults={"input_per_million": Decimal("0.15"), "output_per_million": Decimal("0.60")},
     )
     provider = _provider(live_server, key)
     trace_id = _run_agent(provider.get_tracer("test"))
