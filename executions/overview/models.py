@@ -39,7 +39,7 @@ class RunRollup(models.Model):
     completion_tokens = models.BigIntegerField(default=0)
     total_tokens = models.BigIntegerField(default=0)
     # Same scale as Execution.cost_usd and .credits, so sums are exact.
-    cost_usd = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+    cost_usd = models.DecimalField(max_digits=30, decimal_places=12, default=0)
     credits = models.DecimalField(max_digits=24, decimal_places=4, default=0)
     # Runs whose credits are known (NULL credits are "not yet calculated").
     credited_runs = models.BigIntegerField(default=0)
