@@ -234,8 +234,15 @@ def execution_list(
     q: Annotated[limited(200) | None, Query(description="Id, error or summary text.")] = None,
     source: limited(20) | None = None,
     batch: UUID | None = None,
-    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    page: Annotated[
+        int,
+        Query(ge=1, description="Page number, for the first 10,000 rows only."),
+    ] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[
+        limited(200) | None,
+        Query(description="A position from a `next` or `prev` link; any depth, same cost."),
+    ] = None,
 ):
     try:
         result = api_selectors.execution_page(
@@ -250,15 +257,27 @@ def execution_list(
             batch=str(batch) if batch else None,
             page=page,
             limit=limit,
+            cursor=cursor,
         )
     except api_selectors.FilterErrors as exc:
         raise services.Invalid(exc.errors) from None
+
+    def link(position: str | None) -> str | None:
+        if position is None:
+            return None
+        query = request.GET.copy()
+        query.pop("page", None)
+        query["cursor"] = position
+        return _absolute(request, f"{request.path}?{query.urlencode()}")
+
     return {
         "data": [execution_summary(request, e) for e in result.rows],
         "page": page,
         "limit": limit,
         "has_more": result.has_more,
         "total": result.total,
+        "next": link(result.next_cursor),
+        "prev": link(result.prev_cursor),
     }
 
 

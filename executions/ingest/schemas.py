@@ -339,6 +339,10 @@ class ExecutionPageOut(Out):
     page: int
     limit: int
     has_more: bool
+    next: str | None = Field(
+        None, description="The next page's URL (a cursor, any depth at the same cost)."
+    )
+    prev: str | None = Field(None, description="The previous page's URL, by cursor.")
     total: int | None = Field(
         description="Exact when it is cheap to know (no filters, or agent/status only); "
         "otherwise null: use has_more to page on."

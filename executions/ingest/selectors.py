@@ -10,7 +10,8 @@ from agents.models import Workspace
 from executions import counters
 from executions.lifecycle import UnknownStatus, parse_status
 from executions.models import Artifact, Execution, Step, StepKind, StepStatus
-from executions.table.selectors import execution_filterset
+from executions.table import keyset
+from executions.table.selectors import execution_filterset, table_ordering
 
 # What a list row carries: input, output and request can each hold megabytes.
 SUMMARY_FIELDS = (
@@ -47,11 +48,21 @@ class FilterErrors(Exception):
         super().__init__(errors)
 
 
+# The API lists newest first, the table's default order, so a cursor means the same
+# position in both.
+API_SORT = "-started"
+# page= reads and throws away every row before the page: past this many rows the
+# client is sent to the cursor, which costs the same on any page.
+MAX_OFFSET_ROWS = 10_000
+
+
 @dataclass
 class ExecutionPage:
     rows: list[Execution]
     has_more: bool
     total: int | None
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
 
 
 def execution_page(
@@ -67,8 +78,31 @@ def execution_page(
     batch: str | None = None,
     page: int = 1,
     limit: int = 20,
+    cursor: str | None = None,
 ) -> ExecutionPage:
-    """One page, newest first. FilterErrors names each filter that did not validate."""
+    """One page, newest first, by page number (the first 10,000 rows) or by cursor.
+
+    FilterErrors names each filter (or the page, or the cursor) that did not validate.
+    """
+    offset = (page - 1) * limit
+    if offset > MAX_OFFSET_ROWS:
+        raise FilterErrors(
+            [
+                (
+                    "page",
+                    f"page {page} starts after row {MAX_OFFSET_ROWS:,}, which page= does not "
+                    "reach: follow the `next` link (cursor=) from the previous page instead.",
+                )
+            ]
+        )
+    position = None
+    if cursor:
+        if page != 1:
+            raise FilterErrors([("page", "give either page or cursor, not both.")])
+        try:
+            position = keyset.decode(cursor, sort=API_SORT)
+        except keyset.BadCursor as exc:
+            raise FilterErrors([("cursor", str(exc))]) from None
     params = QueryDict(mutable=True)
     statuses = []
     for value in status or []:
@@ -102,15 +136,34 @@ def execution_page(
         rows = rows.filter(created_at__gte=since)
     if until is not None:
         rows = rows.filter(created_at__lt=until)
-    offset = (page - 1) * limit
-    found = list(
-        rows.only(*SUMMARY_FIELDS).order_by("-created_at", "-id")[offset : offset + limit + 1]
-    )
+    backwards = position is not None and position.backwards
+    if position is not None:
+        rows = rows.filter(keyset.after(API_SORT, position.value, position.pk, reverse=backwards))
+        offset = 0
+    ordering = table_ordering(API_SORT, reverse=backwards)
+    found = list(rows.only(*SUMMARY_FIELDS).order_by(*ordering)[offset : offset + limit + 1])
+    more = len(found) > limit
+    found = found[:limit]
+    if backwards:
+        found.reverse()
+        has_next, has_prev = True, more
+    else:
+        has_next, has_prev = more, position is not None or page > 1
     total = None
     counted = filterset.counter_filters()
     if counted is not None and since is None and until is None:
         total = counters.total(workspace=workspace, **counted)
-    return ExecutionPage(rows=found[:limit], has_more=len(found) > limit, total=total)
+
+    def at(row, direction):
+        return keyset.Cursor(API_SORT, row.created_at, row.pk, direction).encode()
+
+    return ExecutionPage(
+        rows=found,
+        has_more=has_next,
+        total=total,
+        next_cursor=at(found[-1], keyset.NEXT) if found and has_next else None,
+        prev_cursor=at(found[0], keyset.PREV) if found and has_prev else None,
+    )
 
 
 def execution_status(*, workspace: Workspace, pk) -> str:

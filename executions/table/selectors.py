@@ -8,6 +8,7 @@ query helpers (_table_rows, _count, _page_keys); split, they would have to be ex
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import datetime
+from functools import partial
 
 from django.core.paginator import Paginator
 from django.db import connections
@@ -34,6 +35,7 @@ from executions.models import (
     Status,
 )
 
+from . import keyset
 from .filters import ExecutionFilter, full_uuid
 from .state import SORT_FIELDS, TableStateForm
 
@@ -121,18 +123,15 @@ class TablePage:
     notices: dict[str, str]  # "sort" / "per_page" / "page" -> what was wrong and what we did
     since: datetime  # executions created after this are "new" to the open page
     paginator: Paginator = dataclass_field(repr=False, default=None)
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.number < self.num_pages
+    # Keyset links to the neighbouring pages (None: no such page, or page 1 by number).
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
+    has_previous: bool = False
+    has_next: bool = False
 
     @property
     def previous_page_number(self) -> int:
-        return self.number - 1
+        return max(1, self.number - 1)
 
     @property
     def next_page_number(self) -> int:
@@ -280,15 +279,26 @@ def _partitions(rows: QuerySet) -> list[QuerySet]:
     return [rows]
 
 
-def _page_keys(filtered, *, workspace, sort, batch_matches, offset, limit, entry_count):
+def _page_keys(
+    filtered, *, workspace, sort, batch_matches, offset, limit, entry_count, cursor=None
+):
     """[(kind, id)] of one page, "e" for an execution and "b" for a batch group.
 
     A page nearer the end than the start is read backwards from the end, so the
-    last page of a million rows costs what the first does.
+    last page of a million rows costs what the first does. Given a cursor, the page
+    starts just after (or, backwards, just before) its row, with no OFFSET at all;
+    `limit` rows are read in the cursor's direction.
     """
-    reverse = offset > entry_count // 2
-    start = entry_count - offset - limit if reverse else offset
-    start = max(start, 0)
+    everything = filtered
+    if cursor is not None:
+        reverse, start = cursor.backwards, 0
+        seek = keyset.after(sort, cursor.value, cursor.pk, reverse=reverse)
+        filtered = filtered.filter(seek)
+    else:
+        reverse = offset > entry_count // 2
+        start = entry_count - offset - limit if reverse else offset
+        start = max(start, 0)
+        seek = None
     parts = _partitions(filtered)
     if not batch_matches and len(parts) == 1:
         ids = filtered.order_by(*table_ordering(sort, reverse=reverse)).values_list(
@@ -310,11 +320,16 @@ def _page_keys(filtered, *, workspace, sort, batch_matches, offset, limit, entry
         if len(batch_matches) <= BATCH_IDS_INLINE:
             matching = list(batch_matches)
         else:
-            matching = filtered.filter(batch__isnull=False).values("batch_id")
+            # From the whole filtered set: a batch is placed by its own start time,
+            # not by its executions', so the cursor must not narrow which are named.
+            matching = everything.filter(batch__isnull=False).values("batch_id")
+        batches = Batch.objects.filter(workspace=workspace, pk__in=matching)
+        if seek is not None:
+            batches = batches.filter(seek)
         sides.append(
-            Batch.objects.filter(workspace=workspace, pk__in=matching)
-            .annotate(kind=Value("b", output_field=CharField()))
-            .values_list("kind", "id", "created_at")
+            batches.annotate(kind=Value("b", output_field=CharField())).values_list(
+                "kind", "id", "created_at"
+            )
         )
     if connections[filtered.db].features.supports_slicing_ordering_in_compound:
         # Each side stops after the rows this page can need, read in index order;
@@ -411,28 +426,61 @@ def execution_table_page(*, workspace: Workspace, params, flat: bool = False) ->
 
     num_pages = max(1, -(-entry_count // per_page))
     number = state["page"]
+    cursor = None
+    if params.get("cursor"):
+        try:
+            cursor = keyset.decode(params["cursor"], sort=sort)
+        except keyset.BadCursor as exc:
+            notices["page"] = str(exc)
+            number = 1
     if number == "last":
         number = num_pages
     elif number > num_pages:
-        notices["page"] = f"Page {number} is past the end; this is the last page."
+        if cursor is None:
+            notices["page"] = f"Page {number} is past the end; this is the last page."
         number = num_pages
     offset = (number - 1) * per_page
     limit = max(0, min(per_page, entry_count - offset))
 
+    # In start-time order the search table also gives the page; sorted by a
+    # measure it does not copy, the executions table does.
+    by_time = searched is not None and SORT_FIELDS[sort.lstrip("-")][0] == "created_at"
+    page_keys = partial(
+        _page_keys,
+        searched if by_time else filtered,
+        workspace=workspace,
+        sort=sort,
+        batch_matches=batch_matches,
+        entry_count=entry_count,
+    )
     keys = []
-    if limit:
-        # In start-time order the search table also gives the page; sorted by a
-        # measure it does not copy, the executions table does.
-        by_time = searched is not None and SORT_FIELDS[sort.lstrip("-")][0] == "created_at"
-        keys = _page_keys(
-            searched if by_time else filtered,
-            workspace=workspace,
-            sort=sort,
-            batch_matches=batch_matches,
-            offset=offset,
-            limit=limit,
-            entry_count=entry_count,
-        )
+    has_previous, has_next = number > 1, number < num_pages
+    if cursor is not None:
+        # One row past the page says whether another page follows in that direction.
+        keys = page_keys(offset=0, limit=per_page + 1, cursor=cursor)
+        more = len(keys) > per_page
+        if cursor.backwards:
+            keys = keys[-per_page:]
+            has_previous, has_next = more, True
+        else:
+            keys = keys[:per_page]
+            has_previous, has_next = True, more
+        # The page number came along with the cursor and is only shown: runs
+        # created meanwhile shift it, never the rows. The ends are known for sure.
+        if not has_previous:
+            number = 1
+        elif not has_next:
+            number = max(num_pages, 2)
+        else:
+            number = max(2, min(number, num_pages - 1))
+        if not keys:  # the cursor's row was the first or last: show that end by number
+            cursor = None
+            number = 1 if has_next else num_pages
+            offset = (number - 1) * per_page
+            limit = max(0, min(per_page, entry_count - offset))
+            has_previous, has_next = number > 1, number < num_pages
+    if cursor is None and limit:
+        keys = page_keys(offset=offset, limit=limit)
     execution_ids = [pk for kind, pk in keys if kind == "e"]
     batch_ids = [pk for kind, pk in keys if kind == "b"]
     executions = {}
@@ -451,6 +499,20 @@ def execution_table_page(*, workspace: Workspace, params, flat: bool = False) ->
         if entry is not None:  # deleted between the two queries
             entries.append(entry)
 
+    def position(entry, direction) -> str:
+        value = entry.created_at if getattr(entry, "is_batch", False) else None
+        if value is None:
+            value = keyset.sort_value(entry, sort)
+        return keyset.Cursor(sort, value, entry.pk, direction).encode()
+
+    next_cursor = prev_cursor = None
+    if entries and has_next:
+        next_cursor = position(entries[-1], keyset.NEXT)
+    if entries and has_previous:
+        # Backwards by cursor too, even to page 1: runs created since would otherwise
+        # push rows between page 1 and this one out of sight.
+        prev_cursor = position(entries[0], keyset.PREV)
+
     return TablePage(
         filterset=filterset,
         sort=sort,
@@ -464,6 +526,10 @@ def execution_table_page(*, workspace: Workspace, params, flat: bool = False) ->
         notices=notices,
         since=since,
         paginator=KnownCountPaginator(entry_count, per_page),
+        next_cursor=next_cursor,
+        prev_cursor=prev_cursor,
+        has_previous=has_previous,
+        has_next=has_next,
     )
 
 

@@ -43,7 +43,9 @@ FILTER_PARAMS = [
     "feedback",
     "flat",
 ]
-STATE_PARAMS = [*FILTER_PARAMS, "sort", "per_page", "page"]
+STATE_PARAMS = [*FILTER_PARAMS, "sort", "per_page", "page", "cursor"]
+# A position in the table, not a choice of rows: dropped wherever the page is.
+POSITION = ("page", "cursor")
 LIVE_POLL = "every 3s"
 MAX_LIVE_IDS = 100
 MAX_EXPORT_IDS = 1000
@@ -86,8 +88,8 @@ def _resolve_view(request):
 def _table_context(request, params, page, *, active_view=None, view_notice=""):
     table = execution_table(page.entries)
     query = canonical_query(params)
-    filters_query = canonical_query(params, drop=("page", "per_page"))
-    live_query = QueryDict(canonical_query(params, drop=("page",)), mutable=True)
+    filters_query = canonical_query(params, drop=(*POSITION, "per_page"))
+    live_query = QueryDict(canonical_query(params, drop=POSITION), mutable=True)
     live_query["since"] = page.since.isoformat()
     if page.active_ids:
         live_query.setlist("ids", page.active_ids[:MAX_LIVE_IDS])
@@ -108,8 +110,8 @@ def _table_context(request, params, page, *, active_view=None, view_notice=""):
         "form": form,
         "query": query,
         "filters_query": filters_query,
-        "save_query": canonical_query(params, drop=("page",)),
-        "first_page_query": canonical_query(params, drop=("page",)),
+        "save_query": canonical_query(params, drop=POSITION),
+        "first_page_query": canonical_query(params, drop=POSITION),
         "live_query": live_query.urlencode(),
         "live_poll": LIVE_POLL,
         "active_view": active_view,
@@ -195,7 +197,7 @@ def execution_live(request):
     new_count = selectors.execution_new_count(
         workspace=request.workspace, params=params, since=since
     )
-    still_live = QueryDict(canonical_query(params, drop=("page",)), mutable=True)
+    still_live = QueryDict(canonical_query(params, drop=POSITION), mutable=True)
     still_live["since"] = since.isoformat()
     still_live.setlist("ids", [str(r.pk) for r in rows if not r.is_terminal])
     still_live.setlist("bids", [str(pk) for pk, b in batches.items() if b.is_active])
@@ -206,7 +208,7 @@ def execution_live(request):
         "new_count": new_count,
         "live_query": still_live.urlencode(),
         "live_poll": LIVE_POLL,
-        "first_page_query": canonical_query(params, keep=STATE_PARAMS, drop=("page",)),
+        "first_page_query": canonical_query(params, keep=STATE_PARAMS, drop=POSITION),
         "filters_query": canonical_query(params, keep=FILTER_PARAMS),
         "column_count": len(table.columns),
     }
@@ -260,7 +262,7 @@ def _views_menu(request, *, active_view=None, save_query="", error="", name="", 
 @with_workspace
 def saved_view_create(request):
     name = request.POST.get("name", "")
-    query = canonical_query(QueryDict(request.POST.get("query", "")), drop=("page",))
+    query = canonical_query(QueryDict(request.POST.get("query", "")), drop=POSITION)
     try:
         view = saved_view_save(
             workspace=request.workspace, owner=request.user, name=name, query=query
@@ -352,7 +354,9 @@ def batch_detail(request, pk):
         "headers": table.headers(page.sort),
         "segments": segments(table),
         "column_count": len(table.columns),
-        "table_query": QueryDict(canonical_query(request.GET, keep=["sort", "per_page", "page"])),
+        "table_query": QueryDict(
+            canonical_query(request.GET, keep=["sort", "per_page", *POSITION])
+        ),
         "page_sizes": (20, 50, 100),
     }
     partial = bool(request.htmx) and not request.htmx.history_restore_request

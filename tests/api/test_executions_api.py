@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from agents.models import Agent, AgentVersion
 from executions import counters
@@ -351,3 +352,76 @@ class TestUpdate:
         error = response.json()["errors"][0]
         assert error["field"] == "status"
         assert "awaiting_approval" in error["message"]
+
+
+class TestCursor:
+    """The list by cursor: next/prev links walk every row once, at any depth."""
+
+    @pytest.fixture
+    def many(self, workspace):
+        version = AgentVersionFactory(agent__workspace=workspace, agent__name="alpha")
+        base = timezone.now() - timedelta(hours=1)
+        # Pairs share a creation time, so the id breaks ties across page boundaries.
+        made = [
+            ExecutionFactory(agent_version=version, created_at=base + timedelta(seconds=i // 2))
+            for i in range(23)
+        ]
+        counters.rebuild(workspace)
+        return made, version
+
+    def walk(self, api, url, rel, *, between=None):
+        seen = []
+        while url:
+            body = api.get(url).json()
+            seen.extend(r["id"] for r in (body["data"] if rel == "next" else body["data"][::-1]))
+            url = body[rel]
+            if url is not None:
+                assert "cursor=" in url and "page=" not in url
+                if between:
+                    between()
+        return seen
+
+    def newest_first(self, workspace):
+        rows = Execution.objects.filter(workspace=workspace).order_by("-created_at", "-id")
+        return [str(pk) for pk in rows.values_list("pk", flat=True)]
+
+    def test_next_and_prev_walk_every_row_once(self, api, many, workspace):
+        _, version = many
+        arrive = lambda: ExecutionFactory.create_batch(2, agent_version=version)  # noqa: E731
+        before = self.newest_first(workspace)
+        forwards = self.walk(api, "/api/v1/executions?limit=5&agent=alpha", "next", between=arrive)
+        assert forwards == before
+        # From the last page back to the top, meeting the runs that arrived meanwhile too.
+        pages = -(-len(self.newest_first(workspace)) // 5)
+        last = api.get(f"/api/v1/executions?limit=5&agent=alpha&page={pages}").json()
+        assert last["has_more"] is False and last["prev"]
+        seen = [r["id"] for r in last["data"][::-1]]
+        seen += self.walk(api, last["prev"], "prev", between=arrive)
+        assert seen == self.newest_first(workspace)[::-1][: len(seen)]
+        assert set(seen) == set(self.newest_first(workspace))
+
+    def test_links_keep_the_filters(self, api, many):
+        body = api.get("/api/v1/executions?limit=5&agent=alpha&status=completed").json()
+        assert "agent=alpha" in body["next"] and "status=completed" in body["next"]
+        assert body["prev"] is None
+
+    def test_deep_page_numbers_are_refused_pointing_to_the_cursor(self, api, many):
+        response = api.get("/api/v1/executions?page=10000&limit=100")
+        assert response.status_code == 422
+        error = response.json()["errors"][0]
+        assert error["field"] == "page" and "cursor" in error["message"]
+        # The last page number that page= reaches still works.
+        assert api.get("/api/v1/executions?page=101&limit=100").status_code == 200
+
+    @pytest.mark.parametrize("cursor", ["garbage", "WyJjb3N0IiwxLCJ4IiwibiJd"])
+    def test_a_bad_cursor_names_the_field(self, api, many, cursor):
+        response = api.get(f"/api/v1/executions?cursor={cursor}")
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["field"] == "cursor"
+
+    def test_a_cursor_page_costs_what_page_one_does(self, api, many, django_assert_num_queries):
+        first = api.get("/api/v1/executions?limit=5").json()
+        with django_assert_num_queries(3):
+            second = api.get(first["next"]).json()
+        with django_assert_num_queries(3):
+            api.get(second["next"])
