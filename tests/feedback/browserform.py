@@ -98,30 +98,3 @@ def to_post(fields) -> dict:
     for name, value in fields:
         out.setdefault(name, []).append(value)
     return out
-
-
-def template_fields(html: str, array_ptr: str, key: str, texts: dict[str, str] | None = None):
-    """The fields feedback.js adds for a new row of `array_ptr` (key "n1", "n2", ...).
-
-    `texts` fills leaves of the new row, by their pointer below the row ("/name").
-    """
-    import re
-    from html import escape
-
-    tpl_id = re.search(
-        r'data-ptr="' + re.escape(escape(array_ptr)) + r'" data-tpl="([^"]+)"', html
-    ).group(1)
-    inner = re.search(r'<template id="' + tpl_id + r'">(.*?)</template>', html, re.S).group(1)
-    row = f"{array_ptr}/{key}"
-    out = []
-    for name, value in form_fields(inner):
-        name = name.replace("@@P@@/__NEW__", row).replace("@@P@@", array_ptr)
-        if name.startswith(("r|", "d|")):
-            value = value.replace("__NEW__", key)
-        if name.startswith("v|"):
-            sub = name.split("|", 4)[4][len(row) :]
-            if texts and sub in texts:
-                value = texts[sub]
-        out.append([name, value])
-    # A new row's own "remove" box is not ticked.
-    return [f for f in out if not f[0].startswith("d|")]

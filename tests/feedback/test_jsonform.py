@@ -1,11 +1,39 @@
-"""The JSON form on its own: render, submit as a browser would, read back the changes."""
+"""The JSON form on its own: render, submit as a browser would, read back the changes.
+
+A new row is added in the browser by feedback.js, which copies a `<template>` and
+fills in its placeholders; tests/browser/test_feedback_browser.py drives that script.
+Here a new row's fields are written out by hand as the script posts them.
+"""
+
+import hashlib
+import re
 
 import pytest
 
 from feedback import jsonform
 from feedback.formhtml import Annotations, render
 
-from .browserform import edit, form_fields, template_fields, to_querydict
+from .browserform import edit, form_fields, to_querydict
+
+# The fingerprint an empty text field carries: BLAKE2b of no bytes, 6 bytes long.
+EMPTY = "ddd9c40767f9"
+
+
+def new_row(array_ptr: str, key: str, leaves: list[tuple[str, str, str, str]]) -> list:
+    """What feedback.js posts for a row added to `array_ptr` under `key`: its row
+    marker, the row's object, and each (kind, base, name, text) leaf."""
+    row = f"{array_ptr}/{key}"
+    fields = [[f"r|{array_ptr}", key], [f"c|object|||{row}", ""]]
+    fields += [[f"v|{kind}|{base}|{EMPTY}|{row}/{name}", text] for kind, base, name, text in leaves]
+    return fields
+
+
+def template_of(html: str, array_ptr: str) -> list:
+    """The fields of the `<template>` the page holds for new rows of `array_ptr`."""
+    tpl_id = re.search(f'data-ptr="{re.escape(array_ptr)}" data-tpl="([^"]+)"', html).group(1)
+    inner = re.search(f'<template id="{tpl_id}">(.*?)</template>', html, re.S).group(1)
+    return form_fields(inner)
+
 
 INVOICE = {
     "invoice_id": "INV-1",
@@ -117,7 +145,9 @@ def test_an_added_row_is_an_add_at_its_final_index_after_the_edits_and_removals(
     html = str(render(jsonform.build_tree(INVOICE)))
     fields = edit(form_fields(html), "/items/2/name", "cog")
     fields.append(["d|/items", "1"])
-    fields += template_fields(html, "/items", "n1", {"/name": "washer", "/qty": "9"})
+    fields += new_row(
+        "/items", "n1", [("string", "new", "name", "washer"), ("number", "new", "qty", "9")]
+    )
     parsed = jsonform.parse_form(to_querydict(fields))
     assert parsed.errors == {}
     changes = jsonform.changes(parsed.root)
@@ -172,7 +202,9 @@ def test_a_declared_property_the_output_lacks_can_be_filled_in():
 def test_a_new_row_from_the_schema_leaves_optional_fields_out_when_empty():
     value = {"invoice_id": "A", "total": 1, "lines": []}
     html = str(render(jsonform.build_tree(value, output_schema=SCHEMA)))
-    fields = form_fields(html) + template_fields(html, "/lines", "n1", {"/sku": "X-1"})
+    fields = form_fields(html) + new_row(
+        "/lines", "n1", [("string", "new", "sku", "X-1"), ("number", "absent", "price", "")]
+    )
     parsed = jsonform.parse_form(to_querydict(fields))
     assert [(c.op, c.path, c.value) for c in jsonform.changes(parsed.root)] == [
         ("add", "/lines/0", {"sku": "X-1"})
@@ -265,14 +297,25 @@ def test_one_template_per_list_shape():
     assert html.count("<template") == 2
 
 
+def blake(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=8).digest()
+
+
 def test_the_forms_hashes_are_the_values_hashes():
-    from feedback.jsonform import _digest
+    # Known values, worked out from the documented scheme (a tagged BLAKE2b of each
+    # leaf, lists and objects hashed from their children's digests), not by the code.
+    three = blake(b"i3")
+    assert jsonform.value_hash(3) == three.hex() == "58834fa52f513abd"
+    assert jsonform.value_hash("bolt") == blake(b"sbolt").hex()
+    assert jsonform.value_hash([3, None]) == blake(b"l" + three + blake(b"n")).hex()
+    item = blake(b"o" + b"\x00\x00\x00\x04name" + blake(b"sbolt") + b"\x00\x00\x00\x03qty" + three)
+    assert jsonform.value_hash({"qty": 3, "name": "bolt"}) == item.hex()
+    assert jsonform.text_hash("") == EMPTY == hashlib.blake2b(b"", digest_size=6).hexdigest()
 
     tree = jsonform.build_tree(INVOICE)
-    assert tree.digest == _digest(INVOICE)
-    items = jsonform.find(tree, "/items")
-    assert items.base == jsonform.value_hash(INVOICE["items"])
-    assert jsonform.find(tree, "/items/1/qty").base == jsonform.value_hash(3)
+    assert tree.digest.hex() == "8d5c780c7a617e69"
+    assert jsonform.find(tree, "/items").base == "12478343b01e14b2"
+    assert jsonform.find(tree, "/items/1/qty").base == "58834fa52f513abd"
     assert len({jsonform.value_hash(v) for v in [1, 1.0, True, "1", [1], {"1": 1}]}) == 6
     assert jsonform.value_hash({"a": 1, "b": 2}) == jsonform.value_hash({"b": 2, "a": 1})
 
@@ -286,13 +329,13 @@ def test_fields_follow_the_schemas_order_then_the_outputs():
 
 def test_a_new_row_keeps_the_kinds_of_the_first_row_with_empty_values():
     html = str(render(jsonform.build_tree(INVOICE)))
-    fields = dict(template_fields(html, "/items", "n1"))
-    assert fields == {
-        "r|/items": "n1",
-        "c|object|||/items/n1": "",
-        f"v|string|new|{jsonform.text_hash('')}|/items/n1/name": "",
-        f"v|number|new|{jsonform.text_hash('')}|/items/n1/qty": "",
-    }
+    # feedback.js replaces @@P@@ with the list's pointer and __NEW__ with the new key.
+    assert template_of(html, "/items") == [
+        ["r|@@P@@", "__NEW__"],
+        ["c|object|||@@P@@/__NEW__", ""],
+        [f"v|string|new|{EMPTY}|@@P@@/__NEW__/name", ""],
+        [f"v|number|new|{EMPTY}|@@P@@/__NEW__/qty", ""],
+    ]
     template = html[html.index("<template") :]
     assert "missing" not in template and "bolt" not in template
 
