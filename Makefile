@@ -40,11 +40,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	DEBUG=1 $(BIN)/python manage.py migrate --no-input
 	DEBUG=1 $(BIN)/python manage.py seed_demo
-	DEBUG=1 $(BIN)/python manage.py runboard_dev --addr $(HOST):$(PORT) --runtime-port $(RUNTIME_PORT)
+	DEBUG=1 WEBHOOK_ALLOWED_TARGETS=$(HOST) $(BIN)/python manage.py runboard_dev --addr $(HOST):$(PORT) --runtime-port $(RUNTIME_PORT)
 
 # The pieces `make run` starts, one at a time (README: how production runs them).
 worker: $(VENV)/.installed
-	DEBUG=1 $(BIN)/python manage.py db_worker
+	DEBUG=1 WEBHOOK_ALLOWED_TARGETS=$(HOST) $(BIN)/python manage.py db_worker
 
 scheduler: $(VENV)/.installed
 	DEBUG=1 $(BIN)/python manage.py runboard_scheduler

@@ -8,6 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from .validation import validate_webhook_url
+
 
 class Workspace(models.Model):
     name = models.CharField(max_length=200)
@@ -86,7 +88,7 @@ class AgentVersion(models.Model):
     input_schema = models.JSONField(null=True, blank=True, help_text="JSON Schema of the input")
     output_schema = models.JSONField(null=True, blank=True, help_text="JSON Schema of the output")
     config = models.JSONField(default=dict, blank=True, help_text="Prompt, model and settings")
-    webhook_url = models.URLField(max_length=500, blank=True)
+    webhook_url = models.URLField(max_length=500, blank=True, validators=[validate_webhook_url])
     webhook_secret = models.CharField(max_length=200, blank=True)
     time_limit_seconds = models.PositiveIntegerField(default=600)
     created_at = models.DateTimeField(default=timezone.now)

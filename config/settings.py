@@ -194,6 +194,13 @@ STORAGES = {
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
+# Webhooks go only to public addresses (executions/control/outbound.py). Hosts or
+# networks listed here may be reached anyway: "127.0.0.1,10.0.0.0/8,runtime.internal".
+# Empty in production unless set; `make run` allows the demo runtime on loopback.
+WEBHOOK_ALLOWED_TARGETS = [
+    t.strip() for t in os.environ.get("WEBHOOK_ALLOWED_TARGETS", "").split(",") if t.strip()
+]
+
 # Request limits: a body over DATA_UPLOAD_MAX_MEMORY_SIZE answers 413 with a message.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("MAX_REQUEST_BYTES", str(20 * 1024 * 1024))
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE

@@ -9,15 +9,16 @@ An action the execution's status does not allow answers 409 with the reason.
 """
 
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
 from ninja import Router
 from ninja import Status as Answer
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
+from agents.validation import url_problem
 from executions import selectors
 from executions.ingest import selectors as api_selectors
 from executions.ingest import services
@@ -41,6 +42,16 @@ SYNC_MAX_SECONDS = 60.0
 POLL_SECONDS = 0.25
 
 Priority = Literal["low", "normal", "high"]
+
+
+def _webhook_url(value: str) -> str:
+    # Only http(s): where it may point is checked again at send time, after DNS.
+    if value and (problem := url_problem(value)):
+        raise ValueError(problem)
+    return value
+
+
+WebhookUrl = Annotated[limited(500), AfterValidator(_webhook_url)]
 
 
 # --- schemas -------------------------------------------------------------------------
@@ -86,7 +97,7 @@ class InlineExecuteIn(ExecuteIn):
     agent_name: limited(200) | None = Field(
         None, description="Name of the ad-hoc agent for an inline config (default 'inline')."
     )
-    webhook_url: limited(500) | None = Field(
+    webhook_url: WebhookUrl | None = Field(
         None, description="Where the inline config's runtime receives its webhooks."
     )
     webhook_secret: limited(200) | None = Field(

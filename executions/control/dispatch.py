@@ -22,8 +22,6 @@ import hmac
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 from datetime import timedelta
 
 from django.conf import settings
@@ -34,6 +32,8 @@ from django.utils import timezone
 
 from executions import lifecycle
 from executions.models import Execution, Priority, Status, WebhookDelivery
+
+from . import outbound
 
 logger = logging.getLogger(__name__)
 
@@ -146,21 +146,10 @@ def enqueue_delivery(execution: Execution, event: str, *, attempt: int = 1, dela
 
 
 def _post(url: str, body: bytes, headers: dict) -> tuple[int | None, str, str]:
-    """One HTTP POST: (status code or None, response excerpt, error)."""
+    """One HTTP POST through the guarded sender: (status code or None, excerpt, error)."""
     timeout = _setting("RUNBOARD_WEBHOOK_TIMEOUT_SECONDS", 10)
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read(2000).decode(errors="replace"), ""
-    except urllib.error.HTTPError as exc:
-        text = exc.read(2000).decode(errors="replace") if exc.fp else ""
-        return exc.code, text, f"HTTP {exc.code} {exc.reason}"
-    except urllib.error.URLError as exc:
-        return None, "", f"Could not connect to {url}: {exc.reason}"
-    except TimeoutError:
-        return None, "", f"No answer from {url} within {timeout} s"
-    except OSError as exc:
-        return None, "", f"Connection to {url} failed: {exc}"
+    outcome = outbound.post(url, body, headers, timeout=timeout)
+    return outcome.status, outcome.excerpt, outcome.error
 
 
 @task(takes_context=True)

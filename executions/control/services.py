@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from agents.models import Agent, AgentVersion, Schedule, Workspace
-from agents.validation import SchemaError, schema_errors
+from agents.validation import SchemaError, schema_errors, url_problem
 from executions import counters, lifecycle
 from executions.models import Batch, Execution, Priority, Source, Status
 
@@ -143,6 +143,8 @@ def inline_version_get_or_create(
     """
     if not isinstance(config, dict) or not config:
         raise InvalidRequest("config: must be a non-empty JSON object (prompt, model, ...).")
+    if webhook_url and (problem := url_problem(webhook_url)):
+        raise InvalidRequest(f"webhook_url: {problem}.")
     name = (agent_name or INLINE_AGENT_NAME).strip()[:200]
     canonical = json.dumps({"config": config, "webhook_url": webhook_url}, sort_keys=True)
     version_name = "inline-" + hashlib.sha256(canonical.encode()).hexdigest()[:12]

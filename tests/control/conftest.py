@@ -60,7 +60,10 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver(httpserver):
+def receiver(httpserver, settings):
+    # The receiver listens on loopback, which webhooks may not reach by default: the
+    # test allows it the way `make run` allows the demo runtime.
+    settings.WEBHOOK_ALLOWED_TARGETS = ["127.0.0.1", "::1"]
     receiver = Receiver(url=httpserver.url_for("/hook"))
     httpserver.expect_request("/hook", method="POST").respond_with_handler(receiver.handle)
     return receiver
@@ -166,6 +169,8 @@ def process_env(tmp_path):
         "ALLOWED_HOSTS": "localhost",
         "SECURE_SSL_REDIRECT": "0",
         "LOG_LEVEL": "WARNING",
+        # The worker delivers to a pytest-httpserver on loopback.
+        "WEBHOOK_ALLOWED_TARGETS": "127.0.0.1,::1",
     }
     if connection.vendor == "postgresql":
         url = urlsplit(os.environ["DATABASE_URL"])

@@ -96,6 +96,8 @@ def until(check, seconds=60):
 @pytest.fixture
 def live_runtime(live_server, workspace, db_queue):
     """The demo runtime on a real port, reporting to a live Runboard."""
+    # On loopback, as under `make run`, which allows it the same way.
+    db_queue.WEBHOOK_ALLOWED_TARGETS = ["127.0.0.1", "::1"]
     AgentVersionFactory(
         agent__workspace=workspace, agent__name="receipt-reader", time_limit_seconds=3600
     )

@@ -133,6 +133,7 @@ def test_retries_wait_exponentially_longer(hooked_version, receiver, settings):
 
 def test_an_endpoint_that_stays_down_fails_the_execution_with_the_reason(workspace, settings):
     settings.RUNBOARD_WEBHOOK_MAX_ATTEMPTS = 3
+    settings.WEBHOOK_ALLOWED_TARGETS = ["127.0.0.1", "::1"]
     # Nothing listens on port 9 (discard) here: every attempt is a refused connection.
     version = AgentVersionFactory(
         agent__workspace=workspace, webhook_url="http://127.0.0.1:9/hook", webhook_secret=SECRET
