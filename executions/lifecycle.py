@@ -2,7 +2,7 @@
 
     pending -> queued -> running -> completed | failed | timed_out | awaiting_approval
     awaiting_approval -> running (approved) | rejected
-    pending | queued | running | awaiting_approval -> cancelled
+    pending | queued | running | awaiting_approval -> cancelled | terminated
 
 A runtime that reports straight to the API may start at running without a queue,
 so pending -> running is allowed too. A queued execution whose dispatch gave up
@@ -10,6 +10,10 @@ fails, and one that sat in the queue past its time limit times out.
 
 Nothing else writes Execution.status. An illegal transition raises
 IllegalTransition and changes nothing.
+
+Terminated is the system's stop (a budget, a resource limit), told apart from a
+person's cancel and from a time limit: `terminate()` is its door. When an execution
+ends, its steps still open end with it, with the status that matches its end.
 """
 
 from datetime import datetime
@@ -18,11 +22,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import counters
-from .models import TERMINAL_STATUSES, Execution, Status
+from .models import STOPPED_STATUSES, TERMINAL_STATUSES, Execution, Status, Step, StepStatus
 
 ALLOWED: dict[str, frozenset[str]] = {
-    Status.PENDING: frozenset({Status.QUEUED, Status.RUNNING, Status.CANCELLED, Status.FAILED}),
-    Status.QUEUED: frozenset({Status.RUNNING, Status.CANCELLED, Status.FAILED, Status.TIMED_OUT}),
+    Status.PENDING: frozenset(
+        {Status.QUEUED, Status.RUNNING, Status.CANCELLED, Status.FAILED, Status.TERMINATED}
+    ),
+    Status.QUEUED: frozenset(
+        {Status.RUNNING, Status.CANCELLED, Status.FAILED, Status.TIMED_OUT, Status.TERMINATED}
+    ),
     Status.RUNNING: frozenset(
         {
             Status.COMPLETED,
@@ -30,16 +38,28 @@ ALLOWED: dict[str, frozenset[str]] = {
             Status.TIMED_OUT,
             Status.AWAITING_APPROVAL,
             Status.CANCELLED,
+            Status.TERMINATED,
         }
     ),
     Status.AWAITING_APPROVAL: frozenset(
-        {Status.RUNNING, Status.REJECTED, Status.CANCELLED, Status.TIMED_OUT}
+        {Status.RUNNING, Status.REJECTED, Status.CANCELLED, Status.TIMED_OUT, Status.TERMINATED}
     ),
     Status.COMPLETED: frozenset(),
     Status.FAILED: frozenset(),
     Status.TIMED_OUT: frozenset(),
     Status.CANCELLED: frozenset(),
     Status.REJECTED: frozenset(),
+    Status.TERMINATED: frozenset(),
+}
+
+# The status a step still open takes when its execution ends this way.
+STEP_END: dict[str, str] = {
+    Status.COMPLETED: StepStatus.COMPLETED,
+    Status.FAILED: StepStatus.FAILED,
+    Status.TIMED_OUT: StepStatus.TIMED_OUT,
+    Status.CANCELLED: StepStatus.CANCELLED,
+    Status.REJECTED: StepStatus.REJECTED,
+    Status.TERMINATED: StepStatus.TERMINATED,
 }
 
 # The spellings other systems use (seeds 001, 002, 004), accepted by the API.
@@ -48,6 +68,7 @@ ALIASES = {
     "canceled": Status.CANCELLED,
     "created": Status.PENDING,
     "timeout": Status.TIMED_OUT,
+    "killed": Status.TERMINATED,
 }
 
 
@@ -111,8 +132,12 @@ def transition(
     at: datetime | None = None,
     error: str | None = None,
     failure_reason: str | None = None,
+    by=None,
 ) -> Execution:
     """Move an execution to `target`, stamping its timestamps, or raise IllegalTransition.
+
+    `by` says who stopped it (a user, or a name such as "budget"); it is kept for the
+    stops (cancelled, rejected, terminated, timed out) and ignored otherwise.
 
     The row is updated only if its status is still the one we read, so two
     concurrent transitions cannot both win: the loser gets IllegalTransition
@@ -126,6 +151,10 @@ def transition(
         changes["queued_at"] = now
     if target == Status.RUNNING and execution.started_at is None:
         changes["started_at"] = now
+    if target == Status.AWAITING_APPROVAL:
+        changes["paused_at"] = now
+    if by is not None and (target in STOPPED_STATUSES or target == Status.TIMED_OUT):
+        changes["stopped_by"] = stopper_name(by)
     if target in TERMINAL_STATUSES:
         changes["completed_at"] = now
         started = changes.get("started_at") or execution.started_at
@@ -151,6 +180,46 @@ def transition(
                 f"{target} was being made; nothing was changed.",
             )
         counters.count_moved(execution, execution.status, target)
+        if target in TERMINAL_STATUSES:
+            end_open_steps(execution, STEP_END[target], at=now)
     for field, value in changes.items():
         setattr(execution, field, value)
     return execution
+
+
+def stopper_name(by) -> str:
+    """What `stopped_by` keeps: a user's username, or the system part's own name."""
+    if hasattr(by, "get_username"):
+        return by.get_username()[:200]
+    return str(by).strip()[:200]
+
+
+def end_open_steps(execution: Execution, status: str, *, at: datetime) -> int:
+    """End the steps still running when their execution ended, so no card keeps
+    spinning for a run that is over. Few are ever open at once: one UPDATE per step
+    keeps each one's own duration."""
+    open_steps = list(
+        Step.objects.filter(execution=execution, status=StepStatus.RUNNING).only("pk", "started_at")
+    )
+    for step in open_steps:
+        duration = None
+        if step.started_at is not None:
+            duration = max(0, int((at - step.started_at).total_seconds() * 1000))
+        Step.objects.filter(pk=step.pk, status=StepStatus.RUNNING).update(
+            status=status, ended_at=at, duration_ms=duration
+        )
+    return len(open_steps)
+
+
+def terminate(execution: Execution, *, reason: str, by="system", at: datetime | None = None):
+    """The system stops a run (a budget ran out, a resource limit was hit): any
+    non-terminal execution becomes terminated, with `reason` shown to people and `by`
+    naming the rule or part that stopped it. Raises IllegalTransition if it has ended.
+
+    This changes the status only; to also tell the runtime to stop working, call
+    `executions.control.services.execution_terminate`, which wraps this.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("reason: say why the run was terminated; people read it.")
+    return transition(execution, Status.TERMINATED, at=at, failure_reason=reason, by=by)

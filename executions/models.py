@@ -18,11 +18,22 @@ class Status(models.TextChoices):
     TIMED_OUT = "timed_out", "Timed out"
     CANCELLED = "cancelled", "Cancelled"
     REJECTED = "rejected", "Rejected"
+    # Stopped by the system (a budget, a resource limit), not by a person or a time limit.
+    TERMINATED = "terminated", "Terminated"
 
 
 TERMINAL_STATUSES = frozenset(
-    {Status.COMPLETED, Status.FAILED, Status.TIMED_OUT, Status.CANCELLED, Status.REJECTED}
+    {
+        Status.COMPLETED,
+        Status.FAILED,
+        Status.TIMED_OUT,
+        Status.CANCELLED,
+        Status.REJECTED,
+        Status.TERMINATED,
+    }
 )
+# Ended on purpose, by a person or the system: told apart from failures on the page.
+STOPPED_STATUSES = frozenset({Status.CANCELLED, Status.REJECTED, Status.TERMINATED})
 ACTIVE_STATUSES = frozenset(set(Status) - TERMINAL_STATUSES)
 
 
@@ -139,6 +150,12 @@ class Execution(models.Model):
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
+    # When it last paused for approval: how long it has waited, and the review queue's order.
+    paused_at = models.DateTimeField(null=True, blank=True)
+    # Who stopped it (cancelled, rejected, terminated, timed out): a username, or the part
+    # of the system that did ("budget", "time limit"). A snapshot, like agent_name, so
+    # it survives the user's removal; empty for runs that ended by themselves.
+    stopped_by = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -226,6 +243,11 @@ class StepStatus(models.TextChoices):
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped"
+    # A step still open when its execution ended another way ends with it.
+    CANCELLED = "cancelled", "Cancelled"
+    TIMED_OUT = "timed_out", "Timed out"
+    REJECTED = "rejected", "Rejected"
+    TERMINATED = "terminated", "Terminated"
 
 
 class Step(models.Model):

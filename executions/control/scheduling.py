@@ -58,7 +58,9 @@ def timeouts_sweep(*, now: datetime | None = None) -> int:
             try:
                 with transaction.atomic():
                     notify = control._has_reached_runtime(execution)
-                    lifecycle.transition(execution, Status.TIMED_OUT, at=now, failure_reason=reason)
+                    lifecycle.transition(
+                        execution, Status.TIMED_OUT, at=now, failure_reason=reason, by="time limit"
+                    )
                     if notify:
                         # Tell the runtime to stop working on it, as for a cancel.
                         dispatch.enqueue_delivery(execution, dispatch.Event.CANCEL)

@@ -1,9 +1,7 @@
 """Reads of the control plane: the review queue, the run form's versions, schedules,
 deliveries."""
 
-from django.db.models import (
-    QuerySet,
-)
+from django.db.models import F, QuerySet
 from django.http import Http404
 
 from agents.models import AgentVersion, Schedule, Workspace
@@ -15,7 +13,8 @@ def approval_queue(*, workspace: Workspace) -> QuerySet[Execution]:
     return (
         Execution.objects.filter(workspace=workspace, status="awaiting_approval")
         .select_related("agent", "agent_version")
-        .order_by("updated_at", "id")
+        # paused_at, not updated_at: any later write (a note, a counter) bumps that.
+        .order_by(F("paused_at").asc(nulls_first=True), "created_at", "id")
     )
 
 

@@ -413,7 +413,9 @@ def execution_cancel(*, execution: Execution, user=None, reason: str = "") -> Ex
         try:
             with transaction.atomic():
                 notify = _has_reached_runtime(execution)
-                lifecycle.transition(execution, Status.CANCELLED, failure_reason=failure_reason)
+                lifecycle.transition(
+                    execution, Status.CANCELLED, failure_reason=failure_reason, by=user or who
+                )
                 if notify:
                     dispatch.enqueue_delivery(execution, Event.CANCEL)
             return execution
@@ -427,6 +429,18 @@ def execution_cancel(*, execution: Execution, user=None, reason: str = "") -> Ex
         Status.CANCELLED,
         f"Execution {execution.id} kept changing status; try cancelling again.",
     )
+
+
+def execution_terminate(*, execution: Execution, reason: str, by="system") -> Execution:
+    """The system stops a run (a budget, a resource limit): lifecycle.terminate, and the
+    runtime, if it has the run, is told to stop as for a cancel. IllegalTransition if
+    the run has ended already."""
+    with transaction.atomic():
+        notify = _has_reached_runtime(execution)
+        lifecycle.terminate(execution, reason=reason, by=by)
+        if notify:
+            dispatch.enqueue_delivery(execution, Event.CANCEL)
+    return execution
 
 
 def executions_cancel(*, workspace: Workspace, ids, user=None) -> tuple[int, int]:
@@ -464,7 +478,9 @@ def _decide(*, execution: Execution, user, note: str, approve: bool) -> Executio
         else:
             who = user.get_username() if user else "the API"
             reason = f"Rejected by {who}" + (f": {note}" if note else ".")
-            lifecycle.transition(execution, Status.REJECTED, at=now, failure_reason=reason)
+            lifecycle.transition(
+                execution, Status.REJECTED, at=now, failure_reason=reason, by=user or who
+            )
         Execution.objects.filter(pk=execution.pk).update(
             approval_note=note, decided_by=user, decided_at=now
         )

@@ -82,6 +82,8 @@ FORCED = {
     "web-browser-000": S.RUNNING,
     "support-agent-001": S.AWAITING_APPROVAL,
     "support-agent-002": S.REJECTED,
+    # Stopped by the system: the browser agent ran past its step budget.
+    "web-browser-002": S.TERMINATED,
 }
 
 # (agent, how many runs, status weights); versions come from VERSIONS

@@ -254,10 +254,10 @@ def realise(spec: RunSpec, ctx: Context) -> Built:
         if status == Status.AWAITING_APPROVAL:
             step_status[cut] = StepStatus.RUNNING
         else:
-            step_status[cut] = StepStatus.FAILED
+            step_status[cut] = StepStatus.REJECTED
             step_error[cut] = "Rejected by reviewer: the item was used, not damaged."
             failure_reason = step_error[cut]
-    elif status in {Status.RUNNING, Status.TIMED_OUT, Status.CANCELLED}:
+    elif status in {Status.RUNNING, Status.TIMED_OUT, Status.CANCELLED, Status.TERMINATED}:
         # Runs stop (or are still busy) in a step that does real work, never a quick check.
         leaves = [k for k in _leaves(draft) if drafts[k].kind != "guardrail"]
         cut = rng.choice(leaves[1:] if len(leaves) > 1 else leaves)
@@ -268,8 +268,12 @@ def realise(spec: RunSpec, ctx: Context) -> Built:
             failure_reason = "It ran longer than the version's time limit and was stopped."
             step_status[cut], step_error[cut] = StepStatus.FAILED, error
             times[cut][1] = max(times[cut][1], TIME_LIMIT_S * 1000 + rng.randint(5, 400))
+        elif status == Status.TERMINATED:
+            failure_reason = "Terminated: it used more than the 40 steps its budget allows."
+            step_status[cut] = StepStatus.TERMINATED
+            times[cut][1] = times[cut][0] + rng.randint(50, 900)
         else:
-            step_status[cut] = StepStatus.SKIPPED
+            step_status[cut] = StepStatus.CANCELLED
             step_error[cut] = "Cancelled by operator"
             failure_reason = "Cancelled by operator from the dashboard."
             times[cut][1] = times[cut][0] + rng.randint(50, 900)
@@ -350,6 +354,15 @@ def realise(spec: RunSpec, ctx: Context) -> Built:
             execution.decided_at = started_at + times[draft.approval_step][1] * ms
             if status == Status.REJECTED:
                 execution.approval_note = "The item was used, not damaged: no refund."
+                execution.stopped_by = "reviewer"
+        else:
+            execution.paused_at = started_at + times[draft.approval_step][0] * ms
+    if status == Status.CANCELLED:
+        execution.stopped_by = "operator"
+    elif status == Status.TIMED_OUT:
+        execution.stopped_by = "time limit"
+    elif status == Status.TERMINATED:
+        execution.stopped_by = "step budget"
 
     steps, parents = [], {}
     prompt = completion = 0

@@ -10,7 +10,15 @@ from typing import Any
 from django.urls import reverse
 from django.utils import timezone
 
-from executions.models import ArtifactKind, Execution, Status, Step, StepKind, StepStatus
+from executions.models import (
+    STOPPED_STATUSES,
+    ArtifactKind,
+    Execution,
+    Status,
+    Step,
+    StepKind,
+    StepStatus,
+)
 from executions.templatetags.runboard import compact, duration, usd
 
 from . import rendering, selectors
@@ -26,7 +34,13 @@ OUTPUT_PREVIEW_LINES = 14
 OUTPUT_HEAD_CHARS = 256_000
 CODE_MAX_BYTES = 512 * 1024
 
-BAD_OUTCOMES = {Status.FAILED, Status.TIMED_OUT, Status.REJECTED, Status.CANCELLED}
+# Ends that went wrong get the failure box; stops on purpose (STOPPED_STATUSES) a neutral one.
+BAD_OUTCOMES = {Status.FAILED, Status.TIMED_OUT}
+STOP_TITLES = {
+    Status.CANCELLED: "Cancelled",
+    Status.REJECTED: "Rejected",
+    Status.TERMINATED: "Terminated by the system",
+}
 
 
 # ---------------------------------------------------------------------------
@@ -62,10 +76,7 @@ class Detail:
 
 
 def _failed_badly(execution: Execution) -> bool:
-    # A cancel is news only when something went wrong with it; the other bad ends always are.
-    return execution.status in BAD_OUTCOMES and bool(
-        execution.error or execution.failure_reason or execution.status != Status.CANCELLED
-    )
+    return execution.status in BAD_OUTCOMES
 
 
 def detail_for(execution: Execution) -> Detail:
@@ -82,7 +93,14 @@ def detail_for(execution: Execution) -> Detail:
 def outcome_context(detail: Detail) -> dict:
     """The summary, the output preview and, when it went wrong, the Failure Reason box."""
     execution = detail.execution
-    context: dict[str, Any] = {"failure": None, "output_preview": None, "output_large": False}
+    context: dict[str, Any] = {
+        "failure": None,
+        "stopped": None,
+        "output_preview": None,
+        "output_large": False,
+    }
+    if execution.status in STOPPED_STATUSES:
+        context["stopped"] = stopped_context(execution)
     if hasattr(execution, "output_stored"):
         # A big output gets no preview here (see selectors.PREVIEW_MAX_STORED).
         context["output_large"] = execution.output_stored is not None and (
@@ -119,6 +137,21 @@ def outcome_context(detail: Detail) -> dict:
             failure["input_source"] = "the execution"
         context["failure"] = failure
     return context
+
+
+def stopped_context(execution: Execution) -> dict:
+    """Who stopped a run on purpose, when, and why: the neutral box's facts."""
+    by = execution.stopped_by
+    if not by and execution.status == Status.REJECTED and execution.decided_by_id:
+        by = execution.decided_by.get_username()
+    return {
+        "title": STOP_TITLES.get(execution.status, execution.get_status_display()),
+        "by": by,
+        "at": execution.completed_at or execution.decided_at,
+        "reason": execution.failure_reason,
+        "note": execution.approval_note if execution.status == Status.REJECTED else "",
+        "error": execution.error,
+    }
 
 
 def header_context(execution: Execution) -> dict:

@@ -6,7 +6,7 @@ events, for runtimes and scripts (the dashboard's page stream is stream.py).
     tool_call / action, ended    -> tool_end   {"name", "tool_call_id", "output", "status"}
     model_call with output       -> content    {"content", "model"}
     completed, cancelled, ...    -> done       {"status", "output", "token_usage", "cost"}
-    failed, timed_out            -> error      {"status", "error"}
+    failed, timed_out, terminated -> error     {"status", "error"}
 
 Every data line is JSON with a "type" equal to the event name. Step frames carry
 `id: <step id>`, so a client that reconnects with Last-Event-ID resumes after the
@@ -92,7 +92,7 @@ def step_frames(step: Step, running_tools: set[int]) -> list[str]:
 
 
 def final_frame(execution: Execution) -> str:
-    if execution.status in (Status.FAILED, Status.TIMED_OUT):
+    if execution.status in (Status.FAILED, Status.TIMED_OUT, Status.TERMINATED):
         return frame(
             "error",
             {

@@ -387,6 +387,7 @@ STATUS_ORDER = {
             Status.PENDING,
             Status.FAILED,
             Status.TIMED_OUT,
+            Status.TERMINATED,
             Status.REJECTED,
             Status.CANCELLED,
             Status.COMPLETED,

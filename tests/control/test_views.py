@@ -313,12 +313,13 @@ def test_the_review_queue_lists_waiting_executions_oldest_first(
 
     now = timezone.now()
     newer = ExecutionFactory(
-        agent_version=agent_version, status=Status.AWAITING_APPROVAL, updated_at=now,
+        agent_version=agent_version, status=Status.AWAITING_APPROVAL, paused_at=now,
         approval_request={"action": "send email", "to": "cfo@example.com"},
     )  # fmt: skip
+    # Paused an hour ago, written to since: it still waited longest.
     older = ExecutionFactory(
         agent_version=agent_version, status=Status.AWAITING_APPROVAL,
-        updated_at=now - timedelta(hours=1),
+        paused_at=now - timedelta(hours=1), updated_at=now + timedelta(seconds=1),
     )  # fmt: skip
     ExecutionFactory(agent_version=agent_version, status=Status.RUNNING)
     ExecutionFactory(status=Status.AWAITING_APPROVAL)  # another workspace
