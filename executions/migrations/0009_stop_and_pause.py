@@ -3,13 +3,16 @@
 """Terminated status, stopped_by and paused_at on executions; the steps' end statuses.
 
 Adding stopped_by (NOT NULL, default '') makes SQLite rebuild executions_execution,
-which drops 0006's search triggers: they are installed again here.
+which drops the search triggers (0006) and the overview rollups' (0007): they are
+installed again here.
 """
 
 import importlib
 
 from django.db import migrations, models
 from django.db.models import F
+
+from executions.overview import rollups
 
 search = importlib.import_module("executions.migrations.0006_execution_search")
 
@@ -22,6 +25,7 @@ def reinstall_search_triggers(apps, schema_editor):
         schema_editor.execute(statement)
     for statement in search.TRIGGERS[vendor]:
         schema_editor.execute(statement)
+    rollups.install_sqlite_triggers(schema_editor)
 
 
 def backfill_paused_at(apps, schema_editor):
@@ -34,7 +38,7 @@ def backfill_paused_at(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("executions", "0006_execution_search"),
+        ("executions", "0008_cost_precision"),
     ]
 
     operations = [
