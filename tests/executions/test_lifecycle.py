@@ -12,16 +12,19 @@ from ..factories import ExecutionFactory
 # by hand: the production table must equal it, and the transition tests below run
 # over these pairs, not over pairs read from the code they test.
 EXPECTED = {
-    "pending": {"queued", "running", "cancelled", "failed"},
-    "queued": {"running", "cancelled", "failed", "timed_out"},
-    "running": {"completed", "failed", "timed_out", "awaiting_approval", "cancelled"},
-    "awaiting_approval": {"running", "rejected", "cancelled", "timed_out"},
+    "pending": {"queued", "running", "cancelled", "failed", "terminated"},
+    "queued": {"running", "cancelled", "failed", "timed_out", "terminated"},
+    "running": {
+        "completed", "failed", "timed_out", "awaiting_approval", "cancelled", "terminated",
+    },
+    "awaiting_approval": {"running", "rejected", "cancelled", "timed_out", "terminated"},
     "completed": set(),
     "failed": set(),
     "timed_out": set(),
     "cancelled": set(),
     "rejected": set(),
-}
+    "terminated": set(),
+}  # fmt: skip
 ALLOWED_PAIRS = sorted((src, dst) for src, targets in EXPECTED.items() for dst in targets)
 REFUSED_PAIRS = sorted(
     (src, dst) for src, dst in itertools.product(EXPECTED, EXPECTED) if dst not in EXPECTED[src]
@@ -31,11 +34,13 @@ REFUSED_PAIRS = sorted(
 def test_the_table_is_the_documented_lifecycle():
     assert set(EXPECTED) == set(Status.values)
     assert {str(src): {str(d) for d in dst} for src, dst in ALLOWED.items()} == EXPECTED
-    assert len(ALLOWED_PAIRS) == 17 and len(REFUSED_PAIRS) == 81 - 17
+    assert len(ALLOWED_PAIRS) == 21 and len(REFUSED_PAIRS) == 100 - 21
 
 
 def test_terminal_statuses_allow_nothing():
-    assert set(TERMINAL_STATUSES) == {"completed", "failed", "timed_out", "cancelled", "rejected"}
+    assert set(TERMINAL_STATUSES) == {
+        "completed", "failed", "timed_out", "cancelled", "rejected", "terminated",
+    }  # fmt: skip
     for status in TERMINAL_STATUSES:
         assert ALLOWED[status] == frozenset()
 
