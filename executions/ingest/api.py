@@ -9,7 +9,6 @@ the URL table of the API reads top to bottom in one file.
 
 import json
 import time
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -41,6 +40,7 @@ from .schemas import (
     StepPageOut,
     StepsAppendOut,
     StepsIn,
+    Timestamp,
     ValidationErrorOut,
     limited,
 )
@@ -228,8 +228,8 @@ def execution_list(
         list[limited(40)] | None,
         Query(description="Status (or 'active'); repeat or comma-separate for several."),
     ] = None,
-    since: Annotated[datetime | None, Query(description="Created at or after this time.")] = None,
-    until: Annotated[datetime | None, Query(description="Created before this time.")] = None,
+    since: Annotated[Timestamp | None, Query(description="Created at or after this time.")] = None,
+    until: Annotated[Timestamp | None, Query(description="Created before this time.")] = None,
     metadata: Annotated[limited(300) | None, Query(description="key=value")] = None,
     q: Annotated[limited(200) | None, Query(description="Id, error or summary text.")] = None,
     source: limited(20) | None = None,

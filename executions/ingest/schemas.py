@@ -1,7 +1,7 @@
 """Request and response schemas of the JSON API (/api/v1/). They validate shape only;
 what the values mean (agents, lifecycle, idempotency) is decided in services.py."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from executions import timestamps
 from executions.lifecycle import UnknownStatus, parse_status
 from executions.models import StepKind, StepStatus
 
@@ -32,10 +33,14 @@ def _no_nul(value: str) -> str:
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    # A timestamp without a zone is taken as UTC, the zone every runtime should send.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+    # A timestamp without a zone is taken as UTC, the zone every runtime should send;
+    # one that could be stored but never read back again is refused here.
+    if value is None:
+        return None
+    try:
+        return timestamps.checked(value)
+    except timestamps.OutOfRange as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _status(value: str | None) -> str | None:

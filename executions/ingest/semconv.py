@@ -9,18 +9,18 @@ a TraceSpan for traces.traces_ingest.
 """
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
 
+from executions import timestamps
 from executions.models import StepKind, StepStatus
 
 from . import traces
 from .steps import StepRecord
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INT32_MAX = 2_147_483_647
 COST_LIMIT = Decimal("99999999")
 SPAN_KINDS = {1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
@@ -361,12 +361,7 @@ def _kind(attrs: dict, picked: dict) -> str:
 
 
 def _time(ns: int) -> datetime | None:
-    if not ns:
-        return None
-    try:
-        return EPOCH + timedelta(microseconds=ns // 1000)
-    except OverflowError:
-        return None
+    return timestamps.from_unix_nanos(ns)[0]
 
 
 RESOURCE_METADATA_KEYS = (
@@ -468,7 +463,22 @@ def map_span(raw) -> traces.TraceSpan:
     else:
         status = StepStatus.COMPLETED if end_ns else StepStatus.RUNNING
 
-    started, ended = _time(start_ns), _time(end_ns)
+    (started, start_moved), (ended, end_moved) = (
+        timestamps.from_unix_nanos(start_ns),
+        timestamps.from_unix_nanos(end_ns),
+    )
+    duration_ms = (end_ns - start_ns) // 1_000_000 if start_ns and end_ns >= start_ns else None
+    if start_moved or end_moved:
+        # Kept, not dropped: the time goes to the nearest storable one and the span says
+        # what it really sent, so nobody mistakes the clamped time for the real one.
+        kept[timestamps.CLAMPED_KEY] = {
+            "start_time_unix_nano": str(start_ns),
+            "end_time_unix_nano": str(end_ns),
+            "reason": f"a span time was not {timestamps.RANGE_TEXT}",
+        }
+        duration_ms = None
+        if started and ended and ended >= started:
+            duration_ms = int((ended - started).total_seconds() * 1000)
     step = StepRecord(
         span_id=span_id,
         parent_span_id=parent_span_id,
@@ -477,7 +487,7 @@ def map_span(raw) -> traces.TraceSpan:
         status=status,
         started_at=started,
         ended_at=ended,
-        duration_ms=(end_ns - start_ns) // 1_000_000 if start_ns and end_ns >= start_ns else None,
+        duration_ms=duration_ms,
         input=_content(attrs, events, "input", kind),
         output=_content(attrs, events, "output", kind),
         error=error,

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from agents.models import Workspace
 from agents.services import agents_resolve
-from executions import counters, lifecycle
+from executions import counters, lifecycle, timestamps
 from executions.models import (
     TERMINAL_STATUSES,
     Execution,
@@ -95,13 +95,18 @@ def _root_fields(root: TraceSpan) -> dict[str, Any]:
 
 
 def _otlp_request(root: TraceSpan | None, first: TraceSpan) -> dict:
-    return {
+    request = {
         "method": "POST",
         "path": "/v1/traces",
         "protocol": "otlp",
         "root_span_id": root.step.span_id if root else None,
         "resource": (root or first).resource,
     }
+    # The root span is the execution, not a step: its clamped times are noted here.
+    clamped = root.step.attributes.get(timestamps.CLAMPED_KEY) if root else None
+    if clamped:
+        request[timestamps.CLAMPED_KEY] = clamped
+    return request
 
 
 def _new_execution(workspace, trace_id, items, root, resolved, now) -> Execution:

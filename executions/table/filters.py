@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from agents.models import Agent, AgentVersion, Schedule, Workspace
+from executions import timestamps
 from executions.models import (
     ACTIVE_STATUSES,
     Batch,
@@ -144,6 +145,12 @@ def full_uuid(text: str) -> uuid.UUID | None:
     return uuid.UUID(compact)
 
 
+def validate_day(day) -> None:
+    # ?end=9999-12-31 would filter up to a midnight no datetime can hold.
+    if day and (problem := timestamps.day_problem(day)):
+        raise forms.ValidationError(problem, code="out_of_range")
+
+
 def local_midnight(day) -> datetime:
     """The start of a calendar day in the user's time zone (TimezoneMiddleware set it)."""
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
@@ -254,12 +261,14 @@ class ExecutionFilter(django_filters.FilterSet):
         method="filter_start",
         widget=DateInput,
         error_messages={"invalid": "Enter the start date as YYYY-MM-DD."},
+        validators=[validate_day],
     )
     end = django_filters.DateFilter(
         label="End date",
         method="filter_end",
         widget=DateInput,
         error_messages={"invalid": "Enter the end date as YYYY-MM-DD."},
+        validators=[validate_day],
     )
     batch = django_filters.ModelChoiceFilter(
         label="Batch",

@@ -21,6 +21,8 @@ from decimal import Decimal, InvalidOperation
 from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 
+from executions import timestamps
+
 from .state import SORT_FIELDS
 
 NEXT, PREV = "n", "p"
@@ -79,10 +81,13 @@ def _parse_value(sort: str, value):
             raise bad
         return None
     if name == "created_at":
-        parsed = parse_datetime(value) if isinstance(value, str) else None
-        if parsed is None or parsed.tzinfo is None:
-            raise bad
-        return parsed
+        try:
+            parsed = parse_datetime(value) if isinstance(value, str) else None
+            if parsed is None or parsed.tzinfo is None:
+                raise bad
+            return timestamps.checked(parsed)
+        except ValueError:  # impossible dates, out-of-range years and zone offsets
+            raise bad from None
     if name in ("cost_usd", "credits"):
         try:
             return Decimal(str(value))

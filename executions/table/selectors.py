@@ -167,6 +167,12 @@ def execution_filterset(*, workspace: Workspace, params) -> ExecutionFilter:
     )
 
 
+def execution_filter_errors(*, workspace: Workspace, params) -> dict[str, str]:
+    """What is wrong with each filter that cannot be applied, by its URL name."""
+    filterset = execution_filterset(workspace=workspace, params=params)
+    return {name: " ".join(errors) for name, errors in filterset.errors.items()}
+
+
 def table_ordering(sort: str, *, reverse: bool = False) -> list:
     """ORDER BY for a sort key, always ending in id so that every order is total.
 

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from agents.decorators import with_workspace
+from executions import timestamps
 
 from . import export, selectors
 from .saved_views import saved_view_delete, saved_view_save
@@ -176,6 +177,15 @@ def _uuid_list(values, limit):
     return out
 
 
+def _since(text: str):
+    # A hand-edited poll URL: an unreadable or impossible time just stops the polling.
+    try:
+        parsed = parse_datetime(text)
+        return timestamps.checked(parsed) if parsed else None
+    except ValueError:
+        return None
+
+
 @require_GET
 @with_workspace
 def execution_live(request):
@@ -184,7 +194,7 @@ def execution_live(request):
     if not request.htmx:
         # A poll is no page of its own.
         return redirect(f"{reverse('executions:list')}?{canonical_query(request.GET)}")
-    since = parse_datetime(request.GET.get("since", ""))
+    since = _since(request.GET.get("since", ""))
     if since is None:
         return HttpResponseStopPolling()
     params = request.GET
@@ -232,6 +242,12 @@ def execution_export(request, fmt):
         ids = _uuid_list(raw, MAX_EXPORT_IDS)
         if len(ids) != len(raw):
             return HttpResponseBadRequest("Some selected ids are not execution ids.")
+    else:
+        # An export with a filter it cannot apply would silently hold more rows than asked.
+        problems = selectors.execution_filter_errors(workspace=request.workspace, params=params)
+        if problems:
+            listed = "; ".join(f"{field}: {message}" for field, message in problems.items())
+            return HttpResponseBadRequest(f"The export's filters are not valid: {listed}")
     queryset = selectors.execution_export_rows(workspace=request.workspace, params=params, ids=ids)
     return export.export_response(queryset, fmt)
 
