@@ -1,5 +1,7 @@
 """The interactive API docs and the API keys page, in chromium with the CSP on."""
 
+import hashlib
+
 import pytest
 from django.test import Client
 
@@ -38,7 +40,12 @@ def test_an_admin_creates_a_key_that_works_once_shown(page, workspace):
     # Shown once: the page never shows it again, and only its hash is stored.
     page.goto("/workspace/api-keys/")
     assert raw not in page.content()
-    assert not ApiKey.objects.filter(hashed_key=raw).exists()
+    # The row holds the key's SHA-256 and its first 10 characters, and no column
+    # holds the key itself.
+    row = ApiKey.objects.filter(name="ci runtime").values().get()
+    assert row["hashed_key"] == hashlib.sha256(raw.encode()).hexdigest()
+    assert row["prefix"] == raw[:10] and len(raw) > 40
+    assert not [column for column, value in row.items() if raw in str(value)]
     page.get_by_role("button", name="Revoke ci runtime").click()
     page.wait_for_selector("text=Revoked “ci runtime”")
     assert api.get("/api/v1/executions").status_code == 401

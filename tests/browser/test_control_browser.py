@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from executions.models import Execution, Status
-from tests.browser.conftest import login_cookie
+from tests.browser.conftest import assert_no_unexpected_errors, login_cookie, watch
 from tests.factories import ApiKeyFactory, ExecutionFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -49,10 +49,10 @@ def reviewer_page(browser, live_server, bob):
     context.add_cookies([{**login_cookie(bob), "url": live_server.url}])
     page = context.new_page()
     page.set_default_timeout(10_000)
-    page.errors = []
-    page.on("pageerror", lambda exc: page.errors.append(f"pageerror: {exc}"))
+    watch(page)
     yield page
     context.close()
+    assert_no_unexpected_errors(page)
 
 
 def test_a_reviewer_approves_with_a_note(reviewer_page, agent_version):

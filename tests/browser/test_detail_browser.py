@@ -94,10 +94,11 @@ def test_the_panes_work_with_javascript_off(browser, live_server, agent_version,
 def test_a_running_execution_updates_by_itself(page, agent_version, settings, stream_seconds):
     settings.RUNBOARD_STREAM_MAX_SECONDS = stream_seconds
     execution, _ = make_run(agent_version, steps=2, status=Status.RUNNING, nested=False)
-    page.goto(execution.get_absolute_url())
+    # The step below is written once the page has asked for its live updates.
+    with page.expect_request(lambda request: "/stream" in request.url):
+        page.goto(execution.get_absolute_url())
     page.wait_for_selector("#step-2")
     assert page.locator("#run-badge .live-pill").count() == 1
-    page.wait_for_timeout(300)  # let the page's EventSource connect
 
     now = timezone.now()
     services.steps_append(

@@ -7,6 +7,7 @@ from werkzeug import Request, Response
 
 from executions import lifecycle
 from executions.control import dispatch
+from executions.ingest import selectors as api_selectors
 from executions.models import Batch, Execution, Source, Status
 
 from ..factories import ApiKeyFactory, ExecutionFactory
@@ -151,21 +152,33 @@ def test_execute_can_join_an_existing_batch(post, hooked_version, workspace, oth
 
 
 @pytest.mark.django_db(transaction=True)
-def test_sync_execute_waits_for_the_result(post, hooked_version, httpserver, settings):
-    settings.RUNBOARD_API_POLL_SECONDS = 0.05
+def test_sync_execute_waits_for_the_result(post, hooked_version, httpserver, settings, monkeypatch):
+    settings.RUNBOARD_API_POLL_SECONDS = 0.01
+    FINISHES_AT_POLL = 3
 
     def runtime(request: Request) -> Response:
-        # A runtime that works fast: it finishes the run before answering the webhook.
+        # A runtime that takes the run and answers at once; it finishes later.
         execution = Execution.objects.get(pk=json.loads(request.get_data())["execution"]["id"])
         lifecycle.transition(execution, Status.RUNNING)
-        Execution.objects.filter(pk=execution.pk).update(output={"total": 42})
-        lifecycle.transition(execution, Status.COMPLETED)
         return Response("{}", status=202)
 
-    httpserver.expect_request("/fast", method="POST").respond_with_handler(runtime)
-    hooked_version.webhook_url = httpserver.url_for("/fast")
+    httpserver.expect_request("/slow", method="POST").respond_with_handler(runtime)
+    hooked_version.webhook_url = httpserver.url_for("/slow")
     hooked_version.save()
 
+    polls = []
+    real_status = api_selectors.execution_status
+
+    def status_then_finish(*, workspace, pk):
+        # The runtime reports its result while the API waits, between two polls.
+        polls.append(real_status(workspace=workspace, pk=pk))
+        if len(polls) == FINISHES_AT_POLL:
+            execution = Execution.objects.get(pk=pk)
+            Execution.objects.filter(pk=pk).update(output={"total": 42})
+            lifecycle.transition(execution, Status.COMPLETED)
+        return polls[-1]
+
+    monkeypatch.setattr(api_selectors, "execution_status", status_then_finish)
     response = post(
         "/agents/invoice-extractor:v1/execute",
         {"inputs": {"file": "a"}, "sync": True, "timeout": 30},
@@ -174,6 +187,8 @@ def test_sync_execute_waits_for_the_result(post, hooked_version, httpserver, set
     body = response.json()
     assert body["status"] == "completed" and body["output"] == {"total": 42}
     assert body["wait"]["ended"] is True and body["wait"]["timed_out"] is False
+    # It waited: three polls saw the run unfinished, the fourth saw it completed.
+    assert polls == [Status.RUNNING] * FINISHES_AT_POLL + [Status.COMPLETED]
 
 
 def test_sync_execute_answers_the_current_status_when_it_does_not_end(post, hooked_version):

@@ -12,7 +12,7 @@ import pytest
 from agents.models import AgentVersion, ApiKey
 from executions.control import dispatch
 from executions.control import services as control
-from executions.demo.runtime import Runtime, make_handler
+from executions.demo.runtime import Run, Runtime, Stop, make_handler
 from executions.models import Artifact, Status
 
 from ..factories import AgentVersionFactory
@@ -64,13 +64,21 @@ def test_it_refuses_bad_signatures_and_unknown_agents(runtime, monkeypatch):
 
 def test_a_duplicate_delivery_is_ignored_by_execution_id(runtime, monkeypatch):
     played = []
-    monkeypatch.setattr(Runtime, "_play", lambda self, run: played.append(run.id))
+    first_play = threading.Event()
+
+    def play(self, run):
+        played.append(run.id)
+        first_play.set()
+
+    monkeypatch.setattr(Runtime, "_play", play)
     version = AgentVersion.objects.get(agent__name="receipt-reader")
     assert runtime.receive(*signed(version))[0] == 202
     assert runtime.receive(*signed(version)) == (200, {"duplicate": True})
     assert runtime.receive(*signed(version, event="cancel"))[0] == 200
     assert runtime.runs["e1"].cancelled.is_set()
-    time.sleep(0.1)
+    # receive() starts a run's thread before it answers, so every thread there is to
+    # wait for was started by now; the duplicate started none.
+    assert first_play.wait(timeout=10)
     assert played == ["e1"]
 
 
@@ -143,20 +151,37 @@ def test_a_run_pauses_for_approval_then_completes(live_runtime, workspace, bob):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_cancelled_run_stops_reporting(live_runtime, workspace):
+def test_a_cancelled_run_stops_reporting(live_runtime, workspace, monkeypatch):
+    stopped: dict[str, threading.Event] = {}
+    stopped_by = []
+    real_play = Run.play
+
+    def play_then_say_so(self):
+        try:
+            real_play(self)
+            stopped_by.append(("finished", self.id))
+        except Stop:
+            stopped_by.append(("stopped", self.id))
+            raise
+        finally:
+            stopped[self.id].set()
+
+    monkeypatch.setattr(Run, "play", play_then_say_so)
     execution = control.execution_execute(
         workspace=workspace,
         agent_version=live_runtime,
         inputs={"demo": {"approval": False, "fail": False, "steps": 20, "delay": 0.5}},
     )
+    stopped[str(execution.pk)] = threading.Event()
     run_worker()
     until(lambda: execution.steps.count() >= 2)
 
     control.execution_cancel(execution=execution)
-    run_worker()
-    time.sleep(1.5)
-    steps = execution.steps.count()
-    time.sleep(1.5)
+    run_worker()  # delivers the cancel webhook
+    # The run's thread is the only one reporting its steps: once it has stopped,
+    # nothing more can arrive.
+    assert stopped[str(execution.pk)].wait(timeout=30)
 
     assert status_of(execution) == Status.CANCELLED
-    assert execution.steps.count() == steps < 20
+    assert 2 <= execution.steps.count() < 20
+    assert stopped_by == [("stopped", str(execution.pk))]

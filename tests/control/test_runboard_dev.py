@@ -2,6 +2,7 @@
 scheduler and the demo runtime, and one Ctrl-C stops every one of them."""
 
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -51,6 +52,30 @@ def processes_mentioning(text: str) -> list[int]:
     return found
 
 
+def parent_of(pid: int) -> int | None:
+    try:
+        # /proc/<pid>/stat: "pid (command) state ppid ..."; the command may hold spaces.
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def exit_handle(pid: int) -> int | None:
+    """A pidfd for `pid`, which becomes readable when the process exits; None if it
+    is already gone."""
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+
+
+def exited(fd: int, seconds: float) -> bool:
+    try:
+        return bool(select.select([fd], [], [], seconds)[0])
+    finally:
+        os.close(fd)
+
+
 def test_one_ctrl_c_stops_server_worker_scheduler_and_runtime(process_env, tmp_path):
     # As `make run` does: DEBUG on (static files served by runserver).
     env = {**process_env, "DEBUG": "1", "ALLOWED_HOSTS": "127.0.0.1,localhost"}
@@ -77,14 +102,23 @@ def test_one_ctrl_c_stops_server_worker_scheduler_and_runtime(process_env, tmp_p
         assert len(processes_mentioning(f"--addr {addr}")) == 1
         assert processes_mentioning("db_worker --interval 0.5")
         assert processes_mentioning(f"--port {runtime}")
+        children = [
+            pid
+            for text in (f"runserver {addr}", "db_worker --interval 0.5", f"--port {runtime}")
+            for pid in processes_mentioning(text)
+            if parent_of(pid) == dev.pid
+        ]
+        assert len(children) >= 3, children  # the server, the worker, the runtime at least
+        exits = [fd for pid in children if (fd := exit_handle(pid)) is not None]
 
         os.killpg(dev.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         assert dev.wait(timeout=30) == 0
+        # Every child has exited (not merely been told to): wait on each one's exit.
+        assert all(exited(fd, seconds=30) for fd in exits)
     finally:
         if dev.poll() is None:
             os.killpg(dev.pid, signal.SIGKILL)
 
-    time.sleep(0.5)
     assert processes_mentioning(f"runserver {addr}") == []
     assert processes_mentioning(f"--port {runtime}") == []
     assert answers(f"http://{addr}/accounts/login/") is None

@@ -452,7 +452,13 @@ def test_request_pane_shows_inputs_metadata_config_and_redacted_headers(
     assert rows["customer"] == "acme"
     assert rows["Authorization"] == "[redacted]"
     assert rows["X-Trace"] == "abc"
-    assert '"gpt-4o-mini"' in doc.one(id="reproduce").parent.text or "gpt-4o-mini" in doc.text
+    (config,) = [
+        section
+        for section in doc.select("section", cls="panel")
+        if section.one("h2").text.startswith("Agent version config")
+    ]
+    # The version's config (the factory's model and prompt), as JSON.
+    assert '"gpt-4o-mini"' in config.text and '"Extract."' in config.text
     curl = doc.one("textarea", id=f"curl-{execution.short_id}").text
     assert curl.startswith("curl -X POST http://testserver/api/v1/executions")
 

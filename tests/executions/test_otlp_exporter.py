@@ -11,6 +11,7 @@ import json
 from decimal import Decimal
 
 import pytest
+import requests
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -32,12 +33,20 @@ def key(workspace):
     return ApiKeyFactory.create_with_raw(workspace=workspace)[1]
 
 
-def _provider(live_server, key, *, batch=False, compression=Compression.NoCompression):
+def _provider(
+    live_server, key, *, batch=False, compression=Compression.NoCompression, answers=None
+):
+    """A tracer provider exporting to the live server; with `answers`, the status code
+    of every response the exporter got is appended to it."""
+    session = requests.Session()
+    if answers is not None:
+        session.hooks["response"].append(lambda response, **_: answers.append(response.status_code))
     exporter = OTLPSpanExporter(
         endpoint=f"{live_server.url}/v1/traces",
         headers={"Authorization": f"Bearer {key}"},
         timeout=10,
         compression=compression,
+        session=session,
     )
     provider = TracerProvider(
         resource=Resource.create({"service.name": "weather-service", "service.version": "1.4.0"})
@@ -204,7 +213,10 @@ def test_exporter_with_revoked_key_stores_nothing(live_server, workspace):
     api_key, raw = ApiKeyFactory.create_with_raw(workspace=workspace)
     api_key.revoked_at = api_key.created_at
     api_key.save()
-    provider = _provider(live_server, raw)
+    answers = []
+    provider = _provider(live_server, raw, answers=answers)
     _run_agent(provider.get_tracer("test"))
     provider.shutdown()
+    # Each of the run's 5 spans reached the server, one request each, and was refused.
+    assert answers == [401] * 5
     assert not Execution.objects.exists()

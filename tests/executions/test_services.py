@@ -173,17 +173,34 @@ class TestTraces:
     "database reports a lock instead of waiting",
 )
 @pytest.mark.django_db(transaction=True)
-def test_two_requests_racing_to_create_one_trace_make_one_execution(workspace):
+def test_two_requests_racing_to_create_one_trace_make_one_execution(workspace, monkeypatch):
     """Both find no execution for the trace and insert one; the database refuses the
     second (unique workspace + trace id) and that request is retried: it then finds
     the first and adds its spans to it."""
     trace = secrets.token_hex(16)
-    barrier = threading.Barrier(2)
+    # The interleaving is forced: each request waits, after its lookup found nothing,
+    # until the other has looked too. Only the first attempt waits; a retry runs alone.
+    after_lookup = threading.Barrier(2)
+    attempts = []
+    waited = threading.local()
+    real_attempt, real_resolve = traces._traces_ingest, traces.agents_resolve
+
+    def attempt(workspace, spans):
+        attempts.append(threading.current_thread().name)
+        return real_attempt(workspace, spans)
+
+    def resolve_after_both_looked(**kwargs):
+        if not getattr(waited, "done", False):
+            waited.done = True
+            after_lookup.wait(timeout=10)
+        return real_resolve(**kwargs)
+
+    monkeypatch.setattr(traces, "_traces_ingest", attempt)
+    monkeypatch.setattr(traces, "agents_resolve", resolve_after_both_looked)
     errors = []
 
     def ingest(span_id):
         try:
-            barrier.wait(timeout=10)
             traces.traces_ingest(
                 workspace=workspace, spans=[span(trace, span_id, "f" * 16, name=span_id)]
             )
@@ -192,12 +209,14 @@ def test_two_requests_racing_to_create_one_trace_make_one_execution(workspace):
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=ingest, args=(c * 16,)) for c in "12"]
+    threads = [threading.Thread(target=ingest, args=(c * 16,), name=c) for c in "12"]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
     assert errors == []
+    # The retry path ran: one request made one attempt, the other two.
+    assert sorted(attempts.count(name) for name in "12") == [1, 2]
     execution = Execution.objects.get(trace_id=trace)
     assert execution.step_count == 2
     assert Step.objects.filter(execution=execution).count() == 2
