@@ -21,7 +21,7 @@ from .models import FieldCorrection
 SHORT = 80
 
 
-def _when(value, fmt: str = "%d/%m/%Y %H:%M") -> str:
+def _when(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
     local = timezone.localtime(value)
     return f'<time datetime="{local.isoformat()}">{local.strftime(fmt)}</time>'
 
@@ -123,7 +123,7 @@ def history(
     for c in corrections:
         who = escape(c.author.get_username()) if c.author else "someone"
         w(f'<tr data-correction="{c.pk}"><td class="nowrap">')
-        w(_when(c.created_at, "%d/%m/%Y %H:%M:%S"))
+        w(_when(c.created_at, "%Y-%m-%d %H:%M:%S"))
         w(f'</td><td>{who}</td><td><code>{_path(c.path)}</code></td><td class="fb-change">')
         if c.op == FieldCorrection.Op.ADD:
             w(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from agents.models import Agent, AgentVersion, Workspace
 from executions.models import Execution
@@ -122,7 +123,9 @@ def correction_marks(corrected: Corrected) -> dict[str, str]:
     for path, c in corrected.latest_by_path.items():
         who = c.author.get_username() if c.author else "someone"
         before = "absent" if c.op == "add" and c.value_before is None else _short(c.value_before)
-        marks[path] = f"Corrected by {who} on {c.created_at:%d/%m/%Y %H:%M}, was {before}"
+        marks[path] = (
+            f"Corrected by {who} on {timezone.localtime(c.created_at):%Y-%m-%d %H:%M}, was {before}"
+        )
     return marks
 
 

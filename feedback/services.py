@@ -62,7 +62,7 @@ class Conflict:
         where = self.path or "The output"
         if self.by is not None:
             who = self.by.author.get_username() if self.by.author else "someone"
-            when = f" on {timezone.localtime(self.by.created_at):%d/%m/%Y at %H:%M}"
+            when = f" on {timezone.localtime(self.by.created_at):%Y-%m-%d at %H:%M}"
         else:
             who, when = "the agent run", ""
         if self.current is pointer.MISSING:
@@ -321,7 +321,7 @@ def field_correction_undo(
         membership=membership,
         api_key=api_key,
         changes=[change],
-        comment=f"Undo of the correction made on {correction.created_at:%d/%m/%Y %H:%M:%S}",
+        comment=f"Undo of the correction made on {correction.created_at:%Y-%m-%d %H:%M:%S}",
     )
 
 

@@ -50,13 +50,14 @@ class PresortedData(TableListData):
 
 
 def local_datetime(value: datetime | None) -> tuple[str, str]:
-    """(short, exact): "22/11/2026 14:03" and the full time with seconds and zone,
+    """(short, exact): "2026-11-22 14:03" (ISO, one format for every locale) and the
+    full time with seconds and zone,
     both in the time zone TimezoneMiddleware activated for this user."""
     if value is None:
         return "—", ""
     t = timezone.localtime(value)
     offset = t.strftime("%z")
-    short = f"{t.day:02d}/{t.month:02d}/{t.year} {t.hour:02d}:{t.minute:02d}"
+    short = f"{t.year}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}"
     exact = (
         f"{t.year}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}"
         f".{t.microsecond // 1000:03d} {t.tzname()} (UTC{offset[:3]}:{offset[3:]})"

@@ -4,7 +4,7 @@ Kept general on purpose (the table, the detail page and the agent pages all load
 page-specific helpers belong in their own modules.
 """
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
 from django.utils.safestring import SafeString
@@ -50,15 +50,24 @@ def _decimal(value) -> Decimal | None:
 
 @register.filter
 def usd(value) -> str:
-    """Cost in dollars with enough digits for sub-cent model calls; a dash when unknown."""
+    """Cost in dollars; a dash when unknown. Cents from a cent up ($1,234.50); below a
+    cent, two significant digits, since one model call costs $0.00001 to $0.0001 and
+    a fixed number of places would show it as $0.0000 (or, stripped, "$0.")."""
     amount = _decimal(value)
-    if amount is None:
+    if amount is None or not amount.is_finite():
         return "—"
     if amount == 0:
         return "$0"
-    if abs(amount) < Decimal("0.01"):
-        return f"${amount:.4f}".rstrip("0")
-    return f"${amount:,.2f}"
+    sign = "-" if amount < 0 else ""
+    amount = abs(amount)
+    if amount >= Decimal("0.01"):
+        return f"{sign}${amount:,.2f}"
+    # Two significant digits: the exponent of the second one.
+    shown = amount.quantize(Decimal(1).scaleb(amount.adjusted() - 1), rounding=ROUND_HALF_UP)
+    text = format(shown, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{sign}${text}"
 
 
 @register.filter

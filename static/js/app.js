@@ -5,7 +5,7 @@
   // Times are shown in the browser's own zone: tell the server which one it is.
   try {
     var tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    if (tz && document.cookie.indexOf("tz=" + tz) === -1) {
+    if (tz && document.cookie.indexOf("tz=" + encodeURIComponent(tz)) === -1) {
       document.cookie = "tz=" + encodeURIComponent(tz) + "; path=/; max-age=31536000; samesite=lax";
     }
   } catch (e) { /* old browsers keep the server's zone */ }

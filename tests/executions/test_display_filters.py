@@ -25,6 +25,19 @@ def test_usd_keeps_sub_cent_costs_visible(value, shown):
 
 @pytest.mark.parametrize(
     ("value", "shown"),
+    [(Decimal("0.000041"), "$0.000041"), (Decimal("0.00004095"), "$0.000041"),
+     (Decimal("0.00001"), "$0.00001"), (Decimal("0.000000150000"), "$0.00000015"),
+     (Decimal("0.0000999"), "$0.0001"), (Decimal("0.00999"), "$0.01"),
+     (Decimal("0.000041000000"), "$0.000041"), (Decimal("-0.0042"), "-$0.0042"),
+     (Decimal("NaN"), "—"), (Decimal("Infinity"), "—"), ("0.00002", "$0.00002")],
+)  # fmt: skip
+def test_usd_shows_a_model_calls_cost_with_significant_digits(value, shown):
+    assert usd(value) == shown
+    assert not shown.endswith(".")
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
     [(None, "—"), ("nope", "—"), (Decimal("3"), "3"), (Decimal("1.5"), "1.50"),
      (Decimal("2500"), "2,500")],
 )  # fmt: skip
