@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from agents import views as agent_views
 from config.api import api
 from executions.ingest.otlp import traces_view
+from executions.overview import views as overview_views
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="executions:list"), name="home"),
@@ -17,6 +18,8 @@ urlpatterns = [
     path("workspace/api-keys/<int:pk>/revoke/", agent_views.api_key_revoke, name="api_key_revoke"),
     path("executions/", include("executions.urls")),
     path("agents/", include("agents.urls")),
+    path("overview/", overview_views.overview, name="overview"),
+    path("overview/export.csv", overview_views.overview_csv, name="overview_csv"),
     # Feedback lives under executions/<id>/feedback/ and agents/<slug>/versions/: its own
     # patterns, so it can be mounted without touching the other apps' url files.
     path("", include("feedback.urls")),

@@ -270,6 +270,20 @@ class ExecutionFilter(django_filters.FilterSet):
         error_messages={"invalid": "Enter the end date as YYYY-MM-DD."},
         validators=[validate_day],
     )
+    # An exact instant range, for links from the overview's charts (one bar, one
+    # hour); the form carries them as hidden fields.
+    after = django_filters.IsoDateTimeFilter(
+        label="Created from",
+        method="filter_after",
+        widget=forms.HiddenInput,
+        error_messages={"invalid": "Enter a time as ISO 8601, e.g. 2026-03-01T10:00:00Z."},
+    )
+    before = django_filters.IsoDateTimeFilter(
+        label="Created before",
+        method="filter_before",
+        widget=forms.HiddenInput,
+        error_messages={"invalid": "Enter a time as ISO 8601, e.g. 2026-03-01T11:00:00Z."},
+    )
     batch = django_filters.ModelChoiceFilter(
         label="Batch",
         queryset=None,
@@ -390,6 +404,12 @@ class ExecutionFilter(django_filters.FilterSet):
     def filter_end(self, queryset, name, value):
         # The end date is inclusive: everything before the next local midnight.
         return queryset.filter(created_at__lt=local_midnight(value + timedelta(days=1)))
+
+    def filter_after(self, queryset, name, value):
+        return queryset.filter(created_at__gte=value)
+
+    def filter_before(self, queryset, name, value):
+        return queryset.filter(created_at__lt=value)
 
     def filter_batch(self, queryset, name, value):
         return queryset.filter(batch=value)

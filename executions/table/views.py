@@ -34,6 +34,8 @@ FILTER_PARAMS = [
     "status",
     "start",
     "end",
+    "after",
+    "before",
     "batch",
     "schedule",
     "source",
