@@ -2,6 +2,16 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/runboard_bench \
         .venv/bin/python bench/bench_table.py [--runs 30] [--priority] [--only 'text search']
+    ... bench/bench_table.py --issue16 [--runs 15]     # the eight cases of issue 16
+    ... bench/bench_table.py --matrix [--runs 3]       # every filter, pair, sort and page
+
+`--issue16` measures the combinations issue 16 found slow at a million runs (an agent
+with a status and dates sorted by cost, deep pages, a common word), full page, htmx
+partial and the API's deepest page by cursor. `--matrix` generates every filter alone,
+every pair and the agent + status + dates triple, each with every sort, on pages 1,
+500, the middle and the last, through the full page, the partial and the API (which
+has one order and a subset of the filters), and prints the slowest 20 with the shape
+of their slowest query's plan.
 
 Budget (issue 3), on 1,000,000 executions in PostgreSQL: median <= 50 ms and
 p95 <= 100 ms of server time for each case below, the full page and the htmx
@@ -34,18 +44,28 @@ from common import setup  # bench/ is on sys.path when run as a script
 
 setup()
 
-from common import bench_workspace, logged_in_client, print_end, print_start  # noqa: E402
+from common import (  # noqa: E402
+    api_key,
+    bench_workspace,
+    logged_in_client,
+    print_end,
+    print_start,
+)
 from django.contrib import admin  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.messages.storage.fallback import FallbackStorage  # noqa: E402
 from django.contrib.sessions.backends.signed_cookies import SessionStore  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.db.models import Sum  # noqa: E402
+from django.http import QueryDict  # noqa: E402
 from django.test import RequestFactory  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from agents.models import Membership  # noqa: E402
-from executions.models import Execution, ExecutionCounter  # noqa: E402
+from executions.models import Batch, Execution, ExecutionCounter  # noqa: E402
+from executions.table import keyset, selectors  # noqa: E402
+from executions.table.state import SORT_FIELDS  # noqa: E402
 
 URL = "/executions/"
 
@@ -99,6 +119,207 @@ def sample_cases(workspace) -> list[tuple[str, str]]:
         ("page 500", "page=500"),
         ("last page", "page=last"),
     ]
+
+
+def agents_by_size(workspace) -> list[str]:
+    """Agent names, busiest first, by the counters."""
+    rows = (
+        ExecutionCounter.objects.filter(workspace=workspace)
+        .values_list("agent_name")
+        .annotate(n=Sum("count"))
+        .order_by("-n")
+    )
+    return [name for name, _ in rows]
+
+
+def issue16_cases(workspace) -> list[tuple[str, str]]:
+    """Issue 16's cases: (name, query); a query starting with "api:" is the API's."""
+    agents = agents_by_size(workspace)
+    busiest, mid = agents[0], agents[len(agents) // 2]
+    today = timezone.localdate()
+    week, month = (today - timedelta(days=7)).isoformat(), (today - timedelta(days=30)).isoformat()
+    total = Execution.objects.filter(workspace=workspace).count()
+    middle = max(1, total // 20 // 2)
+    # The API's page 10,000 of 100 (row 999,900) by cursor: the position of that row.
+    deep = (
+        Execution.objects.filter(workspace=workspace)
+        .order_by("-created_at", "-id")
+        .values_list("created_at", "id")[min(total - 1, 999_899) - 100]
+    )
+    cursor = keyset.Cursor("-started", deep[0], deep[1]).encode()
+    return [
+        (
+            f"{mid} + completed + 7d, -cost"[:40],
+            f"agent={mid}&status=completed&start={week}&sort=-cost",
+        ),
+        (
+            f"{busiest} + failed + 30d, -cost"[:40],
+            f"agent={busiest}&status=failed&start={month}&sort=-cost",
+        ),
+        ("failed, -cost, page 500", "status=failed&sort=-cost&page=500"),
+        (f"middle page ({middle:,})", f"page={middle}"),
+        ("100 per page, page 5,000", "per_page=100&page=5000"),
+        ("search 'order'", "q=order"),
+        ("search 'order' + failed", "q=order&status=failed"),
+        ("  phrase 'purchase order'", f"q={quote('purchase order')}"),
+        ("API cursor at row 999,800, limit 100", f"api:limit=100&cursor={cursor}"),
+    ]
+
+
+def matrix_cases(workspace) -> list[tuple[str, str]]:
+    """(name, filter query) for every filter alone, every pair, and agent+status+dates.
+
+    Values are real and typical: the middle agent, its newest version, failed, the last
+    7 days, the API source, a schedule, a batch, a customer, feedback, and minimums
+    around the median.
+    """
+    agents = agents_by_size(workspace)
+    mid = agents[len(agents) // 2]
+    version = (
+        Execution.objects.filter(workspace=workspace, agent_name=mid)
+        .order_by("-created_at")
+        .values_list("agent_version_id", flat=True)
+        .first()
+    )
+    newest = Execution.objects.filter(workspace=workspace).order_by("-created_at")
+    schedule = newest.exclude(schedule=None).values_list("schedule_id", flat=True).first()
+    batch = Batch.objects.filter(workspace=workspace).order_by("-created_at").first()
+    meta = newest.exclude(metadata={}).values_list("metadata", flat=True).first() or {}
+    customer = meta.get("customer", "acme")
+    week = (timezone.localdate() - timedelta(days=7)).isoformat()
+    single = {
+        "agent": f"agent={quote(mid)}",
+        "version": f"version={version}",
+        "status": "status=failed",
+        "dates": f"start={week}",
+        "source": "source=schedule",
+        "schedule": f"schedule={schedule}",
+        "batch": f"batch={batch.pk}" if batch else "",
+        "meta": f"meta={quote(f'customer={customer}')}",
+        "feedback": "feedback=any",
+        "min_duration": "min_duration=30",
+        "min_cost": "min_cost=0.05",
+        "min_credits": "min_credits=5",
+        "q": "q=timeout",
+    }
+    single = {k: v for k, v in single.items() if v}
+    names = list(single)
+    cases = [(name, single[name]) for name in names]
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            cases.append((f"{a}+{b}", f"{single[a]}&{single[b]}"))
+    cases.append(("agent+status+dates", f"{single['agent']}&status=completed&{single['dates']}"))
+    return cases
+
+
+# The API's list takes these of the table's filters, under its own names.
+API_FILTERS = {
+    "agent": "agent",
+    "status": "status",
+    "meta": "metadata",
+    "q": "q",
+    "source": "source",
+}
+
+
+def api_query(query: str) -> str | None:
+    """The API's spelling of a table filter query, or None if it has a filter the API lacks."""
+    out = []
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        if name == "start":
+            out.append(f"since={value}T00:00:00Z")
+        elif name in API_FILTERS:
+            out.append(f"{API_FILTERS[name]}={value}")
+        elif name == "batch":
+            out.append(part)
+        else:
+            return None
+    return "&".join(out)
+
+
+def plan_shape(sql: str, params) -> str:
+    """The node types of a query's plan, outermost first: 'Limit > Index Scan(exec_ws_cost)'."""
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0][0]["Plan"]
+    parts = []
+
+    def walk(node, depth):
+        if depth > 4:
+            return
+        name = node["Node Type"]
+        if "Index Name" in node:
+            name += f"({node['Index Name']})"
+        parts.append(name)
+        for child in node.get("Plans", [])[:2]:
+            walk(child, depth + 1)
+
+    walk(plan, 0)
+    return " > ".join(parts)
+
+
+def slowest_query(call) -> tuple[float, str]:
+    """The slowest query of one call: (ms, plan shape)."""
+    with CaptureQueriesContext(connection) as ctx:
+        call()
+    worst = max(ctx.captured_queries, key=lambda q: float(q["time"]))
+    # The captured SQL has its parameters inlined already.
+    return float(worst["time"]) * 1000, plan_shape(worst["sql"], None)
+
+
+def run_matrix(client, api, workspace, runs: int, only: str | None) -> None:
+    total = Execution.objects.filter(workspace=workspace).count()
+    results = []
+    cases = matrix_cases(workspace)
+    print(f"{len(cases)} filter combinations", flush=True)
+    sorts = [s for name in SORT_FIELDS for s in (f"-{name}", name)]
+    began = time.monotonic()
+    for name, filters in cases:
+        if only and only not in name:
+            continue
+        for sort in sorts:
+            for page in ("1", "500", "middle", "last"):
+                base = f"{filters}&sort={sort}"
+                if page == "middle":
+                    found = selectors.execution_table_page(
+                        workspace=workspace, params=QueryDict(base)
+                    )
+                    page = str(max(1, found.num_pages // 2))
+                query = f"{base}&page={page}"
+                for kind in ("full", "partial"):
+                    call = table_call(client, query, partial=kind == "partial")
+                    result = measure(call, runs)
+                    results.append(
+                        (result["wall"], f"{kind:7} {name} sort={sort} page={page}", call)
+                    )
+        api_filters = api_query(filters)
+        if api_filters is not None:
+            for page in ("1", "100"):
+                query = f"{api_filters}&limit=100&page={page}"
+                call = api_call(api, query)
+                result = measure(call, runs)
+                results.append((result["wall"], f"api     {name} page={page}", call))
+    print(
+        f"matrix: {len(results)} cells over {total:,} executions in "
+        f"{time.monotonic() - began:.0f} s, {runs} runs each\n"
+    )
+    results.sort(key=lambda r: r[0][0], reverse=True)
+    print(f"{'slowest 20 (wall, median / p95)':60} plan of the slowest query")
+    for (median, p95), name, call in results[:20]:
+        query_ms, shape = slowest_query(call)
+        print(f"{median:7.1f} {p95:7.1f}  {name[:60]:60}  {query_ms:6.1f}ms  {shape}")
+    over = [r for r in results if r[0][0] > 50 or r[0][1] > 100]
+    print(f"\n{len(over)} of {len(results)} cells over 50 ms median or 100 ms p95")
+
+
+def api_call(api, query):
+    def call():
+        response = api.get(f"/api/v1/executions?{query}")
+        assert response.status_code == 200, (query, response.status_code, response.content[:300])
+        return response
+
+    return call
 
 
 def backend_cpu_ns() -> int:
@@ -207,6 +428,8 @@ def main():
     parser.add_argument("--workspace", default="bench")
     parser.add_argument("--user", default="bench")
     parser.add_argument("--only", help="run only cases whose name contains this")
+    parser.add_argument("--issue16", action="store_true", help="issue 16's cases instead")
+    parser.add_argument("--matrix", action="store_true", help="the generated matrix instead")
     parser.add_argument(
         "--priority",
         action="store_true",
@@ -241,8 +464,30 @@ def main():
     )
     print(header)
     print("-" * len(header.splitlines()[-1]))
-    for name, query in sample_cases(workspace):
+    api = None
+    if args.issue16 or args.matrix:
+        from django.test import Client
+
+        api = Client(HTTP_AUTHORIZATION=f"Bearer {api_key(workspace)}")
+    if args.matrix:
+        run_matrix(client, api, workspace, args.runs, args.only)
+        print_end()
+        return
+    cases = issue16_cases(workspace) if args.issue16 else sample_cases(workspace)
+    for name, query in cases:
         if args.only and args.only not in name:
+            continue
+        if query.startswith("api:"):
+            call = api_call(api, query[4:])
+            result = measure(call, args.runs)
+            with CaptureQueriesContext(connection) as ctx:
+                call()
+            rows = len(result["response"].json()["data"])
+            verdict = "ok" if within(result["wall"]) else "over"
+            print(
+                f"{name:36} {ms(result['wall'])}  {'':>19}  {ms(result['cpu'])} {'':>19}"
+                f" {len(ctx.captured_queries):7} {rows:4} {'':>9}  {verdict}"
+            )
             continue
         full = measure(table_call(client, query, partial=False), args.runs)
         part = measure(table_call(client, query, partial=True), args.runs)
@@ -265,6 +510,9 @@ def main():
             f"{name:36} {ms(full['wall'])}  {ms(part['wall'])}  {ms(full['cpu'])} {ms(part['cpu'])}"
             f" {len(ctx.captured_queries):7} {rows:4} {total:9,}  {verdict}"
         )
+    if args.issue16:
+        print_end()
+        return
     print()
     print("Django admin changelist of executions (capped paginator, no full count):")
     for name, query in [("admin: no filter", ""), ("admin: status=failed", "status__exact=failed")]:

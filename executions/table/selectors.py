@@ -15,6 +15,7 @@ from django.db import connections
 from django.db.models import (
     CharField,
     Count,
+    ExpressionWrapper,
     F,
     QuerySet,
     Value,
@@ -35,7 +36,7 @@ from executions.models import (
     Status,
 )
 
-from . import keyset
+from . import keyset, plans
 from .filters import ExecutionFilter, full_uuid
 from .state import SORT_FIELDS, TableStateForm
 
@@ -173,19 +174,23 @@ def execution_filter_errors(*, workspace: Workspace, params) -> dict[str, str]:
     return {name: " ".join(errors) for name, errors in filterset.errors.items()}
 
 
-def table_ordering(sort: str, *, reverse: bool = False) -> list:
+def table_ordering(sort: str, *, reverse: bool = False, by_value: bool = False) -> list:
     """ORDER BY for a sort key, always ending in id so that every order is total.
 
     `reverse` gives the exact mirror image, which the tail pages read from the far
     end of the same index. A NULL measure (not yet calculated) sorts last both
-    ways, so first in the mirror.
+    ways, so first in the mirror. `by_value` orders by the measure plus nothing,
+    the same order, but one no index provides: PostgreSQL then reads the filtered
+    rows and sorts them (plans.py says when that is the better way).
     """
     descending = sort.startswith("-") != reverse
     name, nullable = SORT_FIELDS[sort.lstrip("-")]
     nulls = {}
     if nullable:
         nulls = {"nulls_first": True} if reverse else {"nulls_last": True}
-    measure = F(name).desc(**nulls) if descending else F(name).asc(**nulls)
+    field = Execution._meta.get_field(name)
+    key = ExpressionWrapper(F(name) + 0, output_field=field) if by_value else F(name)
+    measure = key.desc(**nulls) if descending else key.asc(**nulls)
     tiebreak = F("pk").desc() if descending else F("pk").asc()
     return [measure, tiebreak]
 
@@ -286,7 +291,16 @@ def _partitions(rows: QuerySet) -> list[QuerySet]:
 
 
 def _page_keys(
-    filtered, *, workspace, sort, batch_matches, offset, limit, entry_count, cursor=None
+    filtered,
+    *,
+    workspace,
+    sort,
+    batch_matches,
+    offset,
+    limit,
+    entry_count,
+    cursor=None,
+    by_value=False,
 ):
     """[(kind, id)] of one page, "e" for an execution and "b" for a batch group.
 
@@ -307,9 +321,8 @@ def _page_keys(
         seek = None
     parts = _partitions(filtered)
     if not batch_matches and len(parts) == 1:
-        ids = filtered.order_by(*table_ordering(sort, reverse=reverse)).values_list(
-            "pk", flat=True
-        )[start : start + limit]
+        ordering = table_ordering(sort, reverse=reverse, by_value=by_value)
+        ids = filtered.order_by(*ordering).values_list("pk", flat=True)[start : start + limit]
         keys = [("e", pk) for pk in ids]
         return keys[::-1] if reverse else keys
 
@@ -452,6 +465,11 @@ def execution_table_page(*, workspace: Workspace, params, flat: bool = False) ->
     # In start-time order the search table also gives the page; sorted by a
     # measure it does not copy, the executions table does.
     by_time = searched is not None and SORT_FIELDS[sort.lstrip("-")][0] == "created_at"
+    # The exact total is known here, so the counters' number, not PostgreSQL's
+    # estimate for a combination of filters, picks how the page is read.
+    by_value = connections[filtered.db].vendor == "postgresql" and plans.sorts_filtered_set(
+        applied=applied, sort=sort, matches=total
+    )
     page_keys = partial(
         _page_keys,
         searched if by_time else filtered,
@@ -459,6 +477,7 @@ def execution_table_page(*, workspace: Workspace, params, flat: bool = False) ->
         sort=sort,
         batch_matches=batch_matches,
         entry_count=entry_count,
+        by_value=by_value,
     )
     keys = []
     has_previous, has_next = number > 1, number < num_pages
