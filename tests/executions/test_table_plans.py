@@ -1,0 +1,63 @@
+"""The table's plan choice (plans.py): which combinations sort their matches and which
+walk a sort index, and that both ways give the same rows in the same order."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from executions import counters
+from executions.models import Execution, Status
+from executions.table import plans
+from executions.table.selectors import table_ordering
+from tests.factories import ExecutionFactory
+
+
+@pytest.mark.parametrize(
+    "applied, sort, matches, expected",
+    [
+        ({}, "-cost", 1_000_000, False),  # nothing to choose: the sort index is the table
+        ({"agent": ["a"]}, "-started", 10, False),  # (workspace, agent, created_at) walks
+        ({"status": ["failed"]}, "-cost", 85_000, False),  # exec_ws_status_cost walks
+        ({"status": ["failed"]}, "-cost", 10, False),
+        ({"agent": ["a"], "status": ["completed"], "start": 1}, "-cost", 3_251, True),
+        ({"agent": ["a"]}, "-cost", 140_000, True),  # covering index, no row visits
+        ({"agent": ["a"]}, "-cost", 400_000, False),
+        ({"source": "api"}, "-duration", 4_000, True),  # a few thousand: sort them
+        ({"source": "api"}, "-duration", 40_000, False),
+        ({"agent": ["a"]}, "cost", None, False),  # unknown: PostgreSQL chooses
+    ],
+)
+def test_the_choice(applied, sort, matches, expected):
+    assert plans.sorts_filtered_set(applied=applied, sort=sort, matches=matches) is expected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("sort", ["-cost", "cost", "-duration", "duration", "-credits"])
+def test_sorting_the_matches_gives_the_index_order(alice_client, agent_version, sort):
+    base = timezone.now() - timedelta(days=1)
+    for i in range(30):
+        ExecutionFactory(
+            agent_version=agent_version,
+            created_at=base + timedelta(minutes=i),
+            cost_usd=Decimal("0.01") * (i % 4),
+            duration_ms=None if i % 6 == 0 else 100 * (i % 5),
+            credits=None if i % 4 == 0 else Decimal(i % 3),
+            status=Status.FAILED if i % 3 else Status.COMPLETED,
+        )
+    counters.rebuild(agent_version.agent.workspace)
+    name = agent_version.agent.name
+    with CaptureQueriesContext(connection) as ctx:
+        response = alice_client.get(f"/executions/?agent={name}&status=failed&sort={sort}")
+    shown = [e.pk for e in response.context["page"].entries]
+    rows = Execution.objects.filter(agent_name=name, status=Status.FAILED)
+    assert shown == list(rows.order_by(*table_ordering(sort)).values_list("pk", flat=True))
+    assert shown == list(
+        rows.order_by(*table_ordering(sort, by_value=True)).values_list("pk", flat=True)
+    )
+    if connection.vendor == "postgresql":
+        # 20 matches: sorted as values, in an order no index provides.
+        assert any("+ 0)" in q["sql"] and "ORDER BY" in q["sql"] for q in ctx.captured_queries)
