@@ -92,3 +92,21 @@ def pytest_sessionfinish(session):
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") and name:
         for suffix in ("-wal", "-shm"):
             Path(name + suffix).unlink(missing_ok=True)
+
+
+def pytest_sessionstart(session):
+    """In CI (CI=true) with DATABASE_URL on PostgreSQL, an unreachable server stops the
+    run at once with the reason, instead of every database test erroring one by one."""
+    import os
+
+    url = os.environ.get("DATABASE_URL", "")
+    if os.environ.get("CI", "").lower() != "true" or not url.startswith("postgres"):
+        return
+    import psycopg
+
+    try:
+        # The server, not the named database: the tests run in test_<name>, which
+        # pytest-django creates from the "postgres" database.
+        psycopg.connect(url, dbname="postgres", connect_timeout=10).close()
+    except psycopg.OperationalError as exc:
+        pytest.exit(f"CI=true and PostgreSQL at DATABASE_URL cannot be reached: {exc}", 1)

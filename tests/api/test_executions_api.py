@@ -342,9 +342,16 @@ class TestUpdate:
         assert running.error == "boom"
         assert counters.total(workspace=workspace, statuses=["failed"]) == 1
 
-    def test_repeating_the_current_status_is_harmless(self, api, running):
+    def test_repeating_the_current_status_is_harmless(self, api, running, workspace):
         path = f"/api/v1/executions/{running.pk}"
-        assert patch(api, path, {"status": "running"}).status_code == 200
+        kept = ["status", "started_at", "completed_at", "duration_ms", "error"]
+        before = Execution.objects.filter(pk=running.pk).values(*kept).get()
+        counted = counters.total(workspace=workspace, statuses=["running"])
+        response = patch(api, path, {"status": "running"})
+        assert response.status_code == 200 and response.json()["status"] == "running"
+        # Nothing moved: no timestamp stamped again, no counter counted twice.
+        assert Execution.objects.filter(pk=running.pk).values(*kept).get() == before
+        assert counters.total(workspace=workspace, statuses=["running"]) == counted == 1
 
     def test_an_unknown_status_names_the_valid_ones(self, api, running):
         response = patch(api, f"/api/v1/executions/{running.pk}", {"status": "sleeping"})

@@ -1,6 +1,7 @@
 """Long poll (wait), server-sent events (stream), and files/artifacts."""
 
 import json
+import time
 from decimal import Decimal
 
 import pytest
@@ -25,35 +26,63 @@ def fast(settings):
     settings.RUNBOARD_API_STREAM_MAX_SECONDS = 0.3
 
 
+class Clock:
+    """The wait's clock, stood in for the `time` module inside the API module: sleeping
+    moves it on at once, so a test states exactly how long the server waited."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps: list[float] = []
+        self.on_sleep = None
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if self.on_sleep is not None:
+            self.on_sleep(len(self.sleeps))
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+
+@pytest.fixture
+def clock(monkeypatch, settings):
+    settings.RUNBOARD_API_POLL_SECONDS = 0.125  # binary fractions: sums are exact
+    clock = Clock()
+    monkeypatch.setattr(executions_api, "time", clock)
+    return clock
+
+
 class TestWait:
-    def test_an_ended_execution_answers_at_once(self, api, agent_version):
+    def test_an_ended_execution_answers_at_once(self, api, agent_version, clock):
         done = ExecutionFactory(agent_version=agent_version, status=Status.COMPLETED)
         body = api.get(f"/api/v1/executions/{done.pk}/wait").json()
         assert body["status"] == "completed"
         assert body["wait"]["ended"] is True and body["wait"]["timed_out"] is False
-        assert body["wait"]["waited_ms"] < 1000
+        assert clock.sleeps == [] and body["wait"]["waited_ms"] == 0
 
-    def test_it_returns_when_the_execution_ends(self, api, running, monkeypatch, fast):
-        sleeps = []
-
-        def sleep(seconds):
+    def test_it_returns_when_the_execution_ends(self, api, running, clock):
+        def runtime_reports(sleeps):
             # While the client waits, the runtime reports completion.
-            sleeps.append(seconds)
-            if len(sleeps) == 3:
+            if sleeps == 3:
                 lifecycle.transition(Execution.objects.get(pk=running.pk), Status.COMPLETED)
 
-        monkeypatch.setattr(executions_api.time, "sleep", sleep)
+        clock.on_sleep = runtime_reports
         body = api.get(f"/api/v1/executions/{running.pk}/wait?timeout=30").json()
-        assert len(sleeps) == 3
+        assert clock.sleeps == [0.125] * 3
         assert body["status"] == "completed"
         assert body["wait"] == {**body["wait"], "ended": True, "timed_out": False}
+        assert body["wait"]["waited_ms"] == 375
 
-    def test_it_gives_up_after_the_timeout(self, api, running, fast):
-        body = api.get(f"/api/v1/executions/{running.pk}/wait?timeout=0.2").json()
+    def test_it_gives_up_after_the_timeout(self, api, running, clock):
+        body = api.get(f"/api/v1/executions/{running.pk}/wait?timeout=0.5").json()
         assert body["status"] == "running"
         assert body["wait"]["timed_out"] is True and body["wait"]["ended"] is False
-        assert body["wait"]["timeout_seconds"] == 0.2
-        assert body["wait"]["waited_ms"] >= 200
+        assert body["wait"]["timeout_seconds"] == 0.5
+        assert clock.sleeps == [0.125] * 4 and body["wait"]["waited_ms"] == 500
 
     def test_a_long_timeout_is_capped(self, api, running, settings):
         settings.RUNBOARD_API_WAIT_MAX_SECONDS = 0.05

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from django.test import Client
 from werkzeug import Request, Response
 
 from executions import lifecycle
@@ -256,8 +257,16 @@ def test_cancel_tells_the_runtime_and_twice_is_harmless(post, hooked_version, re
     assert response.status_code == 200
     assert response.json()["status"] == "cancelled"
     assert response.json()["failure_reason"] == "Duplicate order"
-    again = post(f"/executions/{running.pk}/cancel")
+    first = Execution.objects.get(pk=running.pk)
+    again = post(f"/executions/{running.pk}/cancel", {"reason": "Another reason"})
     assert again.status_code == 200 and again.json()["status"] == "cancelled"
+    # The second cancel changes nothing and tells the runtime nothing.
+    second = Execution.objects.get(pk=running.pk)
+    assert (second.failure_reason, second.completed_at, second.updated_at) == (
+        "Duplicate order",
+        first.completed_at,
+        first.updated_at,
+    )
     assert [r.event for r in receiver.requests] == ["cancel"]
 
 
@@ -310,13 +319,20 @@ def test_the_openapi_document_lists_the_control_endpoints(api):
     } <= set(paths)
 
 
-def test_a_runtime_pauses_for_approval_and_a_reviewer_sees_it(post, hooked_version):
+def test_a_runtime_pauses_for_approval_and_a_reviewer_sees_it(post, hooked_version, bob):
     running = ExecutionFactory(agent_version=hooked_version, status=Status.RUNNING)
     ask = {"action": "issue_refund", "amount": 129.9}
     response = post(f"/executions/{running.pk}/approval-request", {"request": ask})
     assert response.status_code == 200
     assert response.json()["status"] == "awaiting_approval"
     assert response.json()["approval_request"] == ask
+    # Bob, a reviewer, sees what is asked and can approve or reject it.
+    reviewer = Client()
+    reviewer.force_login(bob)
+    page = reviewer.get(f"/executions/{running.pk}/?tab=request").content.decode()
+    assert "Approval requested" in page and "issue_refund" in page and "129.9" in page
+    assert f'action="/executions/{running.pk}/approve/"' in page
+    assert f'formaction="/executions/{running.pk}/reject/"' in page
     # Asked again (a retry): harmless.
     assert post(f"/executions/{running.pk}/approval-request", {"request": ask}).status_code == 200
     done = ExecutionFactory(agent_version=hooked_version, status=Status.COMPLETED)

@@ -193,7 +193,10 @@ def test_cancelling_twice_is_harmless(hooked_version, receiver, run):
         pk=execution.pk, workspace=execution.workspace, status=Status.RUNNING,
         agent_version=hooked_version,
     ))  # fmt: skip
-    assert Execution.objects.get(pk=execution.pk).status == Status.CANCELLED
+    after = Execution.objects.get(pk=execution.pk)
+    assert after.status == Status.CANCELLED
+    # The first cancel's stamps stand; the runtime heard of it once.
+    assert (after.completed_at, after.failure_reason) == (stale.completed_at, stale.failure_reason)
     assert [r.event for r in receiver.requests] == ["cancel"]
 
 

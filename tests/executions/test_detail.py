@@ -626,7 +626,16 @@ def test_a_viewer_sees_the_page(client, agent_version, workspace):
     viewer = UserFactory(username="vera")
     MembershipFactory(user=viewer, workspace=workspace, role=Role.VIEWER)
     client.force_login(viewer)
-    assert client.get(url(execution)).status_code == 200
+    response = client.get(url(execution))
+    assert response.status_code == 200
+    doc = parse(response.content)
+    # The run itself: its id, agent and steps, as anyone in the workspace sees them.
+    assert execution.short_id in doc.text and agent_version.agent.name in doc.text
+    assert doc.select(id="step-1")
+    # A viewer acts on nothing: no cancel, rerun, approve or reject.
+    html = response.content.decode()
+    for action in ("cancel", "rerun", "approve", "reject"):
+        assert f"/executions/{execution.pk}/{action}" not in html
 
 
 XSS = [

@@ -45,14 +45,17 @@ def test_credits_show_a_dash_until_calculated(value, shown):
     assert credits(value) == shown
 
 
-def test_elapsed_is_the_duration_once_ended_and_the_time_so_far_before():
-    from datetime import timedelta
+def test_elapsed_is_the_duration_once_ended_and_the_time_so_far_before(monkeypatch):
+    from datetime import UTC, datetime, timedelta
 
-    from django.utils import timezone
-
+    from executions import models
     from executions.models import Execution
 
-    running = Execution(started_at=timezone.now() - timedelta(seconds=5))
-    assert 5000 <= running.elapsed_ms < 6000
-    assert Execution(started_at=timezone.now(), duration_ms=1234).elapsed_ms == 1234
+    # The clock is fixed, so "the time so far" is exact.
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    monkeypatch.setattr(models.timezone, "now", lambda: now)
+    running = Execution(started_at=now - timedelta(seconds=5, milliseconds=250))
+    assert running.elapsed_ms == 5250
+    assert Execution(started_at=now, duration_ms=1234).elapsed_ms == 1234
+    assert Execution(started_at=now + timedelta(seconds=1)).elapsed_ms == 0  # clock skew
     assert Execution().elapsed_ms is None

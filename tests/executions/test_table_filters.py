@@ -48,13 +48,16 @@ def other_version(workspace):
 
 def test_no_filter_lists_the_workspace_newest_first(workspace, agent_version, other_workspace):
     now = timezone.now()
-    old = make(agent_version, created_at=now - timedelta(hours=2))[0]
-    new = make(agent_version, created_at=now - timedelta(hours=1))[0]
+    # Made out of time order, so neither insertion order nor id order is newest first.
+    made = {
+        hours: make(agent_version, created_at=now - timedelta(hours=hours))[0]
+        for hours in (3, 1, 4, 2)
+    }
     foreign = AgentVersionFactory(agent__workspace=other_workspace)
-    make(foreign, 3)
+    make(foreign, 3, created_at=now)
     page = page_of(workspace)
-    assert [e.pk for e in page.entries] == [new.pk, old.pk]
-    assert page.total == 2
+    assert [e.pk for e in page.entries] == [made[h].pk for h in (1, 2, 3, 4)]
+    assert page.total == 4
 
 
 def test_agent_filter_includes_removed_agents(workspace, agent_version, other_version):

@@ -9,6 +9,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from agents.models import Membership
+from feedback import services
+from feedback.jsonform import Change, value_hash
 from feedback.models import ExecutionNote, FieldCorrection
 
 from ..factories import AgentVersionFactory, ExecutionFactory, FieldCorrectionFactory
@@ -400,10 +403,21 @@ def test_a_note_without_javascript_and_its_errors(bob_client, execution):
 # ---------------------------------------------------------------------------- export
 
 
-def test_export_is_jsonl_of_input_original_and_corrected(bob_client, corrected_execution):
-    ExecutionFactory(agent_version=corrected_execution.agent_version)  # not corrected: left out
-    corrected_execution.correction_count = 2
-    corrected_execution.save(update_fields=["correction_count"])
+def test_export_is_jsonl_of_input_original_and_corrected(bob_client, execution, bob):
+    """The runs the export takes are the ones a reviewer corrected through the service
+    (which keeps their correction count), not ones marked by hand."""
+    membership = Membership.objects.get(user=bob, workspace=execution.workspace)
+    services.field_corrections_create(
+        execution=execution,
+        membership=membership,
+        changes=[
+            Change("replace", "/vendor/name", "ACME Ltd", "/vendor/name", value_hash("ACME"), "")
+        ],
+    )
+    noted = ExecutionFactory(agent_version=execution.agent_version, output=OUTPUT)
+    services.execution_note_create(execution=noted, membership=membership, text="Looks right")
+    ExecutionFactory(agent_version=execution.agent_version, output=OUTPUT)  # untouched
+    corrected_execution = execution
     url = reverse(
         "feedback:export",
         args=[corrected_execution.agent.slug, corrected_execution.agent_version.pk],
@@ -416,7 +430,7 @@ def test_export_is_jsonl_of_input_original_and_corrected(bob_client, corrected_e
     (row,) = lines
     assert row["input"] == corrected_execution.input
     assert row["original_output"] == OUTPUT
-    assert row["corrected_output"]["vendor"]["name"] == "ACME Ltd"
+    assert row["corrected_output"] == {**OUTPUT, "vendor": {**OUTPUT["vendor"], "name": "ACME Ltd"}}
     assert bob_client.get(url + "?include=all").status_code == 400
 
 
