@@ -17,6 +17,7 @@ from django.db.models import (
     Count,
     ExpressionWrapper,
     F,
+    Q,
     QuerySet,
     Value,
 )
@@ -36,7 +37,7 @@ from executions.models import (
     Status,
 )
 
-from . import keyset, plans
+from . import jump, keyset, plans
 from .filters import ExecutionFilter, full_uuid
 from .state import SORT_FIELDS, TableStateForm
 
@@ -301,13 +302,15 @@ def _page_keys(
     entry_count,
     cursor=None,
     by_value=False,
+    filterset=None,
 ):
     """[(kind, id)] of one page, "e" for an execution and "b" for a batch group.
 
     A page nearer the end than the start is read backwards from the end, so the
     last page of a million rows costs what the first does. Given a cursor, the page
     starts just after (or, backwards, just before) its row, with no OFFSET at all;
-    `limit` rows are read in the cursor's direction.
+    `limit` rows are read in the cursor's direction. Deep in a time order, the
+    hourly rollups find the hour the page starts in (jump.py), given the filterset.
     """
     everything = filtered
     if cursor is not None:
@@ -319,6 +322,11 @@ def _page_keys(
         start = entry_count - offset - limit if reverse else offset
         start = max(start, 0)
         seek = None
+        descending = sort.startswith("-") != reverse
+        if filterset is not None and start >= jump.JUMP_MIN_ROWS and sort.endswith("started"):
+            seek, start = _jump(filterset, everything, batch_matches, start, descending)
+            if seek is not None:
+                filtered = filtered.filter(seek)
     parts = _partitions(filtered)
     if not batch_matches and len(parts) == 1:
         ordering = table_ordering(sort, reverse=reverse, by_value=by_value)
@@ -359,6 +367,27 @@ def _page_keys(
     rows = sides[0].union(*sides[1:], all=True).order_by(*order)[start : start + limit]
     keys = [(kind, pk) for kind, pk, _ in rows]
     return keys[::-1] if reverse else keys
+
+
+def _jump(filterset, filtered, batch_matches, start, descending):
+    """(condition, rows still to skip) for a page `start` rows into a time order,
+    or (None, start) when the hourly rollups cannot place it.
+
+    With batch groups, a row of the table is an execution outside a batch or a
+    whole batch: the rollups count executions, so the batched ones beyond the
+    boundary are taken off and the batch groups beyond it added.
+    """
+    found = jump.boundary(filterset, skip=start, descending=descending)
+    if found is None:
+        return None, start
+    moment, beyond = found
+    passed = Q(created_at__gte=moment) if descending else Q(created_at__lt=moment)
+    if batch_matches:
+        beyond -= filtered.filter(passed, batch__isnull=False).count()
+        beyond += Batch.objects.filter(passed, pk__in=list(batch_matches)).count()
+    if not 0 <= beyond <= start:
+        return None, start  # a batch started after its executions: count the plain way
+    return ~passed, start - beyond
 
 
 def _batch_entries(*, workspace, filtered, batch_ids, matches=None) -> dict:
@@ -478,6 +507,7 @@ def execution_table_page(*, workspace: Workspace, params, flat: bool = False) ->
         batch_matches=batch_matches,
         entry_count=entry_count,
         by_value=by_value,
+        filterset=None if by_time else filterset,
     )
     keys = []
     has_previous, has_next = number > 1, number < num_pages
