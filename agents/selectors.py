@@ -1,6 +1,8 @@
 """Reads for agents and workspaces. `membership_for_request` is the one helper that
 decides which workspace a request may see; every other selector takes that workspace."""
 
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Max, QuerySet
 from django.http import Http404
 
@@ -38,6 +40,12 @@ def workspace_list_for_user(*, user) -> QuerySet[Workspace]:
 
 
 def workspace_for_switch(*, user, slug: str) -> Workspace:
+    try:
+        # A form field's validators refuse what no slug holds (NUL among them, which
+        # PostgreSQL would refuse with an error instead of finding nothing).
+        slug = forms.SlugField().clean(slug)
+    except ValidationError:
+        raise Http404("No such workspace.") from None
     workspace = workspace_list_for_user(user=user).filter(slug=slug).first()
     if workspace is None:
         raise Http404("No such workspace.")

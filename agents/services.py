@@ -5,6 +5,8 @@ unknown agent or version creates it, because runtimes are deployed independently
 this dashboard and refusing their first report would lose it.
 """
 
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
@@ -118,7 +120,10 @@ def agent_resolve(
 
 def api_key_create(*, workspace: Workspace, name: str, created_by=None) -> tuple[ApiKey, str]:
     """A new key and its raw value. The raw value is never stored: show it once."""
-    name = (name or "").strip()
+    try:
+        name = forms.CharField(required=False).clean(name or "")
+    except ValidationError as exc:
+        raise ValueError(f"Name: {' '.join(exc.messages)}") from None
     if not name:
         raise ValueError("Give the key a name, so that you can tell it apart later.")
     raw, prefix, hashed = ApiKey.generate()

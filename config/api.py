@@ -6,10 +6,6 @@ that cannot be read (with the parser's reason), 401 for a missing or revoked key
 413 for a body over MAX_REQUEST_BYTES, 422 naming each field that failed.
 """
 
-import json
-import re
-
-import orjson
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
@@ -24,6 +20,7 @@ from ninja.security import HttpBearer
 
 from agents.selectors import api_key_authenticate
 from agents.services import api_key_touch
+from executions import json_input
 from executions.ingest import services
 from executions.lifecycle import IllegalTransition
 
@@ -56,74 +53,28 @@ class BodyError(ValueError):
     pass
 
 
-# JSON escapes of NUL and of UTF-16 surrogates: only a body holding one needs its
-# strings checked one by one.
-UNSTORABLE = re.compile(rb"\\u(0000|[dD][89abAB])")
+class UnsupportedMediaType(ValueError):
+    pass
 
 
-def _path(where) -> str:
-    parts = []
-    while where is not None:
-        where, part = where
-        parts.append(f"[{part}]" if isinstance(part, int) else f".{part}")
-    return "$" + "".join(reversed(parts))
-
-
-def _check_json(value, max_depth: int, *, texts: bool) -> None:
-    """Refuse what the database cannot store or the server should not walk: nesting past
-    MAX_JSON_DEPTH and, when `texts`, NUL characters and lone surrogates. Paths are
-    kept as (parent, key) pairs and spelt out only for the error message."""
-    stack = [(value, 1, None)]
-    while stack:
-        item, depth, where = stack.pop()
-        if depth > max_depth:
-            raise BodyError(f"JSON nested deeper than {max_depth} levels at {_path(where)}")
-        if isinstance(item, dict):
-            children = item.items()
-        elif isinstance(item, list):
-            children = enumerate(item)
-        else:
-            continue
-        for key, child in children:
-            if texts and isinstance(key, str):
-                _check_text(key, (where, key), "a key")
-            if isinstance(child, dict | list):
-                stack.append((child, depth + 1, (where, key)))
-            elif texts and isinstance(child, str):
-                _check_text(child, (where, key))
-
-
-def _check_text(text: str, where, what: str = "") -> None:
-    if "\x00" in text:
-        place = f"{_path(where)} ({what})" if what else _path(where)
-        raise BodyError(f"{place} contains a NUL (\\u0000) character, which cannot be stored")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        place = f"{_path(where)} ({what})" if what else _path(where)
-        raise BodyError(f"{place} contains a lone UTF-16 surrogate, which is not text") from None
+def _is_json(content_type: str) -> bool:
+    # No Content-Type at all is read as JSON (minimal clients); anything else must say so.
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind in {"", "application/json"} or kind.endswith("+json")
 
 
 class JsonParser(Parser):
     def parse_body(self, request):
-        body = request.body
+        if not _is_json(request.content_type or ""):
+            # A form post or text/plain that happens to hold JSON would otherwise be read
+            # as JSON: a cross-site form could then call the API with a leaked key.
+            raise UnsupportedMediaType(
+                f"send the body as application/json, not {request.content_type}"
+            )
         try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            # The standard parser reads what orjson refuses (integers past 64 bits,
-            # UTF-16 bodies) and words its errors the way people know them.
-            try:
-                data = json.loads(body)
-            except UnicodeDecodeError as exc:
-                raise BodyError(f"the body is not UTF-8 ({exc.reason})") from None
-            except json.JSONDecodeError as exc:
-                raise BodyError(f"malformed JSON: {exc}") from None
-            except RecursionError:
-                raise BodyError("JSON nested too deeply") from None
-        suspicious = b"\\u" in body and UNSTORABLE.search(body) is not None
-        if suspicious or body.count(b"[") + body.count(b"{") > settings.RUNBOARD_MAX_JSON_DEPTH:
-            _check_json(data, settings.RUNBOARD_MAX_JSON_DEPTH, texts=suspicious)
-        return data
+            return json_input.loads(request.body)
+        except json_input.JsonInputError as exc:
+            raise BodyError(str(exc)) from None
 
 
 class LocalSwagger(DocsBase):
@@ -313,6 +264,10 @@ def on_http_error(request, exc: HttpError):
     if exc.status_code == 400 and cause is not None:
         if isinstance(cause, RequestDataTooBig):
             return on_too_big(request, cause)
+        if isinstance(cause, UnsupportedMediaType):
+            return api.create_response(
+                request, {"detail": f"Unsupported media type: {cause}."}, status=415
+            )
         message = f"Cannot parse the request body: {cause}."
     return api.create_response(request, {"detail": message}, status=exc.status_code)
 

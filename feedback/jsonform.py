@@ -27,6 +27,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from executions import json_input
+
 from . import pointer
 from . import schema as sch
 
@@ -190,7 +192,7 @@ def parse_text(text: str, kind: str) -> tuple[Any, str]:
         if stripped == "":
             return None, ""
         try:
-            return json.loads(text), ""
+            return json_input.loads(text), ""
         except ValueError:
             return None, "Choose one of the listed values."
     if stripped == "":
@@ -223,7 +225,8 @@ def parse_text(text: str, kind: str) -> tuple[Any, str]:
         return None, f"Enter a date and time like 2024-03-01T10:00:00Z, not “{stripped[:40]}”."
     # A null leaf accepts any JSON (a number, true, an object...) and otherwise a string.
     try:
-        return json.loads(stripped), ""
+        # NaN, 1e400 and the like cannot be stored as numbers: they stay text.
+        return json_input.loads(stripped), ""
     except ValueError:
         return text, ""
 

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django import forms
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -334,9 +335,14 @@ def execution_note_create(
     text: str = "",
 ) -> ExecutionNote:
     author = _author(membership, api_key)
-    rating = (rating or "").strip()
-    text = (text or "").strip()
     errors: dict[str, list[str]] = {}
+    rating = (rating or "").strip()
+    try:
+        # The form field's validators refuse a NUL, which PostgreSQL text cannot hold.
+        text = forms.CharField(required=False).clean(text or "")
+    except ValidationError as exc:
+        errors["text"] = exc.messages
+        text = ""
     if rating not in {"", *ExecutionNote.Rating.values}:
         errors["rating"] = ["Choose thumbs up (up) or thumbs down (down)."]
     if len(text) > MAX_NOTE_LENGTH:

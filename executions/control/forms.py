@@ -5,6 +5,7 @@ import json
 from django import forms
 
 from agents.models import AgentVersion
+from executions import json_input
 from executions.models import Priority
 
 from . import selectors
@@ -36,11 +37,16 @@ def _json_field(value: str, field: str):
     if not text:
         return None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise forms.ValidationError(
-            f"{field}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})."
-        ) from None
+        # What the database cannot store (NaN, 1e400, NUL, lone surrogates, nesting
+        # past MAX_JSON_DEPTH) is refused here too, with where it is.
+        return json_input.loads(text)
+    except json_input.JsonInputError as exc:
+        bad = exc.__cause__
+        if isinstance(bad, json.JSONDecodeError):
+            raise forms.ValidationError(
+                f"{field}: not valid JSON ({bad.msg} at line {bad.lineno}, column {bad.colno})."
+            ) from None
+        raise forms.ValidationError(f"{field}: {exc}.") from None
 
 
 class RunForm(forms.Form):

@@ -11,7 +11,7 @@ import json
 import logging
 import secrets
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -277,21 +277,34 @@ def execution_execute(
         if earlier is not None:
             return earlier
 
-    with transaction.atomic():
-        execution = _execution_new(
-            agent_version=agent_version,
-            inputs=inputs,
-            priority=priority,
-            metadata=metadata,
-            source=source,
-            triggered_by=triggered_by,
-            request=request,
-            idempotency_key=idempotency_key,
-            schedule=schedule,
+    try:
+        with transaction.atomic():
+            execution = _execution_new(
+                agent_version=agent_version,
+                inputs=inputs,
+                priority=priority,
+                metadata=metadata,
+                source=source,
+                triggered_by=triggered_by,
+                request=request,
+                idempotency_key=idempotency_key,
+                schedule=schedule,
+            )
+            execution.save(force_insert=True)
+            counters.count_created([execution])
+            dispatch.enqueue_delivery(execution, Event.EXECUTE)
+    except IntegrityError:
+        # Two retries of one call raced past the lookup above: the unique constraint let
+        # one insert win (its transaction has committed by now) and this caller gets it.
+        # The rollback also dropped this attempt's webhook and counter.
+        earlier = (
+            Execution.objects.filter(workspace=workspace, idempotency_key=idempotency_key).first()
+            if idempotency_key
+            else None
         )
-        execution.save(force_insert=True)
-        counters.count_created([execution])
-        dispatch.enqueue_delivery(execution, Event.EXECUTE)
+        if earlier is None:
+            raise
+        return earlier
     return execution
 
 

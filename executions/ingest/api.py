@@ -21,7 +21,7 @@ from ninja import File, Form, Header, Query, Router
 from ninja import Status as Answer
 from ninja.files import UploadedFile
 
-from executions import selectors
+from executions import json_input, selectors
 from executions.models import TERMINAL_STATUSES, Execution, Priority, Step
 
 from . import selectors as api_selectors
@@ -514,8 +514,8 @@ def _upload(request, file, form: FileUploadForm, execution_id=None):
     boxes = None
     if form.bounding_boxes:
         try:
-            boxes = json.loads(form.bounding_boxes)
-        except ValueError as exc:
+            boxes = json_input.loads(form.bounding_boxes)
+        except json_input.JsonInputError as exc:
             raise services.Invalid([("bounding_boxes", f"is not JSON: {exc}")]) from None
     artifact = services.artifact_create(
         workspace=request.workspace,

@@ -8,6 +8,7 @@ stores them: a trace becomes one execution, its spans steps.
 
 import json
 import logging
+import math
 import zlib
 from typing import Any
 
@@ -24,6 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from agents.selectors import api_key_authenticate
 from agents.services import api_key_touch
+from executions import json_input
 
 from . import traces
 from .semconv import SPAN_KINDS, UNSTORABLE_BYTES, clean, map_span, scrub
@@ -48,20 +50,30 @@ def _pb_value(value) -> Any:
     if kind == "int_value":
         return value.int_value
     if kind == "double_value":
-        return value.double_value
+        number = value.double_value
+        return number if math.isfinite(number) else str(number)
     if kind == "bool_value":
         return value.bool_value
     if kind == "array_value":
         return [_pb_value(v) for v in value.array_value.values]
     if kind == "kvlist_value":
-        return {kv.key: _pb_value(kv.value) for kv in value.kvlist_value.values}
+        return _pb_attrs(value.kvlist_value.values)
     if kind == "bytes_value":
         return value.bytes_value.hex()
     return None
 
 
 def _pb_attrs(kvs) -> dict:
-    return {kv.key: _pb_value(kv.value) for kv in kvs}
+    attrs = {}
+    for kv in kvs:
+        if "\x00" in kv.key:
+            # A key is a name a query or a rule will use: refused, not quietly renamed.
+            raise OtlpError(
+                400,
+                f"The attribute key {kv.key!r} contains a NUL character, which cannot be stored.",
+            )
+        attrs[kv.key] = _pb_value(kv.value)
+    return attrs
 
 
 def _decode_protobuf(body: bytes):
@@ -92,18 +104,35 @@ def _decode_protobuf(body: bytes):
                 )
 
 
+def _bool(value) -> bool:
+    # bool("false") is True: the JSON mapping says true or false, and a string
+    # spelling of either is read as meant rather than as "not empty".
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+        return value.strip().lower() == "true"
+    raise ValueError(f"boolValue must be true or false, got {value!r}")
+
+
+def _double(value) -> float | str:
+    # The JSON mapping spells NaN and the infinities as strings; jsonb cannot hold
+    # them as numbers, so they are kept as those strings.
+    number = float(value)
+    return number if math.isfinite(number) else str(value)
+
+
 def _json_value(value: dict) -> Any:
     if not isinstance(value, dict):
         return None
     for key, cast in (
         ("stringValue", str),
         ("string_value", str),
-        ("boolValue", bool),
-        ("bool_value", bool),
+        ("boolValue", _bool),
+        ("bool_value", _bool),
         ("intValue", int),
         ("int_value", int),
-        ("doubleValue", float),
-        ("double_value", float),
+        ("doubleValue", _double),
+        ("double_value", _double),
     ):
         if key in value:
             return cast(value[key])
@@ -122,7 +151,13 @@ def _json_value(value: dict) -> Any:
 def _json_attrs(items) -> dict:
     if not isinstance(items, list):
         raise TypeError("attributes must be a list of {key, value}")
-    return {item["key"]: _json_value(item.get("value")) for item in items}
+    attrs = {}
+    for item in items:
+        key = item["key"]
+        if not isinstance(key, str):
+            raise ValueError(f"an attribute key must be a string, got {key!r}")
+        attrs[key] = _json_value(item.get("value"))
+    return attrs
 
 
 def _get(obj: dict, camel: str, default=None):
@@ -152,8 +187,8 @@ def _hex_id(value) -> str:
 
 def _decode_json(body: bytes):
     try:
-        message = json.loads(body)
-    except (ValueError, RecursionError) as exc:
+        message = json_input.loads(body, depth=0, texts=False)
+    except json_input.JsonInputError as exc:
         raise OtlpError(400, f"The body is not valid JSON: {exc}.") from None
     if not isinstance(message, dict):
         raise OtlpError(400, "The body must be a JSON object with resourceSpans.")

@@ -129,8 +129,8 @@ CONTENT_EVENTS = frozenset(
 
 # JSON escapes of what PostgreSQL cannot store: NUL, and UTF-16 surrogates (a lone one
 # cannot be encoded). Looked for only when a "\u" escape is present at all.
-UNSTORABLE_TEXT = re.compile(r"\\u(0000|[dD][89abAB])")
-UNSTORABLE_BYTES = re.compile(rb"\\u(0000|[dD][89abAB])")
+UNSTORABLE_TEXT = re.compile(r"\\u(0000|[dD][89a-fA-F])")
+UNSTORABLE_BYTES = re.compile(rb"\\u(0000|[dD][89a-fA-F])")
 
 
 def clean(text: str) -> str:

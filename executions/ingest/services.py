@@ -402,6 +402,22 @@ def _bounding_boxes(value: Any) -> list:
     return value
 
 
+DISK_NAME_BYTES = 150
+
+
+def _disk_name(name: str) -> str:
+    """The file's name on disk: file systems allow 255 bytes per name, and 200
+    characters of CJK are 600. The artifact keeps its full name for people."""
+    if len(name.encode()) <= DISK_NAME_BYTES:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if not dot or len(extension.encode()) > 16:
+        stem, extension = name, ""
+    room = DISK_NAME_BYTES - len(extension.encode()) - len(dot if extension else "")
+    short = stem.encode()[:room].decode(errors="ignore")
+    return f"{short}.{extension}" if extension else short
+
+
 def artifact_create(
     *,
     workspace: Workspace,
@@ -450,7 +466,7 @@ def artifact_create(
                 if artifact.step is None:
                     field_name = "step_span_id" if step_span_id else "step_sequence"
                     raise Invalid([(field_name, "no such step in this execution.")])
-            artifact.file.save(name, upload, save=False)
+            artifact.file.save(_disk_name(name), upload, save=False)
             artifact.save(force_insert=True)
     except Exception:
         if artifact.file.name:

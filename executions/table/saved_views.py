@@ -1,5 +1,6 @@
 """Writes of saved table views: a name for a query string, shared in the workspace."""
 
+from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
@@ -13,7 +14,12 @@ QUERY_MAX = 4000
 def saved_view_save(*, workspace: Workspace, owner, name: str, query: str) -> SavedView:
     """Save the table's current query under a name, or update the owner's view of
     that name. A name another member already uses is refused, not overwritten."""
-    name = (name or "").strip()
+    try:
+        # Form fields' validators refuse a NUL, which PostgreSQL text cannot hold.
+        name = forms.CharField(required=False).clean(name or "")
+        forms.CharField(required=False).clean(query or "")
+    except ValidationError as exc:
+        raise ValidationError({"name": exc.messages}) from None
     if not name:
         raise ValidationError({"name": "Give the view a name."})
     if len(name) > NAME_MAX:
