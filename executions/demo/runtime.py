@@ -11,6 +11,12 @@ run it already has is ignored, by execution id.
 
 An input may steer a run: {"demo": {"fail": true, "approval": true, "steps": 3,
 "delay": 0.5}}.
+
+It also adopts the runs already under way in the workspace when it starts (the
+seeded demo's pending, queued, running and paused runs, which no runtime was ever
+told about): each carries on from its last step, so a fresh demo shows runs
+moving, pausing and finishing instead of sitting until they time out. That one
+read at start is its only look at the database besides configure().
 """
 
 import contextlib
@@ -37,6 +43,12 @@ logger = logging.getLogger("runboard.demo_runtime")
 
 KEY_NAME = "demo runtime"
 APPROVAL_WAIT_SECONDS = 600
+# Adopted runs were paused for a person long before this runtime started: they wait
+# for the decision as long as the runtime lives.
+ADOPTED_APPROVAL_WAIT_SECONDS = 7 * 24 * 3600
+# Adopted runs start within this many seconds of each other, not all on one tick.
+ADOPT_STAGGER_SECONDS = 30.0
+ACTIVE = ("pending", "queued", "running", "awaiting_approval")
 RETRIES = 6
 
 
@@ -127,8 +139,20 @@ def screenshot(title: str, lines: list[str]) -> bytes:
 class Run:
     """One execution being worked on."""
 
-    def __init__(self, runtime: "Runtime", payload: dict, api: Api):
+    def __init__(
+        self,
+        runtime: "Runtime",
+        payload: dict,
+        api: Api,
+        *,
+        adopted: dict | None = None,
+        start_after: float = 0.0,
+    ):
         self.runtime = runtime
+        # {"status": ..., "steps": [{"sequence", "kind", "name", "status", "input"}]}
+        # for a run that was under way before this runtime started.
+        self.adopted = adopted
+        self.start_after = start_after
         self.api = api
         self.execution = payload["execution"]
         self.id = self.execution["id"]
@@ -164,6 +188,10 @@ class Run:
     # -- the script ----------------------------------------------------------------
 
     def play(self):
+        if self.start_after:
+            self.wait(self.start_after)
+        if self.adopted and self.adopted["status"] in {"running", "awaiting_approval"}:
+            return self.resume()
         agent = self.execution.get("agent", "agent")
         keys = ", ".join(k for k in self.input if k != "demo") or "nothing"
         self.wait()  # a moment to pick the job up, as a real runtime's queue would take
@@ -231,6 +259,11 @@ class Run:
             return
         if self.ask_approval:
             self.checkpoint()
+        self.finish()
+
+    def finish(self):
+        agent = self.execution.get("agent", "agent")
+        keys = ", ".join(k for k in self.input if k != "demo") or "nothing"
         self.step(
             "model_call",
             f"summarise {self.model}",
@@ -245,6 +278,63 @@ class Run:
             summary=f"{agent} finished: {keys} processed.",
         )
 
+    def resume(self):
+        """Carry on a run that was under way before this runtime started: end the step
+        it was in, then do a little more work and finish (or, paused at a checkpoint,
+        wait for the reviewer first)."""
+        steps = self.adopted["steps"]
+        self.sequence = max((s["sequence"] for s in steps), default=0)
+        open_steps = [s for s in steps if s["status"] == "running"]
+        if self.adopted["status"] == "awaiting_approval":
+            checkpoint = next((s for s in open_steps if s["kind"] == "approval"), None)
+            ask = (checkpoint or {}).get("input") or {}
+            if checkpoint is None:
+                checkpoint = {"sequence": self.step("approval", "approval", status="running")}
+            self.await_decision(
+                checkpoint["sequence"],
+                checkpoint.get("name") or "approval",
+                ask,
+                wait_seconds=ADOPTED_APPROVAL_WAIT_SECONDS,
+            )
+            self.finish()
+            return
+        self.wait()
+        for step in open_steps:
+            # The same sequence: the step it was in ends, rather than a new one starting.
+            self.api.call(
+                "POST",
+                f"/executions/{self.id}/steps",
+                {
+                    "steps": [
+                        {
+                            "sequence": step["sequence"],
+                            "kind": step["kind"],
+                            "name": step["name"],
+                            "status": "completed",
+                            "output": {"ok": True},
+                        }
+                    ]
+                },
+            )
+            self.wait()
+        for n in range(self.extra_steps):
+            self.step(
+                "tool_call",
+                self.random.choice(["lookup_record", "fetch_document", "search_index"]),
+                input={"page": n + 1},
+                output={"hits": self.random.randint(0, 9)},
+                duration_ms=self.random.randint(50, 900),
+            )
+            self.wait()
+        if self.fail:
+            self.status(
+                "failed",
+                error="fetch_document: Upstream API answered 502 Bad Gateway",
+                failure_reason="The portal's API was down when the document was fetched.",
+            )
+            return
+        self.finish()
+
     def checkpoint(self):
         amount = round(self.random.uniform(50, 500), 2)
         ask = {
@@ -255,7 +345,14 @@ class Run:
         }
         sequence = self.step("approval", "approve submission", status="running", input=ask)
         self.api.call("POST", f"/executions/{self.id}/approval-request", {"request": ask})
-        deadline = time.monotonic() + APPROVAL_WAIT_SECONDS
+        self.await_decision(sequence, "approve submission", ask)
+        self.step("thought", "Approved", output={"text": "A reviewer approved; submitting."})
+
+    def await_decision(
+        self, sequence: int, name: str, ask: dict, *, wait_seconds: float = APPROVAL_WAIT_SECONDS
+    ):
+        """Wait at the checkpoint step `sequence` for the reviewer; Stop if rejected."""
+        deadline = time.monotonic() + wait_seconds
         while not self.decided.is_set():
             if time.monotonic() > deadline:
                 raise Stop("no decision in time")
@@ -271,7 +368,7 @@ class Run:
                     {
                         "sequence": sequence,
                         "kind": "approval",
-                        "name": "approve submission",
+                        "name": name,
                         "status": "completed",
                         "input": ask,
                         "output": self.approval,
@@ -280,7 +377,6 @@ class Run:
             },
         )
         self.sequence = max(self.sequence, sequence)
-        self.step("thought", "Approved", output={"text": "A reviewer approved; submitting."})
 
 
 class Runtime:
@@ -313,6 +409,55 @@ class Runtime:
                     raw,
                 )
         return len(self.versions)
+
+    def adopt(self, *, workspace: Workspace, stagger: float = ADOPT_STAGGER_SECONDS) -> int:
+        """Take over the workspace's runs already under way whose versions this runtime
+        serves (configure() first), each on its own thread, starting within `stagger`
+        seconds. A run it already has is left alone. Returns how many it adopted."""
+        from executions.models import Execution
+
+        active = (
+            Execution.objects.filter(
+                workspace=workspace, status__in=ACTIVE, agent_version__isnull=False
+            )
+            .select_related("agent_version__agent")
+            .order_by("created_at")
+        )
+        adopted = []
+        for execution in active:
+            version = execution.agent_version
+            key = (version.agent.name, version.version)
+            if key not in self.versions or str(execution.pk) in self.runs:
+                continue
+            steps = list(
+                execution.steps.order_by("sequence").values(
+                    "sequence", "kind", "name", "status", "input"
+                )
+            )
+            payload = {
+                "event": "execute",
+                "execution": {
+                    "id": str(execution.pk),
+                    "agent": key[0],
+                    "version": key[1],
+                    "input": execution.input,
+                    "config": version.config,
+                },
+            }
+            rng = random.Random(str(execution.pk))
+            run = Run(
+                self,
+                payload,
+                Api(self.api_base, self.versions[key][1]),
+                adopted={"status": execution.status, "steps": steps},
+                start_after=rng.uniform(0, stagger),
+            )
+            with self.lock:
+                self.runs[run.id] = run
+            adopted.append(run)
+        for run in adopted:
+            threading.Thread(target=self._play, args=(run,), daemon=True).start()
+        return len(adopted)
 
     def receive(self, body: bytes, headers) -> tuple[int, dict]:
         try:

@@ -69,7 +69,16 @@ def render_markdown(text: str) -> SafeString:
     return mark_safe(cleaned)  # sanitized by nh3 just above
 
 
-_MARKDOWN_KEYS = ("markdown", "md", "content", "text", "response", "answer", "summary", "result")
+_MARKDOWN_KEYS = (
+    "markdown", "md", "report", "content", "text", "response", "answer", "summary", "result",
+    "body", "message",
+)  # fmt: skip
+# A heading, emphasis, a table rule, a list item or a fence: text written as Markdown.
+_LOOKS_MARKDOWN = re.compile(r"(^|\n)(#{1,6} |[-*+] |\d+\. |```)|\*\*\S|\|\s*:?-{3,}", re.M)
+
+
+def looks_like_markdown(text: str) -> bool:
+    return "\n" in text and bool(_LOOKS_MARKDOWN.search(text))
 
 
 def markdown_source(output: Any) -> tuple[str, str]:
@@ -87,6 +96,10 @@ def markdown_source(output: Any) -> tuple[str, str]:
         for key in _MARKDOWN_KEYS:
             value = output.get(key)
             if isinstance(value, str) and value.strip():
+                return value, f"the output's “{key}” field"
+        # Any other field written as Markdown (a report beside its figures).
+        for key, value in output.items():
+            if isinstance(value, str) and looks_like_markdown(value):
                 return value, f"the output's “{key}” field"
     return _json_to_markdown(output), "the output, laid out as a document"
 

@@ -1,8 +1,12 @@
-"""The API request that reproduces an execution, as curl and as Python.
+"""The API request that starts a new run like this one, as curl and as Python.
 
-Always the canonical `POST /api/v1/executions` call ({"agent": "name:version",
-"input": ..., "metadata": ...}), whatever door the run came in by: an OTLP trace
-or a schedule cannot be replayed as such, but its agent, input and metadata can.
+Always the control plane's execute call, which queues the run and hands it to the
+agent version's runtime by webhook: `POST /api/v1/agents/{name}:{version}/execute`
+with {"inputs": ..., "metadata": ..., "priority": ...}, or `POST /api/v1/execute`
+with {"name": "agent"} for a run without a version. Not the reporting door
+(`POST /api/v1/executions`), which records a run a runtime is already doing and
+so would leave a replay pending forever. Whatever door the run came in by (an
+OTLP trace, a schedule), its agent, input and metadata can be executed again.
 The idempotency key is left out on purpose: replaying it would hand back the
 old execution instead of starting a new one.
 
@@ -19,10 +23,11 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from executions.models import Execution, Priority
 
-API_PATH = "/api/v1/executions"
+EXECUTE_PATH = "/api/v1/execute"
 API_KEY_ENV = "RUNBOARD_API_KEY"
 REDACTED = "[redacted]"
 # Past this size the curl command reads its body from a downloaded file instead.
@@ -163,7 +168,15 @@ def reproduce_request(execution: Execution, *, base_url: str) -> ReproduceReques
     """The request that starts a new run like this one. base_url is the site's root."""
     inputs, n_input = redact_fields(execution.input if execution.input is not None else {})
     metadata, n_meta = redact_fields(execution.metadata or {})
-    body: dict[str, Any] = {"agent": execution.agent_label, "input": inputs}
+    body: dict[str, Any] = {"inputs": inputs}
+    if execution.version_name:
+        ref = f"{quote(execution.agent_name, safe='')}:{quote(execution.version_name, safe='')}"
+        path = f"/api/v1/agents/{ref}/execute"
+    else:
+        # No version to name in the path: the execute door takes the agent by name
+        # (its newest version).
+        path = EXECUTE_PATH
+        body = {"name": execution.agent_name, **body}
     if metadata:
         body["metadata"] = metadata
     if execution.priority != Priority.NORMAL:
@@ -179,7 +192,7 @@ def reproduce_request(execution: Execution, *, base_url: str) -> ReproduceReques
         )
     return ReproduceRequest(
         method="POST",
-        url=base_url.rstrip("/") + API_PATH,
+        url=base_url.rstrip("/") + path,
         headers={"Authorization": REDACTED, "Content-Type": "application/json"},
         body=body,
         redacted_fields=n_input + n_meta,

@@ -13,7 +13,7 @@ from agents.models import AgentVersion, ApiKey
 from executions.control import dispatch
 from executions.control import services as control
 from executions.demo.runtime import Run, Runtime, Stop, make_handler
-from executions.models import Artifact, Status
+from executions.models import Artifact, Execution, Status
 
 from ..factories import AgentVersionFactory
 from .conftest import run_worker
@@ -114,7 +114,9 @@ def live_runtime(live_server, workspace, db_queue):
     runtime.configure(workspace=workspace, hook_base=f"http://127.0.0.1:{port}")
     server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(runtime))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield AgentVersion.objects.get(agent__name="receipt-reader")
+    version = AgentVersion.objects.get(agent__name="receipt-reader")
+    version.runtime = runtime
+    yield version
     server.shutdown()
     server.server_close()
 
@@ -185,3 +187,97 @@ def test_a_cancelled_run_stops_reporting(live_runtime, workspace, monkeypatch):
     assert status_of(execution) == Status.CANCELLED
     assert 2 <= execution.steps.count() < 20
     assert stopped_by == [("stopped", str(execution.pk))]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_copied_curl_starts_a_new_run_like_this_one(
+    live_runtime, live_server, workspace, alice
+):
+    """API & Webhooks -> "start a new run like this one": the command on the page, run
+    by a shell against a live server, queues a run its runtime then plays."""
+    import html
+    import os
+    import re
+    import subprocess
+    from urllib.parse import urlsplit
+
+    from django.test import Client
+
+    from tests.factories import ApiKeyFactory, ExecutionFactory
+
+    old = ExecutionFactory(
+        agent_version=live_runtime,
+        status=Status.COMPLETED,
+        input={"file": "r.jpg", "demo": {"approval": False, "fail": False, "steps": 1}},
+        metadata={"customer": "acme"},
+    )
+    _, raw_key = ApiKeyFactory.create_with_raw(workspace=workspace)
+    client = Client(HTTP_HOST=urlsplit(live_server.url).netloc)
+    client.force_login(alice)
+    page = client.get(f"/executions/{old.pk}/?tab=request").content.decode()
+    found = re.search(r'<textarea hidden id="curl-[^"]+" readonly>(.*?)</textarea>', page, re.S)
+    command = html.unescape(found.group(1))
+    assert f"{live_server.url}/api/v1/agents/receipt-reader:" in command
+
+    done = subprocess.run(
+        ["bash", "-c", command + " --silent --show-error --fail-with-body"],
+        env={**os.environ, "RUNBOARD_API_KEY": raw_key},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    answer = json.loads(done.stdout)
+    assert answer["status"] == "queued" and answer["id"] != str(old.pk)
+    new = Execution.objects.get(pk=answer["id"])
+    assert new.input == old.input and new.metadata == old.metadata
+    assert new.agent_version_id == live_runtime.pk
+
+    run_worker()  # hands it to the runtime by webhook
+    until(lambda: status_of(new) == Status.COMPLETED)
+    assert new.steps.exists() and new.started_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_adopts_the_runs_already_under_way(live_runtime, workspace, bob):
+    """The seeded demo's active runs were never sent to a runtime: on start it carries
+    each on from where it is, so none sits until it times out."""
+    from django.utils import timezone
+
+    from executions import lifecycle
+    from tests.factories import ExecutionFactory, StepFactory
+
+    # Steered so that no run stops at a checkpoint of its own or fails.
+    demo = {"demo": {"fail": False, "approval": False, "steps": 1}}
+    queued = ExecutionFactory(agent_version=live_runtime, status=Status.QUEUED, input=demo)
+    running = ExecutionFactory(
+        agent_version=live_runtime, status=Status.RUNNING, input=demo, started_at=timezone.now()
+    )
+    StepFactory(execution=running, sequence=1, kind="thought", status="completed")
+    busy = StepFactory(execution=running, sequence=2, kind="tool_call", status="running")
+    paused = ExecutionFactory(agent_version=live_runtime, status=Status.RUNNING, input=demo)
+    ask = {"action": "refund", "amount": 120}
+    checkpoint = StepFactory(
+        execution=paused, sequence=1, kind="approval", status="running", input=ask
+    )
+    lifecycle.transition(paused, Status.AWAITING_APPROVAL)
+    finished = ExecutionFactory(agent_version=live_runtime, status=Status.COMPLETED)
+
+    assert live_runtime.runtime.adopt(workspace=workspace, stagger=0) == 3
+    assert str(finished.pk) not in live_runtime.runtime.runs
+
+    until(lambda: status_of(queued) == Status.COMPLETED)
+    until(lambda: status_of(running) == Status.COMPLETED)
+    busy.refresh_from_db()
+    assert busy.status == "completed"
+    assert running.steps.count() > 2  # it carried on after the step it was in
+    assert status_of(paused) == Status.AWAITING_APPROVAL
+
+    control.execution_approve(execution=paused, user=bob, note="ok")
+    run_worker()  # the approved webhook reaches the adopted run
+    until(lambda: status_of(paused) == Status.COMPLETED)
+    checkpoint.refresh_from_db()
+    assert checkpoint.status == "completed" and checkpoint.output["decision"] == "approved"
+    # Adopting again takes nothing twice.
+    assert live_runtime.runtime.adopt(workspace=workspace, stagger=0) == 0

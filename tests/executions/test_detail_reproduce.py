@@ -60,7 +60,7 @@ def python_call(code: str) -> dict:
     return args
 
 
-def test_curl_and_python_send_the_canonical_create_request(db):
+def test_curl_and_python_send_the_execute_request(db):
     execution = ExecutionFactory(
         agent_name="invoice-extractor",
         version_name="v2",
@@ -75,8 +75,7 @@ def test_curl_and_python_send_the_canonical_create_request(db):
     )
     request = reproduce_request(execution, base_url=BASE)
     expected = {
-        "agent": "invoice-extractor:v2",
-        "input": {
+        "inputs": {
             "file": "https://example.com/it's.pdf",
             "pages": [1, 2],
             "strict": True,
@@ -86,7 +85,8 @@ def test_curl_and_python_send_the_canonical_create_request(db):
     }
     curl = parse_curl(request.curl())
     assert curl["method"] == "POST"
-    assert curl["url"] == "https://runboard.example/api/v1/executions"
+    # The execute door (which hands the run to its runtime), not the reporting one.
+    assert curl["url"] == "https://runboard.example/api/v1/agents/invoice-extractor:v2/execute"
     assert curl["headers"]["Content-Type"] == "application/json"
     # The key comes from the environment: the shell expands it, the page never holds it.
     assert curl["headers"]["Authorization"] == "Bearer $RUNBOARD_API_KEY"
@@ -97,13 +97,26 @@ def test_curl_and_python_send_the_canonical_create_request(db):
 
     code = request.python()
     call = python_call(code)
-    assert call["url"] == "https://runboard.example/api/v1/executions"
+    assert call["url"] == "https://runboard.example/api/v1/agents/invoice-extractor:v2/execute"
     assert call["json"] == expected
     assert call["headers"] == {
         "Authorization": "Bearer rb_from_env",
         "Content-Type": "application/json",
     }
     compile(code, "reproduce.py", "exec")
+
+
+def test_a_run_without_a_version_executes_the_agent_by_name(db):
+    execution = ExecutionFactory(agent_name="adhoc agent", version_name="", input={"q": 1})
+    request = reproduce_request(execution, base_url=BASE)
+    assert request.url == "https://runboard.example/api/v1/execute"
+    assert request.body == {"name": "adhoc agent", "inputs": {"q": 1}}
+
+
+def test_the_version_in_the_path_is_url_encoded(db):
+    execution = ExecutionFactory(agent_name="a/b c", version_name="v1?x")
+    request = reproduce_request(execution, base_url=BASE)
+    assert request.url == "https://runboard.example/api/v1/agents/a%2Fb%20c:v1%3Fx/execute"
 
 
 def test_priority_appears_only_when_not_normal(db):
@@ -127,7 +140,7 @@ def test_secret_looking_fields_are_redacted_and_counted(db):
     for secret in ("hunter2", "sk-1", "t0k"):
         assert secret not in text
     assert request.redacted_fields == 3
-    assert request.body["input"]["nested"]["keys"] == [1]
+    assert request.body["inputs"]["nested"]["keys"] == [1]
     assert request.body["metadata"]["team"] == "ops"
 
 
@@ -164,12 +177,14 @@ def test_a_big_body_is_read_from_a_file(db):
 def test_the_body_download_matches_the_request(alice_client, agent_version):
     execution = ExecutionFactory(agent_version=agent_version, input={"a": 1})
     response = alice_client.get(f"/executions/{execution.pk}/request.json")
-    assert response.json() == {"agent": "invoice-extractor:v1", "input": {"a": 1}}
+    assert response.json() == {"inputs": {"a": 1}}
     assert "attachment" in response["Content-Disposition"]
 
 
 def test_a_removed_agent_is_noted(db):
-    execution = ExecutionFactory(agent_version=None, agent=None, agent_name="gone")
+    execution = ExecutionFactory(
+        agent_version=None, agent=None, agent_name="gone", version_name="v1"
+    )
     request = reproduce_request(execution, base_url=BASE)
-    assert request.body["agent"] == "gone"
+    assert request.url.endswith("/api/v1/agents/gone:v1/execute")
     assert any("removed" in note for note in request.notes)

@@ -211,3 +211,37 @@ def test_payload_view_decodes_a_whole_head_and_reads_a_cut_one():
     cut = rendering.payload_view('{"a": [1, 2', chars=11)
     assert cut.truncated and cut.size == 0
     assert rendering.payload_view(None, chars=10) is None
+
+
+def test_a_report_field_written_in_markdown_is_rendered_not_laid_out():
+    """The demo's daily report: Markdown in "report", beside numbers."""
+    report = (
+        "# Sales report\n\n**Revenue** 1,200 EUR.\n\n"
+        "| Region | Orders |\n|---|---:|\n| North | 12 |\n\n- one\n- two\n"
+    )
+    text, origin = rendering.markdown_source({"report": report, "kpis": {"orders": 12}})
+    assert text == report and "report" in origin
+    # Any field name, as long as it reads as Markdown; plain strings do not.
+    assert rendering.markdown_source({"kpis": {}, "digest": report})[0] == report
+    assert "laid out" in rendering.markdown_source({"note": "plain words", "n": 1})[1]
+    doc = parse(str(rendering.render_markdown(text)))
+    assert doc.one("h1").text == "Sales report"
+    assert doc.one("strong").text == "Revenue"
+    assert [td.text for td in doc.select("td")] == ["North", "12"]
+    assert len(doc.select("li")) == 2
+    assert not doc.select("pre")
+
+
+@pytest.mark.django_db
+def test_the_output_tab_renders_the_report_as_html(alice_client, agent_version):
+    from tests.factories import ExecutionFactory
+
+    execution = ExecutionFactory(
+        agent_version=agent_version,
+        output={"report": "# Daily\n\n| a | b |\n|---|---|\n| 1 | 2 |\n", "kpis": {"n": 1}},
+    )
+    page = alice_client.get(f"/executions/{execution.pk}/?tab=output&view=markdown")
+    rendered = parse(page.content).one("div", cls="md-rendered")
+    assert rendered.one("h1").text == "Daily"
+    assert rendered.one("table")
+    assert not rendered.select("pre")

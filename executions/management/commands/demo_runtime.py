@@ -38,9 +38,12 @@ class Command(BaseCommand):
         count = runtime.configure(workspace=served, hook_base=f"http://{host}:{port}")
         server = ThreadingHTTPServer((host, port), make_handler(runtime))
         server.daemon_threads = True
+        # After the server is up: an adopted run paused for approval hears the decision here.
+        adopted = runtime.adopt(workspace=served)
         self.stdout.write(
             f"Demo runtime on http://{host}:{port}/hooks/ serving {count} agent version(s) of "
-            f"{served.name}, reporting to {runtime.api_base}."
+            f"{served.name}, reporting to {runtime.api_base}; carrying on {adopted} run(s) "
+            "already under way."
         )
 
         def stop(signum, frame):
