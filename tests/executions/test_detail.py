@@ -460,7 +460,9 @@ def test_request_pane_shows_inputs_metadata_config_and_redacted_headers(
     # The version's config (the factory's model and prompt), as JSON.
     assert '"gpt-4o-mini"' in config.text and '"Extract."' in config.text
     curl = doc.one("textarea", id=f"curl-{execution.short_id}").text
-    assert curl.startswith("curl -X POST http://testserver/api/v1/agents/invoice-extractor:v1/execute")
+    assert curl.startswith(
+        "curl -X POST http://testserver/api/v1/agents/invoice-extractor:v1/execute"
+    )
 
 
 def test_the_api_panel_loads_on_its_own(alice_client, agent_version):
