@@ -102,11 +102,11 @@ def test_keys_move_between_rows_and_open_one(page, executions):
 def test_ticking_rows_shows_the_bulk_bar(page, executions):
     page.goto("/executions/")
     bar = page.locator("[data-bulk-bar]")
-    assert bar.is_hidden()
+    expect(bar).to_be_hidden()
     page.locator("input.row-check").nth(0).check()
     page.locator("input.row-check").nth(1).check()
-    assert bar.is_visible()
-    assert page.locator("[data-bulk-count]").inner_text() == "2 selected"
+    expect(bar).to_be_visible()
+    expect(page.locator("[data-bulk-count]")).to_have_text("2 selected")
     with page.expect_download() as download:
         bar.get_by_role("button", name="Export selected as CSV").click()
     text = Path(download.value.path()).read_text()
@@ -144,7 +144,7 @@ def test_running_rows_update_and_new_runs_are_announced_without_moving_rows(
     banner = page.locator("a.new-banner")
     expect(banner).to_contain_text("2 new executions", timeout=10_000)
     assert rows(page).first.get_attribute("id") == first_row  # nothing moved
-    assert rows(page).count() == 4
+    expect(rows(page)).to_have_count(4)
     banner.click()
     expect(rows(page)).to_have_count(6)
     assert page.errors == []

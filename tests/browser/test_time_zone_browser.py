@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from executions import counters
 from tests.factories import ExecutionFactory
 
-from .conftest import login_cookie
+from .conftest import assert_no_unexpected_errors, login_cookie, watch
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,11 +28,10 @@ def ny_page(browser, live_server, alice):
     context.add_cookies([{**login_cookie(alice), "url": live_server.url}])
     page = context.new_page()
     page.set_default_timeout(10_000)
-    errors = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.errors = errors
+    watch(page)
     yield page
     context.close()
+    assert_no_unexpected_errors(page)
 
 
 def test_new_york_sees_its_own_times_and_days(ny_page, agent_version, workspace):

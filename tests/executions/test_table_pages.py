@@ -369,3 +369,18 @@ def test_live_poll_ignores_other_workspaces_ids(alice_client, other_workspace):
 
 def test_live_poll_without_a_time_stops_polling(alice_client):
     assert htmx(alice_client, "/executions/live/").status_code == 286
+
+
+def test_every_out_of_band_swap_has_a_target_on_the_page(alice_client, agent_version):
+    """htmx drops an out-of-band element whose id is not on the page (and logs an
+    error): each one a filter answer carries must be in the full page."""
+    query = "?after=garbage&before=2026-13-01&q=ab"
+    page = alice_client.get(URL + query).content.decode()
+    partial = alice_client.get(
+        URL + query, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="results"
+    ).content.decode()
+    targets = re.findall(r'id="([^"]+)"[^>]*hx-swap-oob=', partial)
+    assert {"err-after", "err-before", "err-q", "filter-state"} <= set(targets)
+    assert [t for t in targets if f'id="{t}"' not in page] == []
+    # The message of a filter without a control of its own is shown all the same.
+    assert re.search(r'id="err-after">Enter a time as ISO 8601', page)
