@@ -257,11 +257,12 @@ DIFF_MODE_SLUGS = tuple(slug for slug, _ in DIFF_MODES)
 def diff_context(
     request: HttpRequest, execution, *, mode: str = "inline", href_base: str | None = None
 ) -> dict:
-    """What the diff pane needs. `href_base` is where its links go without JavaScript
-    (the detail page passes its own "?tab=diff&"); htmx always fetches the pane itself."""
+    """What the diff pane needs. Its links (and the URLs htmx pushes) stay on the run's
+    own page, "?tab=diff&mode=...", even when the pane was fetched from its own URL,
+    so a reload after "Side by side" opens the same page; htmx fetches the pane itself."""
     corrected = selectors.execution_corrected(workspace=request.workspace, execution=execution)
     pane_url = reverse("feedback:diff", args=[execution.pk])
-    href_base = href_base or f"{pane_url}?"
+    href_base = href_base or f"{execution.get_absolute_url()}?tab=diff&"
     context = {
         "execution": execution,
         "can_review": _can_review(request),
@@ -466,8 +467,7 @@ def detail_form_pane(request: HttpRequest, detail) -> dict:
 
 def detail_diff_pane(request: HttpRequest, detail) -> dict:
     mode, problem = _diff_mode(request)
-    href_base = f"{detail.execution.get_absolute_url()}?tab=diff&"
-    context = diff_context(request, detail.execution, mode=mode, href_base=href_base)
+    context = diff_context(request, detail.execution, mode=mode)
     context["diff_message"] = problem
     return context
 

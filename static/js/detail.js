@@ -221,16 +221,78 @@
   };
 
   Live.prototype.done = function () {
+    if (this.ended) return;
     this.ended = true;
     if (this.source) this.source.close();
     clearTimeout(this.pollTimer);
     this.run.removeAttribute("data-stream");
-    this.run.dataset.ended = "1";
+    this.refresh();
   };
+
+  // The run has ended: what the stream does not carry changed too (the waterfall's
+  // scale and every bar, the Artifacts count, a Diff tab, the output). The pane is
+  // fetched again as the tab links fetch it. On the Form and Notes tabs only the tab
+  // bar is replaced, so nothing half-typed is lost.
+  Live.prototype.refresh = function () {
+    var self = this;
+    var pane = document.getElementById("pane");
+    if (!pane) { self.run.dataset.ended = "1"; return; }
+    var keep = pane.dataset.tab === "form" || pane.dataset.tab === "notes";
+    fetch(window.location.href, {
+      credentials: "same-origin",
+      headers: { "HX-Request": "true", "HX-Target": "pane", "HX-Current-URL": window.location.href }
+    })
+      .then(function (response) { return response.ok ? response.text() : ""; })
+      .then(function (html) {
+        var fresh = html && fragment(html).querySelector("#pane");
+        if (!fresh) return;
+        var current = document.getElementById("pane");
+        if (!current) return;
+        if (keep) {
+          var nav = current.querySelector("nav.tabs");
+          var freshNav = fresh.querySelector("nav.tabs");
+          if (nav && freshNav) { nav.replaceWith(freshNav); process(freshNav); }
+        } else {
+          current.replaceWith(fresh);
+          process(fresh);
+          setupJson(fresh);
+        }
+      })
+      .catch(function () { /* the page is still right up to the end; a reload shows the rest */ })
+      .then(function () { self.run.dataset.ended = "1"; });
+  };
+
+  // ---- "so far": the running time ticks in the browser between server updates ----
+  function duration(ms) {
+    if (ms < 1000) return Math.round(ms) + " ms";
+    var seconds = ms / 1000;
+    if (seconds < 60) return seconds < 10 ? seconds.toFixed(1) + " s" : Math.floor(seconds) + " s";
+    var minutes = Math.floor(seconds / 60), sec = Math.floor(seconds % 60);
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    if (minutes < 60) return minutes + " m " + two(sec) + " s";
+    var hours = Math.floor(minutes / 60);
+    if (hours < 48) return hours + " h " + two(minutes % 60) + " m";
+    return Math.floor(hours / 24) + " d " + two(hours % 24) + " h";
+  }
+
+  // Each element says how long the run had been going when the server rendered it;
+  // the browser adds its own clock since then (no clock skew between the two).
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-elapsed-ms]").forEach(function (el) {
+      if (!el.renderedAt) el.renderedAt = now;
+      var ms = parseInt(el.dataset.elapsedMs, 10) + (now - el.renderedAt);
+      if (!isNaN(ms)) el.textContent = duration(ms) + " so far";
+    });
+  }
 
   function init() {
     setupJson(document);
     var run = document.getElementById("run");
+    // A queued run gets its "so far" when it starts (a live region update): tick anyway.
+    if (document.querySelector("[data-elapsed-ms]") || (run && run.dataset.stream)) {
+      setInterval(tick, 1000);
+    }
     if (run && run.dataset.stream && !run.live) {
       run.live = new Live(run);
       run.live.start();
