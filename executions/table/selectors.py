@@ -118,8 +118,10 @@ class TablePage:
     per_page: int
     number: int
     num_pages: int
-    total: int  # executions that match the filters
-    entry_count: int  # rows: executions outside batches plus batch groups
+    # Executions that match the filters, and rows (executions outside batches plus
+    # batch groups); None while a late total is still to be counted.
+    total: int | None
+    entry_count: int | None
     entries: list  # Execution | BatchEntry, in display order
     grouped: bool
     notices: dict[str, str]  # "sort" / "per_page" / "page" -> what was wrong and what we did
@@ -139,7 +141,14 @@ class TablePage:
     def next_page_number(self) -> int:
         return self.number + 1
 
+    @property
+    def counting(self) -> bool:
+        """The total follows the rows (part=total): pages go by cursor until then."""
+        return self.total is None
+
     def page_range(self):
+        if self.paginator is None:
+            return []
         return self.paginator.get_elided_page_range(self.number, on_each_side=2, on_ends=1)
 
     @property
@@ -444,12 +453,19 @@ STATUS_ORDER = {
 }
 
 
-def execution_table_page(*, workspace: Workspace, params, flat: bool = False) -> TablePage:
+def execution_table_page(
+    *, workspace: Workspace, params, flat: bool = False, late_total: bool = False
+) -> TablePage:
     """One page of the executions table for these GET parameters.
 
     Bad parameters never fail the page: a filter that does not validate is left
     out (its message is on the filterset's form), and a bad sort, page size or
     page falls back to its default with a notice. A page past the last is the last.
+
+    `late_total`: the caller can fetch the total on its own (htmx, part=total). When
+    counting must read every matching row (a text or metadata search: 380,000 rows
+    for a common word) and the page does not need the count to find itself (page 1,
+    or a cursor), the rows come back without it: total and entry_count are None.
     """
     filterset = execution_filterset(workspace=workspace, params=params)
     flat = flat or params.get("flat") == "1"
@@ -469,11 +485,18 @@ def execution_table_page(*, workspace: Workspace, params, flat: bool = False) ->
     )
     since = timezone.now()
     searched = _search_rows(filterset)
-    total, entry_count, batch_matches = _count(
-        filterset, filtered, grouped=grouped, searched=searched
-    )
-
-    num_pages = max(1, -(-entry_count // per_page))
+    expensive = searched is not None or bool(HEAP_BOUND_FILTERS & set(applied))
+    late = late_total and expensive and (state["page"] == 1 or bool(params.get("cursor")))
+    if late:
+        total = entry_count = num_pages = None
+        # Which batches hold matches, for the groups: read through the partial index
+        # of batched executions, a small part of the matches.
+        batch_matches = _batch_matches(filtered) if grouped else {}
+    else:
+        total, entry_count, batch_matches = _count(
+            filterset, filtered, grouped=grouped, searched=searched
+        )
+        num_pages = max(1, -(-entry_count // per_page))
     number = state["page"]
     cursor = None
     if params.get("cursor"):
@@ -482,14 +505,18 @@ def execution_table_page(*, workspace: Workspace, params, flat: bool = False) ->
         except keyset.BadCursor as exc:
             notices["page"] = str(exc)
             number = 1
-    if number == "last":
-        number = num_pages
-    elif number > num_pages:
-        if cursor is None:
-            notices["page"] = f"Page {number} is past the end; this is the last page."
-        number = num_pages
-    offset = (number - 1) * per_page
-    limit = max(0, min(per_page, entry_count - offset))
+    if late:
+        number = number if cursor is not None else 1
+        offset, limit = 0, per_page + 1  # one more row says whether a next page exists
+    else:
+        if number == "last":
+            number = num_pages
+        elif number > num_pages:
+            if cursor is None:
+                notices["page"] = f"Page {number} is past the end; this is the last page."
+            number = num_pages
+        offset = (number - 1) * per_page
+        limit = max(0, min(per_page, entry_count - offset))
 
     # In start-time order the search table also gives the page; sorted by a
     # measure it does not copy, the executions table does.
@@ -505,12 +532,12 @@ def execution_table_page(*, workspace: Workspace, params, flat: bool = False) ->
         workspace=workspace,
         sort=sort,
         batch_matches=batch_matches,
-        entry_count=entry_count,
+        entry_count=entry_count or 0,
         by_value=by_value,
         filterset=None if by_time else filterset,
     )
     keys = []
-    has_previous, has_next = number > 1, number < num_pages
+    has_previous, has_next = number > 1, (late or number < num_pages)
     if cursor is not None:
         # One row past the page says whether another page follows in that direction.
         keys = page_keys(offset=0, limit=per_page + 1, cursor=cursor)
@@ -525,11 +552,13 @@ def execution_table_page(*, workspace: Workspace, params, flat: bool = False) ->
         # created meanwhile shift it, never the rows. The ends are known for sure.
         if not has_previous:
             number = 1
+        elif late:
+            number = max(2, number)
         elif not has_next:
             number = max(num_pages, 2)
         else:
             number = max(2, min(number, num_pages - 1))
-        if not keys:  # the cursor's row was the first or last: show that end by number
+        if not keys and not late:  # the cursor's row was an end: show that end by number
             cursor = None
             number = 1 if has_next else num_pages
             offset = (number - 1) * per_page
@@ -537,6 +566,9 @@ def execution_table_page(*, workspace: Workspace, params, flat: bool = False) ->
             has_previous, has_next = number > 1, number < num_pages
     if cursor is None and limit:
         keys = page_keys(offset=offset, limit=limit)
+        if late:
+            has_next = len(keys) > per_page
+            keys = keys[:per_page]
     execution_ids = [pk for kind, pk in keys if kind == "e"]
     batch_ids = [pk for kind, pk in keys if kind == "b"]
     executions = {}
@@ -581,7 +613,7 @@ def execution_table_page(*, workspace: Workspace, params, flat: bool = False) ->
         grouped=grouped,
         notices=notices,
         since=since,
-        paginator=KnownCountPaginator(entry_count, per_page),
+        paginator=None if late else KnownCountPaginator(entry_count, per_page),
         next_cursor=next_cursor,
         prev_cursor=prev_cursor,
         has_previous=has_previous,

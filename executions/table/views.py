@@ -5,6 +5,7 @@ One URL, one view: a normal request gets the whole page, an htmx request the
 that depend on the results). Every state is in the query string.
 """
 
+import hashlib
 import uuid
 
 from django.contrib import messages
@@ -50,6 +51,8 @@ STATE_PARAMS = [*FILTER_PARAMS, "sort", "per_page", "page", "cursor"]
 # A position in the table, not a choice of rows: dropped wherever the page is.
 POSITION = ("page", "cursor")
 LIVE_POLL = "every 3s"
+# Set by static/js/app.js: this browser runs the page's JavaScript.
+JS_COOKIE = "js"
 MAX_LIVE_IDS = 100
 MAX_EXPORT_IDS = 1000
 
@@ -102,7 +105,13 @@ def _table_context(request, params, page, *, active_view=None, view_notice=""):
     table_query = QueryDict(query, mutable=True)
     if active_view is not None:
         table_query["view"] = str(active_view.pk)
+    total_query = table_query.copy()
+    total_query["part"] = "total"
     return {
+        "total_query": total_query.urlencode(),
+        # Names this page's total and pager, so a count that arrives after the table
+        # has moved on to other filters finds nothing to replace.
+        "late_key": hashlib.sha1(table_query.urlencode().encode()).hexdigest()[:12],
         "table_query": table_query,
         "flat": params.get("flat") == "1",
         "page": page,
@@ -136,10 +145,22 @@ def execution_list(request):
         if blanks:
             tidy = canonical_query(request.GET)
             return redirect(f"{request.path}?{tidy}" if tidy else request.path)
-    page = selectors.execution_table_page(workspace=request.workspace, params=params)
+    counting = request.GET.get("part") == "total"
+    # The rows may come before an expensive total when the browser runs htmx, which
+    # then asks for the total (part=total) and swaps it in. Without JavaScript (no
+    # htmx request, no js cookie from app.js) the total is counted inline.
+    late = not counting and (bool(request.htmx) or request.COOKIES.get(JS_COOKIE) == "1")
+    page = selectors.execution_table_page(
+        workspace=request.workspace, params=params, late_total=late
+    )
     context = _table_context(
         request, params, page, active_view=active_view, view_notice=view_notice
     )
+    if counting and request.htmx:
+        # Only the total and the pager, swapped into the page that asked for them.
+        response = render(request, "executions/table/late_total.html", context)
+        patch_vary_headers(response, ["HX-Request"])
+        return response
     # A history restore needs the whole page: htmx swaps it in as the body.
     partial = bool(request.htmx) and not request.htmx.history_restore_request
     if partial:

@@ -10,6 +10,12 @@
     }
   } catch (e) { /* old browsers keep the server's zone */ }
 
+  // The table may then send its rows before an expensive total and let htmx fetch
+  // the total; without this cookie (no JavaScript) it counts before answering.
+  if (document.cookie.indexOf("js=1") === -1) {
+    document.cookie = "js=1; path=/; max-age=31536000; samesite=lax";
+  }
+
   document.addEventListener("change", function (event) {
     var el = event.target;
     if (el.matches && el.matches("select[data-autosubmit]")) {
