@@ -14,6 +14,7 @@ from .models import (
     Step,
     WebhookDelivery,
 )
+from .overview.models import DurationRollup, RunRollup
 
 STEP_PREVIEW = 50
 
@@ -215,3 +216,35 @@ class ExecutionSearchAdmin(WorkspaceScopedAdmin):
     def open_execution(self, obj):
         url = reverse("admin:executions_execution_change", args=[obj.execution_id])
         return format_html('<a href="{}">open</a>', url)
+
+
+class RollupAdmin(WorkspaceScopedAdmin):
+    """Read-only: database triggers keep these rows (`manage.py rebuild_rollups` recounts
+    them). The workspace is a plain id, since the triggers own the rows."""
+
+    workspace_path = "workspace_id"
+    list_display = ["hour", "workspace_id", "agent_name", "version_name", "runs"]
+    list_filter = ["hour"]
+    date_hierarchy = "hour"
+    search_fields = ["agent_name"]
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RunRollup)
+class RunRollupAdmin(RollupAdmin):
+    list_display = [*RollupAdmin.list_display, "status", "cost_usd"]
+    list_filter = ["status", "hour"]
+
+
+@admin.register(DurationRollup)
+class DurationRollupAdmin(RollupAdmin):
+    list_display = [*RollupAdmin.list_display, "bucket"]

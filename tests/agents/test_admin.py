@@ -93,6 +93,25 @@ def test_staff_see_only_their_workspaces_rows(client, workspace, populated):
     assert shown == {populated.pk}
 
 
+def test_staff_see_only_their_workspaces_rollups(client, workspace, other_workspace):
+    ExecutionFactory(workspace=workspace, agent_name="mine")
+    ExecutionFactory(workspace=other_workspace, agent_name="theirs")
+    staff = UserFactory(username="sam", is_staff=True)
+    MembershipFactory(user=staff, workspace=workspace)
+    from django.contrib.auth.models import Permission
+
+    staff.user_permissions.add(*Permission.objects.filter(content_type__app_label="executions"))
+    client.force_login(staff)
+    response = client.get(reverse("admin:executions_runrollup_changelist"))
+    assert response.status_code == 200
+    shown = {row.agent_name for row in response.context["cl"].result_list}
+    assert shown == {"mine"}
+    row = response.context["cl"].result_list[0]
+    change = client.get(reverse("admin:executions_runrollup_change", args=[row.pk]))
+    assert change.status_code == 200
+    assert b'name="_save"' not in change.content  # the triggers own the rows
+
+
 def test_execution_changelist_runs_no_full_count(
     superuser_client, populated, django_assert_max_num_queries
 ):
