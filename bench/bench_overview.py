@@ -77,7 +77,7 @@ def main() -> None:
     print_start("Overview (issue 17) on the reference data set")
     workspace = bench_workspace()
     client = logged_in_client(member(workspace))
-    agent = selectors.ranked(parse(QueryDict("range=90d"), workspace=workspace), by_version=False)[
+    agent = selectors.ranked_lists(parse(QueryDict("range=90d"), workspace=workspace))[0][
         0
     ].agent_name
     with connection.cursor() as cursor:

@@ -188,6 +188,10 @@ class Execution(models.Model):
             models.Index(fields=["workspace", "-total_tokens"], name="exec_ws_tokens"),
             models.Index(fields=["workspace", "-cost_usd"], name="exec_ws_cost"),
             models.Index(fields=["workspace", "-credits"], name="exec_ws_credits"),
+            # The overview's credit spikes: per version, the runs above a threshold.
+            models.Index(
+                fields=["workspace", "agent_version", "credits"], name="exec_ws_version_credits"
+            ),
             models.Index(fields=["status", "priority", "created_at"], name="exec_queue"),
             # Staff in admin see every workspace: their changelist sorts without one.
             models.Index(fields=["-created_at", "-id"], name="exec_created"),
@@ -465,4 +469,10 @@ class WebhookDelivery(models.Model):
 
 # The overview's rollup tables live in their own package; imported here so Django
 # registers them with this app.
-from executions.overview.models import DurationRollup, RunRollup  # noqa: E402, F401
+from executions.overview.models import (  # noqa: E402, F401
+    AgentHour,
+    DurationHour,
+    DurationRollup,
+    RunRollup,
+    StatusHour,
+)

@@ -10,8 +10,8 @@ from executions.overview import rollups
 def install(apps, schema_editor):
     # Triggers first: creating them locks out writers until this migration commits,
     # so no execution falls between the backfill and the triggers.
-    rollups.install_triggers(schema_editor)
-    rollups.rebuild(using=schema_editor.connection)
+    rollups.install_triggers(schema_editor, rollups.FIRST_TARGETS)
+    rollups.rebuild(using=schema_editor.connection, names=rollups.FIRST_TARGETS)
 
 
 def uninstall(apps, schema_editor):

@@ -78,3 +78,77 @@ class DurationRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h {self.agent_name} bucket {self.bucket}: {self.runs}"
+
+
+# Narrow rollups without version, source or schedule: what the unfiltered page
+# reads (at 90 days, a sixth of the rows of the full ones).
+
+
+class StatusHour(models.Model):
+    """Runs of one UTC hour per status, every agent together."""
+
+    workspace_id = models.BigIntegerField()
+    hour = models.DateTimeField()
+    status = models.CharField(max_length=20)
+    runs = models.BigIntegerField(default=0)
+    timed_runs = models.BigIntegerField(default=0)
+    duration_ms = models.BigIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    total_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=30, decimal_places=12, default=0)
+    credits = models.DecimalField(max_digits=24, decimal_places=4, default=0)
+    credited_runs = models.BigIntegerField(default=0)
+
+    class Meta:
+        app_label = "executions"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace_id", "hour", "status"], name="statushour_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.status}: {self.runs}"
+
+
+class AgentHour(models.Model):
+    """Runs, tokens and cost of one UTC hour per agent name."""
+
+    workspace_id = models.BigIntegerField()
+    hour = models.DateTimeField()
+    agent_name = models.CharField(max_length=200)
+    runs = models.BigIntegerField(default=0)
+    total_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=30, decimal_places=12, default=0)
+
+    class Meta:
+        app_label = "executions"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace_id", "hour", "agent_name"], name="agenthour_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.agent_name}: {self.runs}"
+
+
+class DurationHour(models.Model):
+    """The duration histogram of one UTC hour, every agent together."""
+
+    workspace_id = models.BigIntegerField()
+    hour = models.DateTimeField()
+    bucket = models.SmallIntegerField()
+    runs = models.BigIntegerField(default=0)
+
+    class Meta:
+        app_label = "executions"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace_id", "hour", "bucket"], name="durationhour_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h bucket {self.bucket}: {self.runs}"

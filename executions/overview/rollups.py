@@ -16,6 +16,8 @@ call `install_sqlite_triggers` again (tests/executions/test_search_table.py chec
 that every trigger survives the migrations).
 """
 
+from dataclasses import dataclass
+
 from django.db import connection, transaction
 
 from .histogram import bucket_sql
@@ -23,6 +25,9 @@ from .models import KEY
 
 RUNS = "executions_runrollup"
 DURATIONS = "executions_durationrollup"
+STATUS_HOURS = "executions_statushour"
+AGENT_HOURS = "executions_agenthour"
+DURATION_HOURS = "executions_durationhour"
 
 # What the rollups read from an execution: an UPDATE touching none of these
 # (output, step_count, summary...) leaves them alone.
@@ -65,8 +70,8 @@ def _hour(vendor: str) -> str:
     return "strftime('%Y-%m-%d %H:00:00', r.created_at)"
 
 
-def _key_values(vendor: str) -> list[str]:
-    values = {
+def _key_value(column: str, vendor: str) -> str:
+    return {
         "workspace_id": "r.workspace_id",
         "hour": _hour(vendor),
         "agent_name": "r.agent_name",
@@ -74,38 +79,55 @@ def _key_values(vendor: str) -> list[str]:
         "agent_version_id": "COALESCE(r.agent_version_id, 0)",
         "source": "r.source",
         "schedule_id": "COALESCE(r.schedule_id, 0)",
-    }
-    return [values[k] for k in KEY]
+        "status": "r.status",
+        "bucket": bucket_sql("r.duration_ms", vendor),
+    }[column]
 
 
-def _upsert(table: str, columns: list[str], sums: list[str], conflict: list[str]) -> str:
-    updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in sums)
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) {{select}} "
-        f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {updates}"
-    )
+@dataclass(frozen=True)
+class Target:
+    """One rollup table: its key (columns of the execution, or its duration bucket)
+    and its sums (names in SUMS)."""
+
+    table: str
+    key: tuple[str, ...]
+    sums: tuple[str, ...]
+    where: str | None = None
 
 
-def upsert_runs(rows: str, vendor: str, grouped: bool) -> str:
-    """Add the executions of `rows` (each with a `sign` column, aliased r) to RUNS.
+SUM_EXPRESSIONS = dict(SUMS)
+ALL_SUMS = tuple(name for name, _ in SUMS)
+# The full rollups serve every filter; the narrow ones (no version, source or
+# schedule) serve the unfiltered views with a tenth of the rows to read.
+TARGETS = {
+    "runs": Target(RUNS, (*KEY, "status"), ALL_SUMS),
+    "durations": Target(DURATIONS, (*KEY, "bucket"), ("runs",), "r.duration_ms IS NOT NULL"),
+    "status_hours": Target(STATUS_HOURS, ("workspace_id", "hour", "status"), ALL_SUMS),
+    "agent_hours": Target(
+        AGENT_HOURS, ("workspace_id", "hour", "agent_name"), ("runs", "total_tokens", "cost_usd")
+    ),
+    "duration_hours": Target(
+        DURATION_HOURS, ("workspace_id", "hour", "bucket"), ("runs",), "r.duration_ms IS NOT NULL"
+    ),
+}
+# What migration 0007 installed, before the narrow tables existed (0008).
+FIRST_TARGETS = ("runs", "durations")
+
+
+def upsert(target: Target, rows: str, vendor: str, grouped: bool) -> str:
+    """Add the executions of `rows` (each with a `sign` column, aliased r) to a target.
 
     `grouped` sums many rows per key (PostgreSQL statements, rebuilds); a row-level
     SQLite trigger inserts its one row as it is.
     """
-    key = [*_key_values(vendor), "r.status"]
-    sums = [expr for _, expr in SUMS]
-    select = _select(key, sums, rows, grouped, where=None)
-    sql = _upsert(
-        RUNS, [*KEY, "status", *(c for c, _ in SUMS)], [c for c, _ in SUMS], [*KEY, "status"]
+    key = [_key_value(c, vendor) for c in target.key]
+    sums = [SUM_EXPRESSIONS[name] for name in target.sums]
+    select = _select(key, sums, rows, grouped, where=target.where)
+    updates = ", ".join(f"{c} = {target.table}.{c} + excluded.{c}" for c in target.sums)
+    return (
+        f"INSERT INTO {target.table} ({', '.join([*target.key, *target.sums])}) {select} "
+        f"ON CONFLICT ({', '.join(target.key)}) DO UPDATE SET {updates}"
     )
-    return sql.format(select=select)
-
-
-def upsert_durations(rows: str, vendor: str, grouped: bool) -> str:
-    key = [*_key_values(vendor), bucket_sql("r.duration_ms", vendor)]
-    select = _select(key, ["sign"], rows, grouped, where="r.duration_ms IS NOT NULL")
-    sql = _upsert(DURATIONS, [*KEY, "bucket", "runs"], ["runs"], [*KEY, "bucket"])
-    return sql.format(select=select)
 
 
 def _select(key: list[str], sums: list[str], rows: str, grouped: bool, where: str | None) -> str:
@@ -125,12 +147,12 @@ def _changed(old: str, new: str) -> str:
     return f"({cols(old)}) IS DISTINCT FROM ({cols(new)})"
 
 
-def _postgres_function(name: str, rows: str) -> str:
+def _postgres_function(name: str, rows: str, targets) -> str:
+    body = "".join(f"{upsert(t, rows, 'postgresql', grouped=True)};\n" for t in targets)
     return f"""
         CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            {upsert_runs(rows, "postgresql", grouped=True)};
-            {upsert_durations(rows, "postgresql", grouped=True)};
+            {body}
             RETURN NULL;
         END $$
     """
@@ -145,31 +167,38 @@ PG_UPDATED_ROWS = (
     f"WHERE {_changed('o', 'n')}) r"
 )
 
-POSTGRES_TRIGGERS = [
-    _postgres_function("overview_rollup_insert", "(SELECT 1 AS sign, * FROM new_rows) r"),
-    _postgres_function("overview_rollup_delete", "(SELECT -1 AS sign, * FROM old_rows) r"),
-    _postgres_function("overview_rollup_update", PG_UPDATED_ROWS),
-    # DELETE, not TRUNCATE: Django's flush truncates these tables in the same statement.
-    f"""
-    CREATE FUNCTION overview_rollup_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        DELETE FROM {RUNS};
-        DELETE FROM {DURATIONS};
-        RETURN NULL;
-    END $$
-    """,
-    "CREATE TRIGGER overview_rollup_insert AFTER INSERT ON executions_execution "
-    "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
-    "EXECUTE FUNCTION overview_rollup_insert()",
-    "CREATE TRIGGER overview_rollup_delete AFTER DELETE ON executions_execution "
-    "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT "
-    "EXECUTE FUNCTION overview_rollup_delete()",
-    "CREATE TRIGGER overview_rollup_update AFTER UPDATE ON executions_execution "
-    "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT "
-    "EXECUTE FUNCTION overview_rollup_update()",
-    "CREATE TRIGGER overview_rollup_truncate AFTER TRUNCATE ON executions_execution "
-    "FOR EACH STATEMENT EXECUTE FUNCTION overview_rollup_truncate()",
-]
+
+def postgres_triggers(targets) -> list[str]:
+    deletes = "".join(f"DELETE FROM {t.table};\n" for t in targets)
+    return [
+        _postgres_function(
+            "overview_rollup_insert", "(SELECT 1 AS sign, * FROM new_rows) r", targets
+        ),
+        _postgres_function(
+            "overview_rollup_delete", "(SELECT -1 AS sign, * FROM old_rows) r", targets
+        ),
+        _postgres_function("overview_rollup_update", PG_UPDATED_ROWS, targets),
+        # DELETE, not TRUNCATE: Django's flush truncates these tables in the same statement.
+        f"""
+        CREATE FUNCTION overview_rollup_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            {deletes}
+            RETURN NULL;
+        END $$
+        """,
+        "CREATE TRIGGER overview_rollup_insert AFTER INSERT ON executions_execution "
+        "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
+        "EXECUTE FUNCTION overview_rollup_insert()",
+        "CREATE TRIGGER overview_rollup_delete AFTER DELETE ON executions_execution "
+        "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT "
+        "EXECUTE FUNCTION overview_rollup_delete()",
+        "CREATE TRIGGER overview_rollup_update AFTER UPDATE ON executions_execution "
+        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT "
+        "EXECUTE FUNCTION overview_rollup_update()",
+        "CREATE TRIGGER overview_rollup_truncate AFTER TRUNCATE ON executions_execution "
+        "FOR EACH STATEMENT EXECUTE FUNCTION overview_rollup_truncate()",
+    ]
+
 
 POSTGRES_DROP = [
     *(
@@ -183,25 +212,24 @@ POSTGRES_DROP = [
 ]
 
 
-def _sqlite_body(row: str, sign: str) -> str:
+def _sqlite_body(row: str, sign: str, targets) -> str:
     rows = f"(SELECT {sign} AS sign, {', '.join(f'{row}.{c} AS {c}' for c in WATCHED)}) r"
-    return (
-        f"{upsert_runs(rows, 'sqlite', grouped=False)}; "
-        f"{upsert_durations(rows, 'sqlite', grouped=False)};"
-    )
+    return " ".join(f"{upsert(t, rows, 'sqlite', grouped=False)};" for t in targets)
 
 
-SQLITE_TRIGGERS = [
-    "CREATE TRIGGER overview_rollup_insert AFTER INSERT ON executions_execution BEGIN "
-    f"{_sqlite_body('NEW', '1')} END",
-    "CREATE TRIGGER overview_rollup_delete AFTER DELETE ON executions_execution BEGIN "
-    f"{_sqlite_body('OLD', '-1')} END",
-    f"CREATE TRIGGER overview_rollup_update AFTER UPDATE OF {', '.join(WATCHED)} "
-    "ON executions_execution "
-    f"WHEN ({', '.join(f'OLD.{c}' for c in WATCHED)}) IS NOT "
-    f"({', '.join(f'NEW.{c}' for c in WATCHED)}) BEGIN "
-    f"{_sqlite_body('OLD', '-1')} {_sqlite_body('NEW', '1')} END",
-]
+def sqlite_triggers(targets) -> list[str]:
+    return [
+        "CREATE TRIGGER overview_rollup_insert AFTER INSERT ON executions_execution BEGIN "
+        f"{_sqlite_body('NEW', '1', targets)} END",
+        "CREATE TRIGGER overview_rollup_delete AFTER DELETE ON executions_execution BEGIN "
+        f"{_sqlite_body('OLD', '-1', targets)} END",
+        f"CREATE TRIGGER overview_rollup_update AFTER UPDATE OF {', '.join(WATCHED)} "
+        "ON executions_execution "
+        f"WHEN ({', '.join(f'OLD.{c}' for c in WATCHED)}) IS NOT "
+        f"({', '.join(f'NEW.{c}' for c in WATCHED)}) BEGIN "
+        f"{_sqlite_body('OLD', '-1', targets)} {_sqlite_body('NEW', '1', targets)} END",
+    ]
+
 
 SQLITE_DROP = [
     f"DROP TRIGGER IF EXISTS overview_rollup_{op}" for op in ("insert", "delete", "update")
@@ -210,12 +238,17 @@ SQLITE_DROP = [
 TRIGGER_NAMES = {"overview_rollup_insert", "overview_rollup_update", "overview_rollup_delete"}
 
 
-def install_triggers(schema_editor) -> None:
+def _targets(names) -> list[Target]:
+    return [TARGETS[name] for name in (names or TARGETS)]
+
+
+def install_triggers(schema_editor, names=None) -> None:
+    """Create the triggers that keep the rollups `names` (default: all of them)."""
     vendor = schema_editor.connection.vendor
-    statements = {"postgresql": POSTGRES_TRIGGERS, "sqlite": SQLITE_TRIGGERS}.get(vendor)
-    if statements is None:
+    builders = {"postgresql": postgres_triggers, "sqlite": sqlite_triggers}
+    if vendor not in builders:
         raise NotImplementedError(f"No rollup triggers for {vendor}.")
-    for statement in statements:
+    for statement in builders[vendor](_targets(names)):
         schema_editor.execute(statement)
 
 
@@ -228,18 +261,18 @@ def uninstall_triggers(schema_editor) -> None:
 def install_sqlite_triggers(schema_editor) -> None:
     """For a later migration that rebuilt executions_execution on SQLite (which drops
     its triggers): call it from a RunPython after the AlterField. No-op elsewhere."""
-    if schema_editor.connection.vendor != "sqlite":
+    connection = schema_editor.connection
+    if connection.vendor != "sqlite":
         return
-    for statement in SQLITE_DROP + SQLITE_TRIGGERS:
+    # Only the rollups whose tables exist at this point of the migration history.
+    with connection.cursor() as cursor:
+        tables = set(connection.introspection.table_names(cursor))
+    targets = [t for t in TARGETS.values() if t.table in tables]
+    for statement in SQLITE_DROP + sqlite_triggers(targets):
         schema_editor.execute(statement)
 
 
-def _fill_sql(vendor: str, where: str) -> list[str]:
-    rows = f"(SELECT 1 AS sign, * FROM executions_execution WHERE {where}) r"
-    return [upsert_runs(rows, vendor, grouped=True), upsert_durations(rows, vendor, grouped=True)]
-
-
-def rebuild(workspace_id: int | None = None, *, using=None) -> None:
+def rebuild(workspace_id: int | None = None, *, using=None, names=None) -> None:
     """Recompute the rollups (of one workspace, or all) from the executions table.
 
     On PostgreSQL the executions are locked against writers (readers go on) for the
@@ -249,10 +282,14 @@ def rebuild(workspace_id: int | None = None, *, using=None) -> None:
     vendor = conn.vendor
     where = "true" if workspace_id is None else "workspace_id = %s"
     params = [] if workspace_id is None else [int(workspace_id)]
+    rows = f"(SELECT 1 AS sign, * FROM executions_execution WHERE {where}) r"
     with transaction.atomic(using=conn.alias), conn.cursor() as cursor:
         if vendor == "postgresql":
             cursor.execute("LOCK TABLE executions_execution IN SHARE MODE")
-        for table in (RUNS, DURATIONS):
-            cursor.execute(f"DELETE FROM {table} WHERE {where}", params)
-        for statement in _fill_sql(vendor, where):
-            cursor.execute(statement, params)
+        for target in _targets(names):
+            cursor.execute(f"DELETE FROM {target.table} WHERE {where}", params)
+            cursor.execute(upsert(target, rows, vendor, grouped=True), params)
+        if vendor == "postgresql":
+            # Fresh statistics: the planner must know these tables are big now.
+            for target in _targets(names):
+                cursor.execute(f"ANALYZE {target.table}")

@@ -8,18 +8,20 @@ the bucket edges) and in Python on SQLite, where data sets are small.
 
 from bisect import bisect_right
 from collections import defaultdict
+from copy import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from executions.models import TERMINAL_STATUSES, Execution, Status
 
 from . import histogram
 from .query import OverviewQuery, local_day_start
+from .rollups import AGENT_HOURS, DURATION_HOURS, DURATIONS, RUNS, STATUS_HOURS
 
 # Failed runs for the error rate: "terminated" counts once the status exists.
 ERROR_STATUSES = [s for s in ("failed", "timed_out", "terminated") if s in Status.values]
@@ -28,6 +30,7 @@ STATUS_ORDER = [str(s) for s in Status]
 QUANTILES = (0.5, 0.95, 0.99)
 SPIKE_FACTOR = 3  # a run is a spike above this many times its version's mean
 SPIKE_LIMIT = 20
+SPIKE_SCAN = 1000  # at most this many spikes are ranked
 APPROVAL_LIMIT = 20
 
 RUN_SUMS = [
@@ -99,7 +102,7 @@ def _grouped(
 
 
 # Decimal sums, at the scale of the execution's own columns (SQLite sums them as floats).
-DECIMAL_SCALE = {"cost_usd": Decimal("0.000001"), "credits": Decimal("0.0001")}
+DECIMAL_SCALE = {"cost_usd": Decimal("1e-12"), "credits": Decimal("0.0001")}
 
 
 def _number(name: str, value) -> int | Decimal:
@@ -183,35 +186,46 @@ class Timeline:
     totals: Bucket
 
 
+def _filtered(query: OverviewQuery) -> bool:
+    return any(v is not None for v in (query.agent, query.version, query.source, query.schedule))
+
+
 def timeline(query: OverviewQuery) -> Timeline:
     """Every time chart's numbers: runs by status, error rate, percentiles, tokens and
-    cost by agent, credits per run. Two queries."""
+    cost by agent, credits per run. Two or three queries: the narrow rollups when no
+    filter applies, the full ones (which have every filter's column) otherwise."""
     if query.grain == "minute":
         run_rows, duration_rows = _from_executions(query)
+        status_rows = agent_rows = run_rows
+    elif _filtered(query):
+        run_rows = _grouped(query, RUNS, ["status", "agent_name"], RUN_SUMS, query.edges)
+        status_rows = agent_rows = run_rows
+        duration_rows = _grouped(query, DURATIONS, ["bucket"], ["runs"], query.edges)
     else:
-        run_rows = _grouped(
-            query, "executions_runrollup", ["status", "agent_name"], RUN_SUMS, query.edges
+        status_rows = _grouped(query, STATUS_HOURS, ["status"], RUN_SUMS, query.edges)
+        agent_rows = _grouped(
+            query, AGENT_HOURS, ["agent_name"], ["total_tokens", "cost_usd"], query.edges
         )
-        duration_rows = _grouped(
-            query, "executions_durationrollup", ["bucket"], ["runs"], query.edges
-        )
+        duration_rows = _grouped(query, DURATION_HOURS, ["bucket"], ["runs"], query.edges)
     buckets = [Bucket(start=a, end=b) for a, b in query.buckets]
     totals = Bucket(start=query.start, end=query.end)
     statuses: set[str] = set()
     agents: set[str] = set()
-    for row in run_rows:
-        if not 0 <= row["b"] < len(buckets):
-            continue
-        for target in (buckets[row["b"]], totals):
-            _add_runs(target, row)
+
+    def targets(row):
+        return (buckets[row["b"]], totals) if 0 <= row["b"] < len(buckets) else ()
+
+    for row in status_rows:
+        for target in targets(row):
+            _add_status(target, row)
         statuses.add(row["status"])
+    for row in agent_rows:
+        for target in targets(row):
+            _add_agent(target, row)
         agents.add(row["agent_name"])
     for row in duration_rows:
-        if 0 <= row["b"] < len(buckets):
-            for target in (buckets[row["b"]], totals):
-                target.durations[row["bucket"]] = (
-                    target.durations.get(row["bucket"], 0) + row["runs"]
-                )
+        for target in targets(row):
+            target.durations[row["bucket"]] = target.durations.get(row["bucket"], 0) + row["runs"]
     for target in (*buckets, totals):
         target.percentiles = histogram.percentiles(target.durations, QUANTILES)
     return Timeline(
@@ -222,18 +236,22 @@ def timeline(query: OverviewQuery) -> Timeline:
     )
 
 
-def _add_runs(target: Bucket, row: dict) -> None:
-    status, agent, runs = row["status"], row["agent_name"], int(row["runs"])
+def _add_status(target: Bucket, row: dict) -> None:
+    status, runs = row["status"], int(row["runs"])
     target.statuses[status] = target.statuses.get(status, 0) + runs
     target.runs += runs
     if status in ERROR_STATUSES:
         target.errors += runs
     if status in FINISHED_STATUSES:
         target.finished += runs
-    target.tokens[agent] = target.tokens.get(agent, 0) + int(row["total_tokens"])
-    target.cost[agent] = target.cost.get(agent, Decimal(0)) + Decimal(row["cost_usd"])
     target.credits += Decimal(row["credits"])
     target.credited_runs += int(row["credited_runs"])
+
+
+def _add_agent(target: Bucket, row: dict) -> None:
+    agent = row["agent_name"]
+    target.tokens[agent] = target.tokens.get(agent, 0) + int(row["total_tokens"])
+    target.cost[agent] = target.cost.get(agent, Decimal(0)) + Decimal(row["cost_usd"])
 
 
 @dataclass
@@ -275,66 +293,67 @@ class Ranked:
         return f"{self.agent_name}:{self.version_name}" if self.version_name else self.agent_name
 
 
-def ranked(query: OverviewQuery, *, by_version: bool, now: datetime | None = None) -> list[Ranked]:
-    """Agents (or versions) by runs, with error rate, p95, cost, the change against the
-    previous period of the same length, and runs per day of the last 7 days."""
-    keys = ["agent_name", "version_name", "agent_version_id"] if by_version else ["agent_name"]
+def ranked_lists(
+    query: OverviewQuery, *, now: datetime | None = None
+) -> tuple[list[Ranked], list[Ranked]]:
+    """Agents and versions by runs, with error rate, p95, cost, the change against the
+    previous period of the same length, and runs per day of the last 7 days.
+
+    Read once per version (three queries); an agent is the sum of its versions, its
+    histogram the sum of theirs, so both lists come from the same rows.
+    """
+    keys = ["agent_name", "version_name", "agent_version_id"]
     prev_start, _ = query.previous
     edges = [prev_start, query.start, query.end]
-    found: dict[tuple, Ranked] = {}
+    versions: dict[tuple, Ranked] = {}
+    agents: dict[tuple, Ranked] = {}
 
-    def entry(row) -> Ranked:
+    def entries(row) -> tuple[Ranked, Ranked]:
         key = tuple(row[k] for k in keys)
-        if key not in found:
-            found[key] = Ranked(
-                agent_name=row["agent_name"],
-                version_name=row.get("version_name", ""),
-                agent_version_id=row.get("agent_version_id", 0),
-            )
-        return found[key]
+        if key not in versions:
+            versions[key] = Ranked(row["agent_name"], row["version_name"], row["agent_version_id"])
+        if row["agent_name"] not in agents:
+            agents[row["agent_name"]] = Ranked(row["agent_name"], "", 0)
+        return versions[key], agents[row["agent_name"]]
 
     for row in _grouped(
-        query,
-        "executions_runrollup",
-        [*keys, "status"],
-        ["runs", "total_tokens", "cost_usd"],
-        edges,
+        query, RUNS, [*keys, "status"], ["runs", "total_tokens", "cost_usd"], edges
     ):
-        item, runs, current = entry(row), int(row["runs"]), row["b"] == 1
+        runs, current = int(row["runs"]), row["b"] == 1
         error = row["status"] in ERROR_STATUSES
         finished = row["status"] in FINISHED_STATUSES
-        if current:
-            item.runs += runs
-            item.errors += runs * error
-            item.finished += runs * finished
-            item.cost += Decimal(row["cost_usd"])
-            item.tokens += int(row["total_tokens"])
-        else:
-            item.previous_runs += runs
-            item.previous_errors += runs * error
-            item.previous_finished += runs * finished
-            item.previous_cost += Decimal(row["cost_usd"])
-    for row in _grouped(query, "executions_durationrollup", [*keys, "bucket"], ["runs"], edges):
-        item = entry(row)
-        target = item.durations if row["b"] == 1 else item.previous_durations
-        target[row["bucket"]] = target.get(row["bucket"], 0) + int(row["runs"])
-    _sparklines(query, keys, found, now=now)
-    return sorted((r for r in found.values() if r.runs), key=lambda r: (-r.runs, r.label))
+        for item in entries(row):
+            if current:
+                item.runs += runs
+                item.errors += runs * error
+                item.finished += runs * finished
+                item.cost += Decimal(row["cost_usd"])
+                item.tokens += int(row["total_tokens"])
+            else:
+                item.previous_runs += runs
+                item.previous_errors += runs * error
+                item.previous_finished += runs * finished
+                item.previous_cost += Decimal(row["cost_usd"])
+    for row in _grouped(query, DURATIONS, [*keys, "bucket"], ["runs"], edges):
+        for item in entries(row):
+            target = item.durations if row["b"] == 1 else item.previous_durations
+            target[row["bucket"]] = target.get(row["bucket"], 0) + int(row["runs"])
+    for item in (*versions.values(), *agents.values()):
+        item.sparkline = [0] * 7
+    for row in _grouped(query, RUNS, keys, ["runs"], sparkline_edges(query, now)):
+        if 0 <= row["b"] < 7:
+            for item in entries(row):
+                item.sparkline[row["b"]] += int(row["runs"])
+
+    def order(items):
+        return sorted((r for r in items if r.runs), key=lambda r: (-r.runs, r.label))
+
+    return order(agents.values()), order(versions.values())
 
 
 def sparkline_edges(query: OverviewQuery, now: datetime | None = None) -> list[datetime]:
     today = timezone.localtime(now or timezone.now(), query.tz).date()
     return [local_day_start(today - timedelta(days=6 - i), query.tz) for i in range(8)]
-
-
-def _sparklines(query, keys, found, now=None) -> None:
-    edges = sparkline_edges(query, now)
-    for item in found.values():
-        item.sparkline = [0] * 7
-    for row in _grouped(query, "executions_runrollup", keys, ["runs"], edges):
-        key = tuple(row[k] for k in keys)
-        if key in found and 0 <= row["b"] < 7:
-            found[key].sparkline[row["b"]] += int(row["runs"])
 
 
 def agent_sparklines(*, workspace, tz, now=None) -> dict[str, list[int]]:
@@ -355,7 +374,7 @@ def agent_sparklines(*, workspace, tz, now=None) -> dict[str, list[int]]:
     )
     edges = sparkline_edges(stub, now)
     lines: dict[str, list[int]] = defaultdict(lambda: [0] * 7)
-    for row in _grouped(stub, "executions_runrollup", ["agent_name"], ["runs"], edges):
+    for row in _grouped(stub, RUNS, ["agent_name"], ["runs"], edges):
         if 0 <= row["b"] < 7:
             lines[row["agent_name"]][row["b"]] += int(row["runs"])
     return dict(lines)
@@ -370,41 +389,47 @@ class Spike:
 
 def credit_spikes(query: OverviewQuery) -> list[Spike]:
     """Runs in the range whose credits are over SPIKE_FACTOR times their version's
-    mean credits per run (over the same range), the largest first."""
+    mean credits per run (over the range, or the 30 days before its end if longer),
+    the furthest above first. One range scan per version on the
+    (workspace, agent_version, credits) index, so only the spikes are read."""
+    window = copy(query)
+    window.start = min(query.start, query.end - timedelta(days=30))
     usual = {}
     for row in _grouped(
-        query,
-        "executions_runrollup",
-        ["agent_version_id", "agent_name"],
-        ["credits", "credited_runs"],
-        None,
+        window, RUNS, ["agent_version_id", "agent_name"], ["credits", "credited_runs"], None
     ):
         if row["credited_runs"]:
             usual[(row["agent_version_id"], row["agent_name"])] = Decimal(row["credits"]) / int(
                 row["credited_runs"]
             )
+    above = Q()
+    for (version, agent), mean in usual.items():
+        if version:
+            above |= Q(agent_version_id=version, credits__gt=mean * SPIKE_FACTOR)
+        else:
+            above |= Q(agent_version_id=None, agent_name=agent, credits__gt=mean * SPIKE_FACTOR)
     if not usual:
         return []
-    floor = min(usual.values()) * SPIKE_FACTOR
-    runs = _scoped_runs(query).filter(credits__gt=floor).order_by(F("credits").desc())
+    runs = (
+        _scoped_runs(query)
+        .filter(above)
+        .only(
+            "id",
+            "agent_name",
+            "version_name",
+            "agent_version_id",
+            "credits",
+            "cost_usd",
+            "created_at",
+            "status",
+        )
+    )
     spikes = []
-    # The credits index is walked from the top; a version's usual decides each run.
-    for execution in runs.only(
-        "id",
-        "agent_name",
-        "version_name",
-        "agent_version_id",
-        "credits",
-        "cost_usd",
-        "created_at",
-        "status",
-    )[:500]:
-        mean = usual.get((execution.agent_version_id or 0, execution.agent_name))
-        if mean and execution.credits > mean * SPIKE_FACTOR:
-            spikes.append(Spike(execution, mean, float(execution.credits / mean)))
-            if len(spikes) == SPIKE_LIMIT:
-                break
-    return spikes
+    for execution in runs[:SPIKE_SCAN]:
+        mean = usual[(execution.agent_version_id or 0, execution.agent_name)]
+        spikes.append(Spike(execution, mean, float(execution.credits / mean)))
+    spikes.sort(key=lambda s: (-s.ratio, s.execution.created_at))
+    return spikes[:SPIKE_LIMIT]
 
 
 def _scoped_runs(query: OverviewQuery):

@@ -18,8 +18,7 @@ REGIONS = ("timeline", "ranked", "spikes")
 
 
 def _ranked(query) -> dict:
-    agents = selectors.ranked(query, by_version=False)
-    versions = selectors.ranked(query, by_version=True)
+    agents, versions = selectors.ranked_lists(query)
     return {
         "lists": [
             (present.ranked_chart(query, agents, False), agents),
@@ -74,10 +73,9 @@ def _chart(query, name: str):
         tl = selectors.timeline(query)
         return {c.id: c for c in present.timeline_charts(query, tl)}[name]
     if name in ("agents", "versions"):
+        agents, versions = selectors.ranked_lists(query)
         by_version = name == "versions"
-        return present.ranked_chart(
-            query, selectors.ranked(query, by_version=by_version), by_version
-        )
+        return present.ranked_chart(query, versions if by_version else agents, by_version)
     if name == "spikes":
         return present.spikes_chart(selectors.credit_spikes(query))
     if name == "approvals":

@@ -8,6 +8,7 @@ from executions.models import Execution
 from executions.overview.histogram import bucket_of
 from executions.overview.models import DurationRollup, RunRollup
 
+SCALE = {"cost_usd": Decimal("1e-12"), "credits": Decimal("0.0001")}
 SUMS = [
     "runs",
     "timed_runs",
@@ -55,10 +56,7 @@ def expected() -> tuple[dict, dict]:
 
 def _normal(runs: dict) -> dict:
     return {
-        k: {
-            c: Decimal(v).quantize(Decimal("0.000001")) if c in ("cost_usd", "credits") else v
-            for c, v in row.items()
-        }
+        k: {c: Decimal(v).quantize(SCALE[c]) if c in SCALE else v for c, v in row.items()}
         for k, row in runs.items()
     }
 
@@ -102,3 +100,63 @@ def assert_rollups_exact() -> None:
     got_runs, got_durations = actual()
     assert got_runs == want_runs
     assert got_durations == want_durations
+    assert_narrow_rollups_exact()
+
+
+def _narrow_expected(full_runs: dict, full_durations: dict) -> dict:
+    """The narrow rollups are sums of the full ones' keys: (ws, hour, status),
+    (ws, hour, agent), (ws, hour, bucket)."""
+    status_hours: dict = defaultdict(lambda: dict.fromkeys(SUMS, 0))
+    agent_hours: dict = defaultdict(lambda: dict.fromkeys(("runs", "total_tokens", "cost_usd"), 0))
+    duration_hours: Counter = Counter()
+    for key, row in full_runs.items():
+        ws, hour, agent, status = key[0], key[1], key[2], key[7]
+        for c in SUMS:
+            status_hours[(ws, hour, status)][c] += row[c]
+        for c in ("runs", "total_tokens", "cost_usd"):
+            agent_hours[(ws, hour, agent)][c] += row[c]
+    for key, n in full_durations.items():
+        duration_hours[(key[0], key[1], key[7])] += n
+    drop = lambda rows: {k: v for k, v in rows.items() if any(v.values())}  # noqa: E731
+    return {
+        "status_hours": _normal(drop(status_hours)),
+        "agent_hours": _normal(drop(agent_hours)),
+        "duration_hours": {k: n for k, n in duration_hours.items() if n},
+    }
+
+
+def _narrow_actual() -> dict:
+    from executions.overview.models import AgentHour, DurationHour, StatusHour
+
+    def rows(model, key, sums):
+        out = {}
+        for r in model.objects.all():
+            values = {c: getattr(r, c) for c in sums}
+            if any(values.values()):
+                out[tuple(getattr(r, k) for k in key)] = values
+        return out
+
+    fix = lambda rows: {(k[0], k[1].astimezone(UTC), k[2]): v for k, v in rows.items()}  # noqa: E731
+    return {
+        "status_hours": _normal(fix(rows(StatusHour, ("workspace_id", "hour", "status"), SUMS))),
+        "agent_hours": _normal(
+            fix(
+                rows(
+                    AgentHour,
+                    ("workspace_id", "hour", "agent_name"),
+                    ("runs", "total_tokens", "cost_usd"),
+                )
+            )
+        ),
+        "duration_hours": {
+            k: v["runs"]
+            for k, v in fix(
+                rows(DurationHour, ("workspace_id", "hour", "bucket"), ("runs",))
+            ).items()
+        },
+    }
+
+
+def assert_narrow_rollups_exact() -> None:
+    want_runs, want_durations = expected()
+    assert _narrow_actual() == _narrow_expected(want_runs, want_durations)

@@ -242,10 +242,10 @@ def test_htmx_gets_one_region_and_history_restore_the_page(alice_client, runs):
 def test_the_full_page_reads_a_fixed_number_of_queries(
     alice_client, runs, django_assert_max_num_queries
 ):
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(24):
         get(alice_client, "range=90d")
     ExecutionFactory.create_batch(10, agent_version=runs[1].agent_version)
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(24):
         get(alice_client, "range=90d")
 
 
@@ -308,3 +308,20 @@ def test_the_table_takes_an_exact_time_range(alice_client, agent_version):
     assert response.status_code == 200
     assert "after" in response.context["form"].errors
     assert b"Created from" in response.content
+
+
+def test_ranked_agents_and_versions_equal_exact_sql(alice_client, runs):
+    response = get(alice_client, "range=24h")
+    agents_chart, versions_chart = (chart for chart, _ in response.context["lists"])
+    agents, versions = (items for _, items in response.context["lists"])
+    start = response.context["q"].start
+    for item in agents:
+        mine = Execution.objects.filter(agent_name=item.agent_name, created_at__gte=start)
+        assert item.runs == mine.count()
+        assert item.errors == mine.filter(status__in=["failed", "timed_out"]).count()
+        durations = list(mine.exclude(duration_ms=None).values_list("duration_ms", flat=True))
+        exact = histogram.nearest_rank(durations, 0.95)
+        assert abs(item.p95 - exact) <= 0.045 * exact
+        assert item.sparkline[-1] + item.sparkline[-2] >= 0 and sum(item.sparkline) <= item.runs
+    assert sum(v.runs for v in versions) == sum(a.runs for a in agents) == 30
+    assert [row[0].text for row in versions_chart.rows] == [v.label for v in versions]
