@@ -312,7 +312,7 @@ def test_the_table_takes_an_exact_time_range(alice_client, agent_version):
 
 def test_ranked_agents_and_versions_equal_exact_sql(alice_client, runs):
     response = get(alice_client, "range=24h")
-    agents_chart, versions_chart = (chart for chart, _ in response.context["lists"])
+    _, versions_chart = (chart for chart, _ in response.context["lists"])
     agents, versions = (items for _, items in response.context["lists"])
     start = response.context["q"].start
     for item in agents:
