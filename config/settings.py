@@ -152,6 +152,20 @@ def database_from_env() -> dict:
     if engine == "django.db.backends.postgresql" and not config.get("NAME"):
         raise ImproperlyConfigured("DATABASE_URL names no database (postgres://host:5432/NAME).")
     config["CONN_HEALTH_CHECKS"] = True
+    if engine == "django.db.backends.postgresql" and envbool("DB_POOL", "1"):
+        # Under ASGI every request and every stream poll runs in a thread of its own, and
+        # persistent connections are per thread: they pile up until PostgreSQL refuses
+        # everyone. A pool per process bounds them (docs/scaling.md, "Connection
+        # budget"); Django requires CONN_MAX_AGE 0 with it.
+        config["CONN_MAX_AGE"] = 0
+        config.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": envint("DB_POOL_MIN_SIZE", "1"),
+            "max_size": envint("DB_POOL_MAX_SIZE", "8"),
+            # A request waits this long for a free connection, then answers 503.
+            "timeout": envint("DB_POOL_TIMEOUT", "10"),
+            # Connections idle this long (beyond min_size) are closed.
+            "max_idle": envint("DB_POOL_MAX_IDLE", "60"),
+        }
     return config
 
 
@@ -193,6 +207,11 @@ STORAGES = {
 }
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+# Open server-sent event streams, per person (the live run page) and per API key, in
+# each web process; one more answers 429 (docs/scaling.md, "Connection budget").
+MAX_STREAMS_PER_USER = envint("MAX_STREAMS_PER_USER", "10")
+MAX_STREAMS_PER_KEY = envint("MAX_STREAMS_PER_KEY", "20")
 
 # Webhooks go only to public addresses (executions/control/outbound.py). Hosts or
 # networks listed here may be reached anyway: "127.0.0.1,10.0.0.0/8,runtime.internal".

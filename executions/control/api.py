@@ -19,7 +19,7 @@ from ninja import Status as Answer
 from pydantic import AfterValidator, Field, model_validator
 
 from agents.validation import url_problem
-from executions import selectors
+from executions import connections, selectors
 from executions.ingest import selectors as api_selectors
 from executions.ingest import services
 from executions.ingest.api import execution_detail
@@ -195,6 +195,7 @@ def _answer(request, execution: Execution, payload: ExecuteIn, created_status: i
         left = limit - (time.monotonic() - started)
         if status in TERMINAL_STATUSES or left <= 0:
             break
+        connections.release()  # a sync execute holds no connection while it waits
         time.sleep(min(poll, left))
     execution = _get(request, execution.pk)
     wait = {

@@ -37,12 +37,13 @@ from collections.abc import AsyncIterator, Iterator
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from agents.decorators import with_workspace
+from executions import connections
 from executions.models import Execution, Step, StepKind, StepStatus
 
 from . import selectors
@@ -240,6 +241,7 @@ def _events(stream: ExecutionStream, *, once: bool) -> Iterator[str]:
         return
     began = last_sent = time.monotonic()
     while time.monotonic() - began < _max_seconds():
+        connections.release()  # no connection held while waiting
         time.sleep(_poll_seconds())
         events = stream.tick()
         if events:
@@ -257,14 +259,14 @@ def _events(stream: ExecutionStream, *, once: bool) -> Iterator[str]:
 async def _aevents(stream: ExecutionStream, *, once: bool) -> AsyncIterator[str]:
     # Under ASGI an async iterator keeps the event loop free between ticks; the
     # database work of each tick runs in a worker thread.
-    for event in await sync_to_async(stream.start)():
+    for event in await sync_to_async(connections.released(stream.start))():
         yield event
     if stream.finished or once or _max_seconds() <= 0:
         return
     began = last_sent = time.monotonic()
     while time.monotonic() - began < _max_seconds():
         await asyncio.sleep(_poll_seconds())
-        events = await sync_to_async(stream.tick)()
+        events = await sync_to_async(connections.released(stream.tick))()
         if events:
             last_sent = time.monotonic()
             for event in events:
@@ -288,6 +290,17 @@ def _cursor(request) -> int | None:
 @with_workspace
 def execution_stream(request, pk):
     execution = selectors.execution_get_detail(workspace=request.workspace, pk=pk)
+    limit = connections.max_streams_per_user()
+    slot = connections.stream_slot("user", request.user.pk, limit)
+    if slot is None:
+        response = HttpResponse(
+            f"Too many live views open: at most {limit} per person. Close some tabs of "
+            "running executions and reload.",
+            status=429,
+            content_type="text/plain; charset=utf-8",
+        )
+        response["Retry-After"] = "10"
+        return response
     stream = ExecutionStream(
         execution, after=_cursor(request), tz=timezone.get_current_timezone(), request=request
     )
@@ -296,7 +309,9 @@ def execution_stream(request, pk):
         content = _aevents(stream, once=once)
     else:
         content = _events(stream, once=once)
-    response = StreamingHttpResponse(content, content_type="text/event-stream; charset=utf-8")
+    response = StreamingHttpResponse(
+        connections.held(content, slot), content_type="text/event-stream; charset=utf-8"
+    )
     response["Cache-Control"] = "no-cache, no-transform"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
     return response

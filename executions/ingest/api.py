@@ -15,13 +15,13 @@ from uuid import UUID
 import orjson
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import FileResponse, JsonResponse, StreamingHttpResponse
 from django.utils.http import http_date
 from ninja import File, Form, Header, Query, Router
 from ninja import Status as Answer
 from ninja.files import UploadedFile
 
-from executions import json_input, selectors
+from executions import connections, json_input, selectors
 from executions.models import TERMINAL_STATUSES, Execution, Priority, Step
 
 from . import selectors as api_selectors
@@ -445,6 +445,7 @@ def execution_wait(
         left = limit - (time.monotonic() - started)
         if status in TERMINAL_STATUSES or left <= 0:
             break
+        connections.release()  # a long poll holds no connection while it waits
         time.sleep(min(poll, left))
     execution = selectors.execution_get(workspace=request.workspace, pk=execution_id)
     waited = time.monotonic() - started
@@ -461,7 +462,7 @@ def execution_wait(
 
 @router.get(
     "/executions/{execution_id}/stream",
-    response={401: ErrorOut, 404: ErrorOut, 422: ValidationErrorOut},
+    response={401: ErrorOut, 404: ErrorOut, 422: ValidationErrorOut, 429: ErrorOut},
     summary="Stream an execution's events (SSE)",
     openapi_extra={
         "responses": {
@@ -476,6 +477,17 @@ def execution_wait(
 )
 def execution_stream(request, execution_id: UUID):
     execution = selectors.execution_get(workspace=request.workspace, pk=execution_id)
+    limit = connections.max_streams_per_key()
+    slot = connections.stream_slot("key", request.api_key.pk, limit)
+    if slot is None:
+        return JsonResponse(
+            {
+                "detail": f"Too many open streams: at most {limit} per API key "
+                "(MAX_STREAMS_PER_KEY). Close one, or retry after a while."
+            },
+            status=429,
+            headers={"Retry-After": "10"},
+        )
     last = request.headers.get("Last-Event-ID", "")
     after_id = int(last) if last.isdigit() and len(last) < 19 else None
     stream = api_stream.ApiStream(
@@ -488,7 +500,9 @@ def execution_stream(request, execution_id: UUID):
         if isinstance(request, ASGIRequest)
         else api_stream.events(stream)
     )
-    response = StreamingHttpResponse(content, content_type="text/event-stream")
+    response = StreamingHttpResponse(
+        connections.held(content, slot), content_type="text/event-stream"
+    )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response

@@ -15,7 +15,8 @@ last step it saw. An execution that has already ended sends its single final fra
 Changes are found by polling the database (the one thing every web process shares)
 every RUNBOARD_API_POLL_SECONDS; a stream lasts at most RUNBOARD_API_STREAM_MAX_SECONDS
 and then closes, and the client reconnects. Under ASGI the loop is async, so an open
-stream holds no thread between polls.
+stream holds no thread between polls, and each poll hands its database connection back
+(executions/connections.py), so it holds no connection either.
 """
 
 import asyncio
@@ -26,7 +27,7 @@ from collections.abc import AsyncIterator, Iterator
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from executions import selectors
+from executions import connections, selectors
 from executions.models import TERMINAL_STATUSES, Execution, Status, Step, StepKind, StepStatus
 
 from . import selectors as api_selectors
@@ -175,6 +176,7 @@ def events(stream: ApiStream) -> Iterator[str]:
         if time.monotonic() > deadline:
             yield TIME_LIMIT
             return
+        connections.release()  # no connection held while waiting
         time.sleep(_setting("RUNBOARD_API_POLL_SECONDS", 0.5))
         out = stream.tick()
         if out:
@@ -187,7 +189,7 @@ def events(stream: ApiStream) -> Iterator[str]:
 
 async def aevents(stream: ApiStream) -> AsyncIterator[str]:
     """For ASGI: the event loop is free between polls; each poll runs in a thread."""
-    first = await sync_to_async(stream.start)()
+    first = await sync_to_async(connections.released(stream.start))()
     if first:
         yield "".join(first)
     deadline = time.monotonic() + _setting("RUNBOARD_API_STREAM_MAX_SECONDS", 600)
@@ -197,7 +199,7 @@ async def aevents(stream: ApiStream) -> AsyncIterator[str]:
             yield TIME_LIMIT
             return
         await asyncio.sleep(_setting("RUNBOARD_API_POLL_SECONDS", 0.5))
-        out = await sync_to_async(stream.tick)()
+        out = await sync_to_async(connections.released(stream.tick))()
         if out:
             last_sent = time.monotonic()
             yield "".join(out)
