@@ -178,3 +178,16 @@ def test_late_pages_keep_their_query_count(alice_client, runs, django_assert_num
     nxt = [a for a in parse(response.content).select("a", attr="rel") if a.attrs["rel"] == "next"]
     with django_assert_num_queries(len(first.captured_queries)):
         htmx(alice_client, URL + nxt[0].attrs["href"])
+
+
+@pytest.mark.parametrize("query", ["q=order", "q=order&status=completed", "q=order&source=api"])
+def test_late_batch_groups_match_the_counted_ones(alice_client, runs, query):
+    late = htmx(alice_client, f"{URL}?{query}").context["page"]
+    counted = htmx(alice_client, f"{URL}?{query}&part=total").context["page"]
+    assert late.total is None and counted.total is not None
+
+    def groups(page):
+        return [(e.pk, e.matching) for e in page.entries if getattr(e, "is_batch", False)]
+
+    assert groups(late) == groups(counted)
+    assert [e.pk for e in late.entries] == [e.pk for e in counted.entries]
