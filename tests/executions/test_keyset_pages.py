@@ -190,7 +190,9 @@ def hours(agent_version, workspace):
     return made
 
 
-@pytest.mark.parametrize("query", ["", "flat=1", "sort=started", "status=completed&flat=1"])
+@pytest.mark.parametrize(
+    "query", ["", "flat=1", "sort=started", "status=completed&flat=1", "source=api&flat=1"]
+)
 def test_page_numbers_found_through_the_hours_match_offsets(
     alice_client, hours, query, monkeypatch
 ):
@@ -212,4 +214,5 @@ def test_page_numbers_found_through_the_hours_match_offsets(
         by_hours = pages()
     assert by_hours == by_offset
     assert len(by_offset) >= 4
-    assert any("executions_runrollup" in q["sql"] for q in ctx.captured_queries)
+    rollups = ("executions_runrollup", "executions_statushour", "executions_agenthour")
+    assert any(name in q["sql"] for q in ctx.captured_queries for name in rollups)
