@@ -1,4 +1,5 @@
 import hashlib
+import json
 import secrets
 from decimal import Decimal
 
@@ -105,6 +106,11 @@ class AgentVersion(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.agent.name}:{self.version}"
+
+    @property
+    def config_json(self) -> str:
+        """The config as people read it on the agent page."""
+        return json.dumps(self.config or {}, indent=2, ensure_ascii=False)
 
 
 def _hash_key(raw: str) -> str:

@@ -112,3 +112,28 @@ class DecisionForm(forms.Form):
     note = forms.CharField(
         required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
     )
+
+
+class RerunForm(RunForm):
+    """The Run form pre-filled with a finished run's version, inputs, priority and
+    metadata, to edit before starting it again; one run, no batch."""
+
+    def __init__(self, *args, execution, **kwargs):
+        agent = execution.agent
+        super().__init__(*args, workspace=execution.workspace, agent=agent, **kwargs)
+        del self.fields["batch_name"]
+        self.fields["inputs"].help_text = "A JSON object."
+        if not self.is_bound:
+            self.initial["version"] = execution.agent_version_id
+            self.initial["inputs"] = json.dumps(execution.input, indent=2, ensure_ascii=False)
+            self.initial["priority"] = Priority(execution.priority).label
+            if execution.metadata:
+                self.initial["metadata"] = json.dumps(
+                    execution.metadata, indent=2, ensure_ascii=False
+                )
+
+    def clean_inputs(self):
+        value = super().clean_inputs()
+        if isinstance(value, list):
+            raise forms.ValidationError("inputs: a rerun takes one JSON object, not a list.")
+        return value

@@ -365,9 +365,21 @@ def batch_execute(
     return batch
 
 
-def execution_rerun(*, execution: Execution, triggered_by=None) -> Execution:
+def execution_rerun(
+    *,
+    execution: Execution,
+    triggered_by=None,
+    agent_version: AgentVersion | None = None,
+    inputs=None,
+    priority=None,
+    metadata=None,
+) -> Execution:
     """A new execution with the same version, inputs, priority and metadata, linked to
-    the original (rerun_of, and the original's `reruns`). Only a finished run reruns."""
+    the original (rerun_of, and the original's `reruns`). Only a finished run reruns.
+
+    Any of version, inputs, priority and metadata may be given to change it (the
+    dashboard's pre-filled Rerun form); what is given is checked as for an execute.
+    """
     if not execution.is_terminal:
         raise IllegalAction(
             execution,
@@ -375,7 +387,7 @@ def execution_rerun(*, execution: Execution, triggered_by=None) -> Execution:
             f"Execution {execution.id} is {execution.status}; only a finished execution can "
             "be rerun. Cancel it first, or wait for it to end.",
         )
-    version = execution.agent_version
+    version = agent_version or execution.agent_version
     if version is None:
         raise IllegalAction(
             execution,
@@ -383,12 +395,20 @@ def execution_rerun(*, execution: Execution, triggered_by=None) -> Execution:
             f"The agent version {execution.agent_label} that ran execution {execution.id} "
             "has been removed, so it cannot be rerun.",
         )
+    if version.agent.workspace_id != execution.workspace_id:
+        raise NotFound("agent: no such agent version in this workspace.")
+    if inputs is None:
+        inputs = execution.input
+    else:
+        inputs_validate(agent_version=version, inputs=inputs)
+    priority = execution.priority if priority is None else priority_parse(priority)
+    metadata = execution.metadata if metadata is None else _metadata_parse(metadata)
     with transaction.atomic():
         rerun = _execution_new(
             agent_version=version,
-            inputs=execution.input,
-            priority=execution.priority,
-            metadata=execution.metadata,
+            inputs=inputs,
+            priority=priority,
+            metadata=metadata,
             source=Source.RERUN,
             triggered_by=triggered_by,
             rerun_of=execution,

@@ -24,7 +24,7 @@ from executions.models import Source
 
 from . import scheduling, selectors
 from . import services as control
-from .forms import DecisionForm, RunForm
+from .forms import DecisionForm, RerunForm, RunForm
 
 REVIEW_PAGE_SIZE = 25
 
@@ -104,21 +104,62 @@ def execution_cancel(request, pk):
         service=control.execution_cancel,
         done="Execution cancelled. Its runtime has been told to stop.",
         user=request.user,
+        # The reason typed when asked; people read it in the run's stopped box.
+        reason=request.POST.get("reason", "")[:2000],
     )
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @with_workspace
 def execution_rerun(request, pk):
-    return _act(
+    """GET: the Run form pre-filled with this run's parameters, to edit first. POST from
+    that form: start it with what was edited; POST without (the "Rerun as is" button):
+    the same run again, in one click."""
+    if request.method == "POST" and "inputs" not in request.POST:
+        return _act(
+            request,
+            pk,
+            need="operate",
+            action="rerun executions",
+            service=control.execution_rerun,
+            done="Rerun queued: this is the new execution.",
+            open_result=True,
+            triggered_by=request.user,
+        )
+    refused = _forbidden(request, "operate", "rerun executions")
+    if refused:
+        return refused
+    execution = shared_selectors.execution_get(workspace=request.workspace, pk=pk)
+    status = 200
+    if request.method == "POST":
+        form = RerunForm(request.POST, execution=execution)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                rerun = control.execution_rerun(
+                    execution=execution,
+                    triggered_by=request.user,
+                    agent_version=data["version"],
+                    inputs=data["inputs"],
+                    priority=data["priority"],
+                    metadata=data["metadata"],
+                )
+            except control.ControlError as exc:
+                for message in exc.messages:
+                    form.add_error("inputs" if message.startswith("inputs") else None, message)
+            except IllegalTransition as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, "Rerun queued: this is the new execution.")
+                return redirect(rerun.get_absolute_url())
+        status = 400
+    else:
+        form = RerunForm(execution=execution)
+    return render(
         request,
-        pk,
-        need="operate",
-        action="rerun executions",
-        service=control.execution_rerun,
-        done="Rerun queued: this is the new execution.",
-        open_result=True,
-        triggered_by=request.user,
+        "executions/control/rerun.html",
+        {"form": form, "execution": execution, "can_rerun": execution.is_terminal},
+        status=status,
     )
 
 

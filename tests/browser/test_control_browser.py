@@ -30,6 +30,11 @@ def test_an_operator_cancels_a_running_execution_from_its_page(page, agent_versi
     expect(badge(page)).to_have_attribute("data-status", "running")
     expect(page.locator("[data-action=rerun]")).to_have_count(0)
 
+    # Cancel asks once: the button opens the question, the answer cancels.
+    page.locator("#run-actions [data-action=cancel-ask]").click()
+    expect(page.locator("#run-actions .cancel-question")).to_be_visible()
+    assert Execution.objects.get(pk=execution.pk).status == Status.RUNNING
+    page.locator("#run-actions textarea[name=reason]").fill("Wrong file")
     page.locator("#run-actions [data-action=cancel]").click()
 
     expect(badge(page)).to_have_attribute("data-status", "cancelled")
@@ -38,7 +43,9 @@ def test_an_operator_cancels_a_running_execution_from_its_page(page, agent_versi
     # Finished now: Cancel gives way to Rerun.
     expect(page.locator("#run-actions [data-action=cancel]")).to_have_count(0)
     expect(page.locator("#run-actions [data-action=rerun]")).to_be_visible()
-    assert Execution.objects.get(pk=execution.pk).status == Status.CANCELLED
+    stored = Execution.objects.get(pk=execution.pk)
+    assert stored.status == Status.CANCELLED and stored.failure_reason == "Wrong file"
+    expect(page.locator(".stopped-box")).to_contain_text("Wrong file")
     assert page.errors == []
 
 
@@ -81,7 +88,7 @@ def test_the_live_page_follows_a_status_change_made_elsewhere(
 ):
     execution = ExecutionFactory(agent_version=agent_version, status=Status.RUNNING)
     page.goto(execution.get_absolute_url())
-    expect(page.locator("#run-actions [data-action=cancel]")).to_be_visible()
+    expect(page.locator("#run-actions [data-action=cancel-ask]")).to_be_visible()
 
     # The runtime reports that it finished, through the API, as a real one would.
     _, key = ApiKeyFactory.create_with_raw(workspace=workspace)
@@ -96,5 +103,5 @@ def test_the_live_page_follows_a_status_change_made_elsewhere(
 
     expect(badge(page)).to_have_attribute("data-status", "completed", timeout=15_000)
     expect(page.locator("#run-actions [data-action=rerun]")).to_be_visible()
-    expect(page.locator("#run-actions [data-action=cancel]")).to_have_count(0)
+    expect(page.locator("#run-actions [data-action=cancel-ask]")).to_have_count(0)
     assert page.errors == []
