@@ -473,6 +473,7 @@ from executions.overview.models import (  # noqa: E402, F401
     AgentHour,
     DurationHour,
     DurationRollup,
+    ErrorGroupHour,
     RunRollup,
     StatusHour,
 )

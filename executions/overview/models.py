@@ -152,3 +152,25 @@ class DurationHour(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h bucket {self.bucket}: {self.runs}"
+
+
+class ErrorGroupHour(models.Model):
+    """Runs of one UTC hour with an error, per agent and error group (errors.py)."""
+
+    workspace_id = models.BigIntegerField()
+    hour = models.DateTimeField()
+    agent_name = models.CharField(max_length=200)
+    error_group = models.CharField(max_length=200)
+    runs = models.BigIntegerField(default=0)
+
+    class Meta:
+        app_label = "executions"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace_id", "hour", "agent_name", "error_group"],
+                name="errorgrouphour_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.error_group[:40]}: {self.runs}"

@@ -422,3 +422,30 @@ def approvals_chart(query: OverviewQuery, approvals: selectors.Approvals) -> Cha
     ]
     chart.svg = charts.stacked_bars(chart.title, [label for label, _ in approvals.ages], stacks)
     return chart
+
+
+def errors_list(query: OverviewQuery, groups: list[selectors.ErrorGroup]) -> Chart:
+    chart = Chart(
+        "error-groups",
+        "Most frequent errors",
+        [
+            "Error (numbers, ids and quoted values normalized)",
+            "Runs",
+            "Agents",
+            "First seen",
+            "Last seen",
+        ],
+        note="first and last seen to the hour",
+    )
+    for g in groups:
+        url = table_url(query, query.start, query.end, error_group=g.message)
+        chart.rows.append(
+            [
+                Cell(g.message, url),
+                Cell(str(g.runs), url, True),
+                Cell(str(g.agents), number=True),
+                Cell(timezone.localtime(g.first_hour, query.tz).strftime("%Y-%m-%d %H:00")),
+                Cell(timezone.localtime(g.last_hour, query.tz).strftime("%Y-%m-%d %H:00")),
+            ]
+        )
+    return chart

@@ -28,6 +28,7 @@ DURATIONS = "executions_durationrollup"
 STATUS_HOURS = "executions_statushour"
 AGENT_HOURS = "executions_agenthour"
 DURATION_HOURS = "executions_durationhour"
+ERROR_GROUPS = "executions_errorgrouphour"
 
 # What the rollups read from an execution: an UPDATE touching none of these
 # (output, step_count, summary...) leaves them alone.
@@ -46,6 +47,7 @@ WATCHED = [
     "total_tokens",
     "cost_usd",
     "credits",
+    "error",
 ]
 
 # (rollup column, expression over an execution row `r` with a `sign` of +1 or -1)
@@ -81,6 +83,8 @@ def _key_value(column: str, vendor: str) -> str:
         "schedule_id": "COALESCE(r.schedule_id, 0)",
         "status": "r.status",
         "bucket": bucket_sql("r.duration_ms", vendor),
+        # errors.py: a SQL function on PostgreSQL, a registered Python one on SQLite.
+        "error_group": "runboard_error_group(r.error)",
     }[column]
 
 
@@ -108,6 +112,12 @@ TARGETS = {
     ),
     "duration_hours": Target(
         DURATION_HOURS, ("workspace_id", "hour", "bucket"), ("runs",), "r.duration_ms IS NOT NULL"
+    ),
+    "error_groups": Target(
+        ERROR_GROUPS,
+        ("workspace_id", "hour", "agent_name", "error_group"),
+        ("runs",),
+        "r.error <> ''",
     ),
 }
 # What migration 0007 installed, before the narrow tables existed (0008).

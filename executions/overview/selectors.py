@@ -14,14 +14,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from executions.models import TERMINAL_STATUSES, Execution, Status
 
 from . import histogram
 from .query import OverviewQuery, local_day_start
-from .rollups import AGENT_HOURS, DURATION_HOURS, DURATIONS, RUNS, STATUS_HOURS
+from .rollups import AGENT_HOURS, DURATION_HOURS, DURATIONS, ERROR_GROUPS, RUNS, STATUS_HOURS
 
 # Failed runs for the error rate: "terminated" counts once the status exists.
 ERROR_STATUSES = [s for s in ("failed", "timed_out", "terminated") if s in Status.values]
@@ -492,3 +492,56 @@ def approvals_waiting(query: OverviewQuery, now: datetime | None = None) -> Appr
         )[:APPROVAL_LIMIT]
     )
     return Approvals(waiting=sum(n for _, n in ages), oldest=oldest, ages=ages)
+
+
+@dataclass
+class ErrorGroup:
+    message: str
+    runs: int
+    first_hour: datetime
+    last_hour: datetime
+    agents: int
+
+
+ERROR_GROUP_LIMIT = 15
+
+
+def error_groups(query: OverviewQuery) -> list[ErrorGroup]:
+    """The most frequent error groups of the range: runs, the first and last hour they
+    were seen, how many agents. Version, source and schedule filters are not in this
+    rollup: with one of them set, the groups are counted from the executions."""
+    if any(v is not None for v in (query.version, query.source, query.schedule)):
+        return _error_groups_from_executions(query)
+    where, params = _where(query, query.start, query.end)
+    sql = (
+        "SELECT error_group, SUM(runs), MIN(hour), MAX(hour), COUNT(DISTINCT agent_name) "
+        f"FROM {ERROR_GROUPS} WHERE {where} AND runs > 0 GROUP BY error_group "
+        "ORDER BY 2 DESC, 1 LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, ERROR_GROUP_LIMIT])
+        rows = cursor.fetchall()
+    return [
+        ErrorGroup(message, int(n), _sqlite_time(first), _sqlite_time(last), int(agents))
+        for message, n, first, last, agents in rows
+    ]
+
+
+def _error_groups_from_executions(query: OverviewQuery) -> list[ErrorGroup]:
+    from django.db.models import CharField, Func, Max, Min
+
+    group = Func(F("error"), function="runboard_error_group", output_field=CharField())
+    rows = (
+        _scoped_runs(query)
+        .exclude(error="")
+        .annotate(group=group)
+        .values("group")
+        .annotate(
+            n=Count("pk"),
+            first=Min("created_at"),
+            last=Max("created_at"),
+            agents=Count("agent_name", distinct=True),
+        )
+        .order_by("-n", "group")[:ERROR_GROUP_LIMIT]
+    )
+    return [ErrorGroup(r["group"], r["n"], r["first"], r["last"], r["agents"]) for r in rows]

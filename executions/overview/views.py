@@ -14,7 +14,7 @@ from executions.models import Source
 from . import present, selectors
 from .query import RANGES, parse
 
-REGIONS = ("timeline", "ranked", "spikes")
+REGIONS = ("timeline", "ranked", "errors", "spikes")
 
 
 def _ranked(query) -> dict:
@@ -38,6 +38,8 @@ def _context(query, regions) -> dict:
         )
     if "ranked" in regions:
         context.update(_ranked(query))
+    if "errors" in regions:
+        context["errors"] = present.errors_list(query, selectors.error_groups(query))
     if "spikes" in regions:
         context.update(
             spikes=present.spikes_chart(selectors.credit_spikes(query)),
@@ -76,6 +78,8 @@ def _chart(query, name: str):
         agents, versions = selectors.ranked_lists(query)
         by_version = name == "versions"
         return present.ranked_chart(query, versions if by_version else agents, by_version)
+    if name == "error-groups":
+        return present.errors_list(query, selectors.error_groups(query))
     if name == "spikes":
         return present.spikes_chart(selectors.credit_spikes(query))
     if name == "approvals":
@@ -92,6 +96,7 @@ CHARTS = (
     "credits",
     "agents",
     "versions",
+    "error-groups",
     "spikes",
     "approvals",
 )

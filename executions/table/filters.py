@@ -14,7 +14,7 @@ from decimal import Decimal
 import django_filters
 from django import forms
 from django.db import connections
-from django.db.models import CharField, F, Q, QuerySet, Value
+from django.db.models import CharField, F, Func, Q, QuerySet, Value
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Cast, Concat, Upper
 from django.utils import timezone
@@ -284,6 +284,14 @@ class ExecutionFilter(django_filters.FilterSet):
         widget=forms.HiddenInput,
         error_messages={"invalid": "Enter a time as ISO 8601, e.g. 2026-03-01T11:00:00Z."},
     )
+    # An error group from the overview (executions/overview/errors.py): the runs whose
+    # normalized error is exactly this.
+    error_group = django_filters.CharFilter(
+        label="Error group",
+        method="filter_error_group",
+        widget=forms.HiddenInput,
+        max_length=200,
+    )
     batch = django_filters.ModelChoiceFilter(
         label="Batch",
         queryset=None,
@@ -410,6 +418,11 @@ class ExecutionFilter(django_filters.FilterSet):
 
     def filter_before(self, queryset, name, value):
         return queryset.filter(created_at__lt=value)
+
+    def filter_error_group(self, queryset, name, value):
+        group = Func(F("error"), function="runboard_error_group", output_field=CharField())
+        # error <> '' lets PostgreSQL use the partial index exec_ws_error_group.
+        return queryset.exclude(error="").alias(_error_group=group).filter(_error_group=value)
 
     def filter_batch(self, queryset, name, value):
         return queryset.filter(batch=value)

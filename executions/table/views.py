@@ -37,6 +37,7 @@ FILTER_PARAMS = [
     "end",
     "after",
     "before",
+    "error_group",
     "batch",
     "schedule",
     "source",

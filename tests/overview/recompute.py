@@ -101,6 +101,7 @@ def assert_rollups_exact() -> None:
     assert got_runs == want_runs
     assert got_durations == want_durations
     assert_narrow_rollups_exact()
+    assert_error_groups_exact()
 
 
 def _narrow_expected(full_runs: dict, full_durations: dict) -> dict:
@@ -160,3 +161,18 @@ def _narrow_actual() -> dict:
 def assert_narrow_rollups_exact() -> None:
     want_runs, want_durations = expected()
     assert _narrow_actual() == _narrow_expected(want_runs, want_durations)
+
+
+def assert_error_groups_exact() -> None:
+    from executions.overview.errors import normalize
+    from executions.overview.models import ErrorGroupHour
+
+    want: Counter = Counter()
+    for e in Execution.objects.exclude(error=""):
+        hour = e.created_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        want[(e.workspace_id, hour, e.agent_name, normalize(e.error))] += 1
+    got = {
+        (g.workspace_id, g.hour.astimezone(UTC), g.agent_name, g.error_group): g.runs
+        for g in ErrorGroupHour.objects.exclude(runs=0)
+    }
+    assert got == dict(want)

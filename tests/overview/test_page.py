@@ -12,7 +12,7 @@ import pytest
 from django.db.models import Count
 from django.utils import timezone
 
-from executions import counters
+from executions import counters, lifecycle
 from executions.models import Execution, Source, Status
 from executions.overview import histogram
 from executions.overview.query import parse
@@ -325,3 +325,33 @@ def test_ranked_agents_and_versions_equal_exact_sql(alice_client, runs):
         assert item.sparkline[-1] + item.sparkline[-2] >= 0 and sum(item.sparkline) <= item.runs
     assert sum(v.runs for v in versions) == sum(a.runs for a in agents) == 30
     assert [row[0].text for row in versions_chart.rows] == [v.label for v in versions]
+
+
+def test_most_frequent_errors_link_to_exactly_their_runs(alice_client, agent_version):
+    now = timezone.now()
+    for i, message in enumerate(
+        [
+            "Timeout after 10012 ms",
+            "Timeout after 20000 ms",
+            "Timeout after 3 ms",
+            "KeyError: 'a'",
+            "KeyError: 'bb'",
+            "Refused",
+        ]
+    ):
+        execution = ExecutionFactory(
+            agent_version=agent_version, status=Status.RUNNING, created_at=now - timedelta(hours=i)
+        )
+        lifecycle.transition(execution, Status.FAILED, error=message)
+    response = get(alice_client, "range=24h")
+    rows = [(r[0].text, int(r[1].text), r[1].href) for r in response.context["errors"].rows]
+    assert [(text, n) for text, n, _ in rows] == [
+        ("Timeout after N ms", 3),
+        ("KeyError: '?'", 2),
+        ("Refused", 1),
+    ]
+    for _, n, href in rows:
+        assert table_total(alice_client, href) == n
+    # With a filter the rollup does not have, they are counted from the executions.
+    response = get(alice_client, "range=24h&source=api")
+    assert [int(r[1].text) for r in response.context["errors"].rows] == [3, 2, 1]

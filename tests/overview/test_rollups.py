@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
+from django.db.models import Sum
 
 from agents.models import AgentVersion
 from executions import lifecycle
@@ -228,3 +229,32 @@ def test_the_sql_bucket_formula_agrees_with_python(agent_version):
     buckets = sorted(DurationRollup.objects.values_list("bucket", flat=True))
     assert buckets == sorted({histogram.bucket_of(d) for d in durations})
     assert histogram.bucket_of(10**10) == histogram.LAST
+
+
+def test_error_messages_are_grouped_with_their_variable_parts_normalized(agent_version):
+    from executions.overview.errors import normalize
+    from executions.overview.models import ErrorGroupHour
+
+    messages = [
+        "OrderServiceError: 504 Gateway Timeout from orders.internal after 10012 ms",
+        "OrderServiceError: 504 Gateway Timeout from orders.internal after 10062 ms",
+        "KeyError: 'customer_7' in record 3f2b1c9e-0d4a-4c3b-9a8e-1234567890ab",
+        'KeyError: "acme" in record 0b8c3e2f-1111-4222-8333-abcdefabcdef',
+        "Checksum deadbeefcafe1234 mismatch",
+    ]
+    for message in messages:
+        execution = ExecutionFactory(agent_version=agent_version, status=Status.RUNNING)
+        lifecycle.transition(execution, Status.FAILED, error=message)
+    assert_rollups_exact()
+    groups = dict(
+        ErrorGroupHour.objects.values_list("error_group").annotate(n=Sum("runs")).order_by()
+    )
+    assert groups == {
+        "OrderServiceError: N Gateway Timeout from orders.internal after N ms": 2,
+        "KeyError: '?' in record <id>": 1,
+        'KeyError: "?" in record <id>': 1,
+        "Checksum <id> mismatch": 1,
+    }
+    assert normalize("x" * 500) == "x" * 200
+    Execution.objects.filter(error__startswith="Checksum").update(error="")
+    assert_rollups_exact()
