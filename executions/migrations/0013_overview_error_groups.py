@@ -30,7 +30,7 @@ def uninstall(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('executions', '0011_overview_narrow_rollups'),
+        ('executions', '0012_search_table_indexes'),
     ]
 
     operations = [
