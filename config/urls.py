@@ -5,7 +5,7 @@ from django.views.generic import RedirectView
 
 from agents import views as agent_views
 from config.api import api
-from executions.ingest.otlp import traces_view
+from executions.ingest.otlp import logs_view, traces_view
 from executions.overview import views as overview_views
 
 urlpatterns = [
@@ -27,4 +27,5 @@ urlpatterns = [
     # Agent runtimes: the JSON API and OTLP/HTTP traces, both authenticated by API key.
     path("api/v1/", api.urls),
     path("v1/traces", traces_view, name="otlp_traces"),
+    path("v1/logs", logs_view, name="otlp_logs"),
 ]

@@ -10,6 +10,7 @@ from .models import (
     Execution,
     ExecutionCounter,
     ExecutionSearch,
+    PendingSpanEvents,
     SavedView,
     Step,
     WebhookDelivery,
@@ -165,6 +166,20 @@ class SavedViewAdmin(WorkspaceScopedAdmin):
     list_select_related = ["workspace", "owner"]
     search_fields = ["name"]
     raw_id_fields = ["owner"]
+
+
+@admin.register(PendingSpanEvents)
+class PendingSpanEventsAdmin(WorkspaceScopedAdmin):
+    """Read-only: GenAI log events waiting for their span (ingest/logs.py)."""
+
+    list_display = ["trace_id", "span_id", "workspace", "created_at"]
+    list_filter = ["workspace"]
+    list_select_related = ["workspace"]
+    search_fields = ["trace_id", "span_id"]
+    readonly_fields = ["workspace", "trace_id", "span_id", "events", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(ExecutionCounter)

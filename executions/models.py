@@ -235,6 +235,8 @@ class StepKind(models.TextChoices):
     THOUGHT = "thought", "Thought"
     MODEL_CALL = "model_call", "Model call"
     TOOL_CALL = "tool_call", "Tool call"
+    EMBEDDING = "embedding", "Embedding"
+    RERANKER = "reranker", "Reranker"
     ACTION = "action", "Action"
     BLOCK = "block", "Block"
     GUARDRAIL = "guardrail", "Guardrail"
@@ -298,6 +300,30 @@ class Step(models.Model):
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+class PendingSpanEvents(models.Model):
+    """GenAI content events that came as OTLP log records (/v1/logs) before their span.
+
+    Exporters send logs and spans independently, so a model call's messages may arrive
+    first: they wait here, and the span takes them when it comes (ingest/logs.py).
+    Rows whose span never came are dropped after a day.
+    """
+
+    workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="+")
+    trace_id = models.CharField(max_length=64)
+    span_id = models.CharField(max_length=64)
+    events = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "trace_id"], name="pending_events_trace"),
+            models.Index(fields=["created_at"], name="pending_events_age"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trace_id}/{self.span_id}"
 
 
 def artifact_upload_to(instance: "Artifact", filename: str) -> str:

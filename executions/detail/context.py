@@ -179,6 +179,8 @@ KIND_GLYPHS = {
     StepKind.THOUGHT: "T",
     StepKind.MODEL_CALL: "M",
     StepKind.TOOL_CALL: "ƒ",
+    StepKind.EMBEDDING: "E",
+    StepKind.RERANKER: "R",
     StepKind.ACTION: "A",
     StepKind.BLOCK: "B",
     StepKind.GUARDRAIL: "G",

@@ -18,6 +18,10 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -27,7 +31,7 @@ from agents.selectors import api_key_authenticate
 from agents.services import api_key_touch
 from executions import json_input
 
-from . import traces
+from . import logs, traces
 from .semconv import SPAN_KINDS, UNSTORABLE_BYTES, clean, map_span, scrub
 
 logger = logging.getLogger(__name__)
@@ -231,6 +235,53 @@ def _decode_json(body: bytes):
     return spans
 
 
+def _decode_logs_protobuf(body: bytes):
+    message = ExportLogsServiceRequest()
+    try:
+        message.ParseFromString(body)
+    except DecodeError as exc:
+        raise OtlpError(400, f"The body is not an OTLP ExportLogsServiceRequest: {exc}.") from None
+    for resource_logs in message.resource_logs:
+        for scope_logs in resource_logs.scope_logs:
+            for record in scope_logs.log_records:
+                yield (
+                    record.trace_id.hex(),
+                    record.span_id.hex(),
+                    clean(record.event_name),
+                    record.time_unix_nano or record.observed_time_unix_nano,
+                    _pb_attrs(record.attributes),
+                    _pb_value(record.body) if record.HasField("body") else None,
+                )
+
+
+def _decode_logs_json(body: bytes):
+    try:
+        message = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise OtlpError(400, f"The body is not valid JSON: {exc}.") from None
+    if not isinstance(message, dict):
+        raise OtlpError(400, "The body must be a JSON object with resourceLogs.")
+    try:
+        records = []
+        for resource_logs in _get(message, "resourceLogs") or []:
+            for scope_logs in _get(resource_logs, "scopeLogs") or []:
+                for record in _get(scope_logs, "logRecords") or []:
+                    body_value = record.get("body")
+                    records.append(
+                        (
+                            _hex_id(_get(record, "traceId")),
+                            _hex_id(_get(record, "spanId")),
+                            clean(str(_get(record, "eventName") or "")),
+                            int(_get(record, "timeUnixNano") or 0),
+                            _json_attrs(record.get("attributes") or []),
+                            _json_value(body_value) if body_value is not None else None,
+                        )
+                    )
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise OtlpError(400, f"The body is not OTLP/JSON log data: {exc!r}.") from None
+    return records
+
+
 def _decompress(body: bytes, encoding: str) -> bytes:
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
@@ -330,29 +381,70 @@ def _bearer(request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+def _accept(request, what: str, as_json: bool):
+    """(the API key, the body) of an OTLP export, or the error response to send."""
+    if request.method != "POST":
+        response = _error(405, f"Send {what} with POST.", as_json)
+        response["Allow"] = "POST"
+        return None, response
+    token = _bearer(request)
+    if not token:
+        return None, _error(401, "Missing API key: send 'Authorization: Bearer rb_...'.", as_json)
+    key = api_key_authenticate(raw_key=token)
+    if key is None:
+        return None, _error(401, "Invalid or revoked API key.", as_json)
+    api_key_touch(key)
+    try:
+        return key, request.body
+    except RequestDataTooBig:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return None, _error(
+            413, f"The body is larger than the {limit}-byte limit (MAX_REQUEST_BYTES).", as_json
+        )
+
+
+@csrf_exempt
+@login_not_required
+def logs_view(request):
+    """POST /v1/logs: an OTLP ExportLogsServiceRequest. GenAI content events are
+    attached to their spans (logs.py); other records are accepted and dropped."""
+    as_json = request.content_type == "application/json"
+    key, body = _accept(request, "logs", as_json)
+    if key is None:
+        return body
+    media = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+    try:
+        data = _decompress(body, request.headers.get("Content-Encoding", ""))
+        if media in ("application/x-protobuf", "application/protobuf", "application/octet-stream"):
+            records = list(_decode_logs_protobuf(data))
+        elif media == "application/json":
+            records = _decode_logs_json(data)
+        else:
+            raise OtlpError(
+                415,
+                f"Content-Type {media or '(none)'!r} is not OTLP; send application/x-protobuf "
+                "or application/json.",
+            )
+    except OtlpError as exc:
+        return _error(exc.status, exc.message, as_json)
+    if b"\\u" in data and UNSTORABLE_BYTES.search(data):
+        records = [scrub(r) for r in records]
+    logs.logs_ingest(workspace=key.workspace, grouped=logs.content_records(records))
+    if as_json:
+        return HttpResponse("{}", content_type="application/json")
+    return HttpResponse(
+        ExportLogsServiceResponse().SerializeToString(), content_type="application/x-protobuf"
+    )
+
+
 @csrf_exempt
 @login_not_required
 def traces_view(request):
     """POST /v1/traces: an OTLP ExportTraceServiceRequest, stored before the response."""
     as_json = request.content_type == "application/json"
-    if request.method != "POST":
-        response = _error(405, "Send traces with POST.", as_json)
-        response["Allow"] = "POST"
-        return response
-    token = _bearer(request)
-    if not token:
-        return _error(401, "Missing API key: send 'Authorization: Bearer rb_...'.", as_json)
-    key = api_key_authenticate(raw_key=token)
+    key, body = _accept(request, "traces", as_json)
     if key is None:
-        return _error(401, "Invalid or revoked API key.", as_json)
-    api_key_touch(key)
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return _error(
-            413, f"The body is larger than the {limit}-byte limit (MAX_REQUEST_BYTES).", as_json
-        )
+        return body
     try:
         spans, rejected, reasons = decode(
             body, request.META.get("CONTENT_TYPE", ""), request.headers.get("Content-Encoding", "")

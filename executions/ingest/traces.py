@@ -25,6 +25,8 @@ from executions.models import (
     StepStatus,
 )
 
+from . import logs, outcome
+from .content import run_input, run_output
 from .prices import fill_costs
 from .services import _add_totals, _plan
 from .steps import WAITING, StepRecord, children_waiting, money, note_children_waiting
@@ -77,17 +79,11 @@ def _root_status(root: TraceSpan) -> str:
     return Status.COMPLETED
 
 
-def _as_input(value: Any) -> dict:
-    if isinstance(value, dict):
-        return value
-    return {} if value is None else {"input": value}
-
-
 def _root_fields(root: TraceSpan) -> dict[str, Any]:
     s = root.step
     return {
-        "input": _as_input(s.input),
-        "output": s.output,
+        "input": run_input(s.input),
+        "output": run_output(s.output),
         "metadata": root.metadata,
         "session_id": root.session_id[:200],
         "started_at": s.started_at,
@@ -135,6 +131,12 @@ def _new_execution(workspace, trace_id, items, root, resolved, now) -> Execution
         setattr(execution, column, value)
     execution.status = _root_status(root)
     execution.error = root.step.error
+    # Every span of a new execution is in this request: decide from them.
+    records = [s.step for s in items]
+    _conclude(execution, root, outcome.verdict(outcome.seen_records(records)))
+    if not execution.input or execution.output is None:
+        question, answer = outcome.run_io_from_records(records)
+        _fill_io(execution, question, answer)
     if execution.status in TERMINAL_STATUSES:
         execution.completed_at = root.step.ended_at or now
         if execution.started_at is not None:
@@ -170,11 +172,48 @@ def _adopt_root(execution: Execution, root: TraceSpan, resolved) -> None:
     for column, value in changes.items():
         setattr(execution, column, value)
     Execution.objects.filter(pk=execution.pk).update(**changes)
-    target = _root_status(root)
-    if target != execution.status and lifecycle.can_transition(execution.status, target):
-        lifecycle.transition(
-            execution, target, at=root.step.ended_at, error=root.step.error or None
+    # Children came in earlier requests: decide from what is stored (all of it now).
+    probe = Execution(status=_root_status(root), error=root.step.error)
+    _conclude(probe, root, outcome.verdict(outcome.seen_stored(execution)))
+    late = {}
+    if probe.failure_reason:
+        late["failure_reason"] = probe.failure_reason
+    if not execution.input or execution.output is None:
+        question, answer = outcome.run_io_stored(
+            execution, want_input=not execution.input, want_output=execution.output is None
         )
+        before = (execution.input, execution.output)
+        _fill_io(execution, question, answer)
+        if (execution.input, execution.output) != before:
+            late.update(input=execution.input, output=execution.output)
+    if late:
+        for column, value in late.items():
+            setattr(execution, column, value)
+        Execution.objects.filter(pk=execution.pk).update(**late)
+    target = probe.status
+    if target != execution.status and lifecycle.can_transition(execution.status, target):
+        lifecycle.transition(execution, target, at=root.step.ended_at, error=probe.error or None)
+
+
+def _conclude(execution: Execution, root: TraceSpan, verdict: "outcome.Verdict") -> None:
+    """Fail a run whose failing step nothing recovered from, even if its root span
+    ended OK, and say why in failure_reason."""
+    if verdict.unrecovered and execution.status == Status.COMPLETED:
+        execution.status = Status.FAILED
+    if execution.status == Status.FAILED:
+        if verdict.failing is not None:
+            execution.failure_reason = verdict.reason
+            execution.error = execution.error or verdict.failing.error
+        elif execution.error:
+            execution.failure_reason = f"The run failed: {execution.error}"[:2000]
+
+
+def _fill_io(execution: Execution, question, answer) -> None:
+    """The run's input and output from its model calls when the root span had none."""
+    if not execution.input and question:
+        execution.input = {"input": question}
+    if execution.output is None and answer:
+        execution.output = answer
 
 
 FAR = datetime.max.replace(tzinfo=UTC)
@@ -235,6 +274,10 @@ def _traces_ingest(workspace: Workspace, spans: list[TraceSpan]) -> IngestResult
     traces: dict[str, list[TraceSpan]] = {}
     for span in spans:
         traces.setdefault(span.trace_id, []).append(span)
+    # GenAI content that came as log records before these spans (logs.py).
+    logs.take_pending(
+        workspace, {t: {s.step.span_id: s.step for s in items} for t, items in traces.items()}
+    )
     fill_costs([s.step for s in spans], workspace_id=workspace.pk)
     existing = {
         e.trace_id: e
@@ -307,10 +350,10 @@ def _traces_ingest(workspace: Workspace, spans: list[TraceSpan]) -> IngestResult
 
     result = IngestResult(spans=len(spans), executions_created=len(created))
     for outcomes in plan.outcomes.values():
-        for outcome in outcomes:
-            if outcome.state == "created":
+        for done in outcomes:
+            if done.state == "created":
                 result.steps_created += 1
-            elif outcome.state == "updated":
+            elif done.state == "updated":
                 result.steps_updated += 1
     result.execution_ids = [e.pk for e in created] + [e.pk for e in existing.values()]
     return result

@@ -155,10 +155,10 @@ class TestProtobuf:
         assert execution.status == RunStatus.COMPLETED
         assert execution.session_id == "conv-9"
         assert execution.duration_ms == 900
-        assert execution.input == {
-            "input": [{"role": "user", "parts": [{"type": "text", "content": "Refund?"}]}]
-        }
-        assert execution.output[0]["role"] == "assistant"
+        # The agent span's conversation: the question asked and the reply given.
+        assert execution.input == {"input": "Refund?"}
+        assert execution.output == "Done."
+        assert execution.metadata["root_span"] == "invoke_agent"
         assert execution.metadata["deployment.environment"] == "prod"
         assert execution.request["root_span_id"] == root.hex()
 
@@ -263,7 +263,9 @@ class TestProtobuf:
         assert counters.total(workspace=workspace, statuses=["failed"]) == 1
         step = Step.objects.get(execution=execution)
         assert (step.kind, step.status) == (StepKind.GUARDRAIL, StepStatus.FAILED)
-        assert step.error == "PII found\nGuardrailError: card number"
+        # The exception's type and message, once (not the status message as well).
+        assert step.error == "GuardrailError: card number"
+        assert execution.failure_reason == "Step “pii check” failed: GuardrailError: card number"
         assert step.attributes["exception.stacktrace"] == "Traceback ..."
 
     def test_gzip_bodies_are_read(self, otlp, workspace):
@@ -366,7 +368,7 @@ class TestJson:
                                     "traceId": trace.upper(),
                                     "spanId": child,
                                     "parentSpanId": root,
-                                    "name": "ai.generateText",
+                                    "name": "ai.generateText.doGenerate",
                                     "kind": 3,
                                     "startTimeUnixNano": str(T0),
                                     "endTimeUnixNano": str(T0 + 2_000_000),

@@ -147,8 +147,9 @@ def test_spans_exported_children_first_assemble_into_one_execution(live_server, 
     assert (chat.prompt_tokens, chat.completion_tokens) == (1000, 200)
     # No cost on the span: priced from the table (dated model name -> gpt-4o-mini).
     assert chat.cost_usd == Decimal("0.000270")
-    assert chat.input == "Weather in Paris?"
-    assert chat.output == "Call get_weather"
+    # A model call's content is a conversation, whichever convention carried it.
+    assert chat.input == [{"role": "user", "content": "Weather in Paris?"}]
+    assert chat.output == [{"role": "assistant", "content": "Call get_weather"}]
     assert chat.parent_id is None  # under the root, which is the execution itself
 
     tool = steps["get_weather"]
@@ -160,9 +161,12 @@ def test_spans_exported_children_first_assemble_into_one_execution(live_server, 
     # Exported before its parent, in an earlier request, and linked when the parent came.
     assert fetch.parent_id == tool.pk
     assert fetch.status == StepStatus.FAILED
-    assert "forecast timed out" in fetch.error
-    assert "TimeoutError: forecast service did not answer" in fetch.error
+    # The exception's type and message, once; the status message is not repeated.
+    assert fetch.error == "TimeoutError: forecast service did not answer"
     assert "exception.stacktrace" in fetch.attributes
+    # The agent went on after the failed fetch (the answer came later): recovered, so
+    # the run completed and has no failure reason.
+    assert (execution.status, execution.failure_reason) == (RunStatus.COMPLETED, "")
 
     answer = steps["ChatCompletion"]
     assert answer.kind == StepKind.MODEL_CALL

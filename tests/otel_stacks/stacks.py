@@ -1,0 +1,86 @@
+"""The real instrumentation stacks the otel_stacks tests run, each in its own virtualenv
+(their pins conflict: OpenLLMetry and OpenInference want different semantic-convention
+packages), and where each venv lives: ~/.cache/runboard-otel-stacks/<name>-<hash of pins>.
+
+Changing a stack's pins changes its hash, so the next build makes a new venv and an
+old one is never half-upgraded. build.py builds them; conftest.py finds them.
+"""
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+CACHE = Path(os.environ.get("RUNBOARD_OTEL_STACKS", Path.home() / ".cache/runboard-otel-stacks"))
+
+# What every stack exports with: the OpenTelemetry SDK's own OTLP/HTTP exporter.
+OTEL = ["opentelemetry-sdk==1.45.2", "opentelemetry-exporter-otlp-proto-http==1.45.2"]
+
+# A pin with this prefix is installed after the others, without its dependencies.
+NO_DEPS = "--no-deps "
+
+STACKS: dict[str, list[str]] = {
+    "openinference-openai": [
+        "openai==3.63.0",
+        "openinference-instrumentation-openai==0.1.66",
+        *OTEL,
+    ],
+    "openai-v2": [
+        "openai==3.63.0",
+        "opentelemetry-instrumentation-openai-v2==2.4b0",
+        # 2.4b0 imports util.genai.instruments, which 1.2b0 moved; openai 3 brings httpx2.
+        "opentelemetry-util-genai==1.1b0",
+        "httpx==0.29.0",
+        *OTEL,
+    ],
+    # traceloop-sdk 0.62.4 cannot be resolved from PyPI as published (it wants
+    # opentelemetry-instrumentation-logging, whose only release pins an older
+    # opentelemetry-instrumentation): its own dependencies are pinned here and it and
+    # the two contrib packages it imports are installed without theirs.
+    "openllmetry": [
+        "openai==3.63.0",
+        "opentelemetry-instrumentation-openai==0.62.4",
+        *OTEL,
+        "opentelemetry-exporter-otlp-proto-grpc==1.45.2",
+        "opentelemetry-semantic-conventions-ai==0.5.1",
+        "aiohttp==3.14.5",
+        "colorama==0.4.6",
+        "cuid==0.4",
+        "Deprecated==1.3.1",
+        "Jinja2==3.1.6",
+        "tenacity==9.2.1",
+        "httpx==0.29.0",
+        f"{NO_DEPS}traceloop-sdk==0.62.4",
+        f"{NO_DEPS}opentelemetry-instrumentation-logging==0.59b0",
+        f"{NO_DEPS}opentelemetry-instrumentation-threading==0.66b1",
+    ],
+    "pydantic-ai": [
+        "pydantic-ai-slim[openai]==2.78.0",
+        *OTEL,
+    ],
+    "langchain-openinference": [
+        "langchain==1.5.2",
+        "langchain-openai==1.8.1",
+        "langgraph==1.2.24",
+        "openinference-instrumentation-langchain==0.1.80",
+        *OTEL,
+    ],
+}
+
+
+def pins_hash(pins: list[str]) -> str:
+    text = "\n".join([f"python{sys.version_info[0]}.{sys.version_info[1]}", *sorted(pins)])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def venv_dir(name: str) -> Path:
+    return CACHE / f"{name}-{pins_hash(STACKS[name])}"
+
+
+def python(name: str) -> Path:
+    return venv_dir(name) / "bin" / "python"
+
+
+def is_built(name: str) -> bool:
+    # The marker is written last: a build that died part way is not taken for built.
+    return (venv_dir(name) / ".built").exists()

@@ -1,0 +1,122 @@
+"""Real instrumentation libraries, offline, through the OpenTelemetry SDK's own OTLP
+exporter to a live test server: what the API and the detail page show for a
+successful tool-using run, a model error and a tool exception.
+
+Each scenario (scenarios/*.py) runs in its stack's venv against a local
+OpenAI-compatible stub whose two calls cost exactly $0.00004095 at gpt-4o-mini's
+price. The stacks are built by tests/otel_stacks/build.py (cached); a missing one
+is skipped here and an error in CI.
+"""
+
+import html
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+
+from agents.model_prices import prices_apply_defaults
+from agents.models import ModelPrice
+from executions.models import StepKind, StepStatus
+
+from .helpers import stored
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MODEL = "gpt-4o-mini-2024-07-18"
+QUESTION = "What is the weather in Paris?"
+ANSWER = "It is 18 °C in Paris."
+TOOL_ERROR = "RuntimeError: no weather station in Atlantis"
+
+
+@dataclass
+class Stack:
+    name: str
+    script: str
+    tool: str  # the tool step's name, as the library names the tool
+    tool_input: object = None  # as the library records the arguments
+
+    def __str__(self) -> str:
+        return self.name
+
+
+STACKS = [
+    Stack("openinference-openai", "openinference_openai.py", "weather", {"city": "Paris"}),
+    Stack("openai-v2", "openai_v2.py", "get_weather", {"city": "Paris"}),
+    Stack("openllmetry", "openllmetry_openai.py", "get_weather", {"city": "Paris"}),
+    Stack("pydantic-ai", "pydantic_ai_agent.py", "weather", {"city": "Paris"}),
+    # OpenInference's LangChain tracer records a tool's input as LangChain gave it.
+    Stack("langchain-openinference", "langchain_openinference.py", "weather", "Paris"),
+]
+
+
+@pytest.fixture(autouse=True)
+def prices(db):
+    # Live-server tests flush every table, the migration's default prices too.
+    prices_apply_defaults(ModelPrice)
+
+
+@pytest.mark.parametrize("stack", STACKS, ids=str)
+def test_a_tool_using_run(stack, run_stack, workspace, key, alice_client):
+    assert ANSWER in run_stack(stack.name, stack.script, "ok")
+    run, steps, execution = stored(workspace, key)
+
+    assert run["status"] == "completed"
+    assert run["input"] == {"input": QUESTION}
+    assert run["output"] == ANSWER
+    assert run["token_usage"]["prompt_tokens"] == 153
+    assert run["token_usage"]["completion_tokens"] == 30
+    assert execution.cost_usd == Decimal("0.00004095")  # to the last digit
+
+    calls = [s for s in steps if s["kind"] == StepKind.MODEL_CALL]
+    assert [c["model"] for c in calls] == [MODEL, MODEL]
+    assert [(c["prompt_tokens"], c["completion_tokens"]) for c in calls] == [(70, 12), (83, 18)]
+    # The conversation, readable: the question, the tool call with its arguments, the reply.
+    assert {"role": "user", "content": QUESTION} in calls[0]["input"]
+    (asked,) = calls[0]["output"][0]["tool_calls"]
+    assert asked["arguments"] == {"city": "Paris"}
+    assert calls[1]["output"] == [{"role": "assistant", "content": ANSWER}]
+
+    (tool,) = [s for s in steps if s["kind"] == StepKind.TOOL_CALL]
+    assert tool["name"] == stack.tool
+    assert tool["input"] == stack.tool_input
+    assert tool["output"] == "18 °C and sunny in Paris"
+
+    page = html.unescape(alice_client.get(execution.get_absolute_url()).content.decode())
+    assert ANSWER in page and stack.tool in page
+
+
+@pytest.mark.parametrize("stack", STACKS, ids=str)
+def test_a_model_error(stack, run_stack, workspace, key):
+    run_stack(stack.name, stack.script, "model_error")
+    run, steps, _execution = stored(workspace, key)
+
+    assert run["status"] == "failed"
+    failed = [s for s in steps if s["status"] == StepStatus.FAILED]
+    innermost = failed[-1] if len(failed) == 1 else _innermost(failed)
+    assert innermost["kind"] == StepKind.MODEL_CALL
+    error = innermost["error"]
+    # Once, as the exception's type and message, with no traceback in the way.
+    assert error.count("The model refused") == 1 and "Traceback" not in error
+    assert run["failure_reason"] == f"Step “{innermost['name']}” failed: {error}"
+
+
+@pytest.mark.parametrize("stack", STACKS, ids=str)
+def test_a_tool_exception(stack, run_stack, workspace, key, alice_client):
+    run_stack(stack.name, stack.script, "tool_error")
+    run, steps, execution = stored(workspace, key)
+
+    assert run["status"] == "failed"
+    failing = _innermost([s for s in steps if s["status"] == StepStatus.FAILED])
+    assert (failing["kind"], failing["name"]) == (StepKind.TOOL_CALL, stack.tool)
+    assert failing["error"] == TOOL_ERROR
+    assert run["failure_reason"] == f"Step “{stack.tool}” failed: {TOOL_ERROR}"
+    assert "Traceback" in failing["attributes"].get("exception.stacktrace", "Traceback")
+
+    page = html.unescape(alice_client.get(execution.get_absolute_url()).content.decode())
+    assert TOOL_ERROR in page
+
+
+def _innermost(failed: list[dict]) -> dict:
+    parents = {s["parent_span_id"] for s in failed}
+    (innermost,) = [s for s in failed if s["span_id"] not in parents]
+    return innermost
