@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('agents', '0003_webhook_url_schemes'),
-        ('executions', '0012_search_table_indexes'),
+        ('executions', '0013_overview_error_groups'),
     ]
 
     operations = [
