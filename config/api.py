@@ -9,6 +9,7 @@ that cannot be read (with the parser's reason), 401 for a missing or revoked key
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import URLPattern, URLResolver
@@ -20,6 +21,7 @@ from ninja.security import HttpBearer
 
 from agents.selectors import api_key_authenticate
 from agents.services import api_key_touch
+from config import errors
 from executions import json_input
 from executions.ingest import services
 from executions.lifecycle import IllegalTransition
@@ -285,6 +287,14 @@ def on_too_big(request, exc):
 @api.exception_handler(TooManyFieldsSent)
 def on_too_many_fields(request, exc):
     return api.create_response(request, {"detail": f"Too many form fields: {exc}"}, status=400)
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def on_database_unavailable(request, exc):
+    # Also under DEBUG, where ninja would answer a traceback: exporters and runtimes
+    # retry a 503 with Retry-After, and lose data on a 500.
+    return errors.unavailable_response(request)
 
 
 @api.exception_handler(Http404)

@@ -162,7 +162,7 @@ def database_from_env() -> dict:
             "min_size": envint("DB_POOL_MIN_SIZE", "1"),
             "max_size": envint("DB_POOL_MAX_SIZE", "8"),
             # A request waits this long for a free connection, then answers 503.
-            "timeout": envint("DB_POOL_TIMEOUT", "10"),
+            "timeout": envint("DB_POOL_TIMEOUT", "3"),
             # Connections idle this long (beyond min_size) are closed.
             "max_idle": envint("DB_POOL_MAX_IDLE", "60"),
         }

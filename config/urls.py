@@ -29,3 +29,6 @@ urlpatterns = [
     path("v1/traces", traces_view, name="otlp_traces"),
     path("v1/logs", logs_view, name="otlp_logs"),
 ]
+
+# A database that cannot be reached answers 503 + Retry-After, not a 500 (config/errors.py).
+handler500 = "config.errors.server_error"

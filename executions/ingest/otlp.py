@@ -358,7 +358,7 @@ def _status_bytes(code: int, message: str) -> bytes:
     return b"\x08" + varint(code) + b"\x12" + varint(len(text)) + text
 
 
-GRPC_CODES = {400: 3, 401: 16, 404: 5, 413: 8, 415: 3, 500: 13}
+GRPC_CODES = {400: 3, 401: 16, 404: 5, 413: 8, 415: 3, 500: 13, 503: 14}
 
 
 def _error(status: int, message: str, as_json: bool) -> HttpResponse:
@@ -373,6 +373,12 @@ def _error(status: int, message: str, as_json: bool) -> HttpResponse:
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="runboard"'
     return response
+
+
+def unavailable(request, message: str) -> HttpResponse:
+    """503 (gRPC UNAVAILABLE) in the encoding the exporter sent: it retries this one."""
+    as_json = (request.content_type or "").split(";")[0].strip() == "application/json"
+    return _error(503, message, as_json)
 
 
 def _bearer(request) -> str:
