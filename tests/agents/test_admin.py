@@ -63,6 +63,10 @@ def test_every_model_is_registered():
 
 
 def test_every_changelist_and_change_page_renders_for_staff(superuser_client, populated):
+    # A failure, so that the error-group rollup has a row to show.
+    ExecutionFactory(
+        agent_version=populated.agent_version, status="failed", error="Timeout after 30 s"
+    )
     for model, model_admin in site._registry.items():
         if model._meta.app_label not in {"agents", "executions", "feedback"}:
             continue
