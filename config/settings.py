@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "agents",
     "executions",
     "feedback",
+    "feedback.queues",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class QueuesConfig(AppConfig):
+    name = "feedback.queues"
+    label = "queues"
+    verbose_name = "Review queues"
