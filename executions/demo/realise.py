@@ -20,6 +20,7 @@ from . import assistants, documents
 from .drafts import Draft, StepDraft
 from .images import render_screenshot
 from .plan import RunSpec, demo_uuid
+from .video import screencast
 
 BUILDERS = {
     "invoice-extractor": documents.invoice_extractor,
@@ -33,6 +34,9 @@ BUILDERS = {
 TIME_LIMIT_S = 600
 # Credits are billed by a nightly job: the newest finished runs have none yet.
 UNBILLED_WINDOW = timedelta(hours=48)
+# The browser agent's runs that ship a session recording (its screenshots as a video):
+# a few, since encoding is the slowest part of seeding.
+RECORDED = {"web-browser-001", "web-browser-002", "web-browser-003", "web-browser-004"}
 
 
 @dataclass
@@ -441,5 +445,22 @@ def realise(spec: RunSpec, ctx: Context) -> Built:
         if failure and failure.screenshot and art.step == failure.step:
             render = lambda shot=failure.screenshot: render_screenshot(*shot)  # noqa: E731
         built.artifacts.append((artifact, render(), art.step))
+    shots = [content for a, content, _ in built.artifacts if a.kind == "screenshot"]
+    if spec.key in RECORDED and execution.is_terminal and len(shots) >= 2:
+        built.artifacts.append(
+            (
+                Artifact(
+                    id=demo_uuid("artifact", spec.key, "recording"),
+                    workspace=ctx.workspace,
+                    execution=execution,
+                    kind="video",
+                    name="session-recording.webm",
+                    content_type="video/webm",
+                    created_at=completed_at or created,
+                ),
+                screencast(shots),
+                None,
+            )
+        )
     _feedback(built, spec, draft, rng, ctx)
     return built

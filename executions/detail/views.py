@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
@@ -38,6 +38,7 @@ from .context import (
     live_context,
     run_window,
 )
+from .ranges import ranged_response
 from .reproduce import redact_headers, reproduce_request
 
 # Budgets of the regions that show payloads: lines of pretty JSON, and how many
@@ -209,6 +210,16 @@ def artifacts_context(request: HttpRequest, detail: Detail) -> dict:
     }
 
 
+def recording_context(request: HttpRequest, detail: Detail) -> dict:
+    """The run's video (the newest, if it made several) and its other recordings."""
+    videos = [
+        artifact_view(a)
+        for a in selectors.artifact_list(execution=detail.execution)
+        if a.kind == ArtifactKind.VIDEO or (a.content_type or "").startswith("video/")
+    ]
+    return {"recording": videos[-1] if videos else None, "other_recordings": videos[:-1]}
+
+
 def code_context(request: HttpRequest, detail: Detail) -> dict:
     execution = detail.execution
     blocks = []
@@ -254,6 +265,7 @@ TABS: tuple[Tab, ...] = (
     Tab("output", "Output", "executions/detail/output.html", output_context),
     Tab("artifacts", "Artifacts", "executions/detail/artifacts.html", artifacts_context,
         count=lambda d: d.artifact_total),
+    Tab("recording", "Recording", "executions/detail/recording.html", recording_context),
     Tab("code", "Code", "executions/detail/code.html", code_context,
         shown=lambda d: d.has_code),
     Tab("form", "Form", "executions/detail/form.html", feedback_views.detail_form_pane),
@@ -424,8 +436,15 @@ def artifact_download(request, pk):
         raise Http404("The file of this artifact is missing from storage.") from None
     content_type = (artifact.content_type or "").split(";")[0].strip().lower()
     inline = content_type in INLINE_TYPES and request.GET.get("download") != "1"
-    response = FileResponse(
+    try:
+        size = artifact.file.size
+    except (OSError, ValueError):
+        size = artifact.size
+    # Range requests: a recording seeks without downloading all of it first.
+    response = ranged_response(
+        request,
         handle,
+        size=size,
         as_attachment=not inline,
         filename=artifact.name or "artifact",
         content_type=content_type if content_type in INLINE_TYPES else "application/octet-stream",
