@@ -23,6 +23,7 @@ urlpatterns = [
     # Feedback lives under executions/<id>/feedback/ and agents/<slug>/versions/: its own
     # patterns, so it can be mounted without touching the other apps' url files.
     path("", include("feedback.urls")),
+    path("reviews/", include("feedback.queues.urls")),
     path("admin/", admin.site.urls),
     # Agent runtimes: the JSON API and OTLP/HTTP traces, both authenticated by API key.
     path("api/v1/", api.urls),

@@ -130,3 +130,8 @@ def clean_verdicts(fields: list[str], raw: dict[str, Any]) -> tuple[dict, dict[s
         else:
             verdicts[ptr] = {"verdict": "ok"}
     return verdicts, errors
+
+
+def field_label(ptr: str) -> str:
+    """Array indexes folded to "*", so agreement per field adds up over list items."""
+    return "/".join("*" if t.isdigit() else t for t in ptr.split("/")) or "(root)"

@@ -1,0 +1,228 @@
+"""Reads of review queues, each scoped to a workspace: the queues a member works,
+their claims, progress per assignee, agreement, disputes and the JSONL export."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.http import Http404
+
+from agents.models import Membership, Role
+
+from . import agreement, rubric
+from .models import Queue, QueueItem, Review
+
+
+def queue_list(*, membership: Membership) -> list[Queue]:
+    """The workspace's queues this member may work, each with `open_items` and
+    `waiting` (open items they have not reviewed or skipped)."""
+    queues = Queue.objects.filter(workspace=membership.workspace)
+    if membership.role != Role.ADMIN:
+        queues = queues.filter(Q(assignees=None) | Q(assignees=membership)).distinct()
+    mine = Review.objects.filter(
+        item=OuterRef("pk"), reviewer=membership.user, submitted_at__isnull=False
+    )
+    open_items = QueueItem.objects.filter(queue=OuterRef("pk"), state=QueueItem.State.OPEN)
+    return list(
+        queues.annotate(
+            open_items=_count(open_items),
+            waiting=_count(open_items.exclude(Exists(mine))),
+        ).order_by("name")
+    )
+
+
+def _count(queryset):
+    """A correlated COUNT, one subquery per row instead of one query per row."""
+    counted = queryset.order_by().values("queue").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def queue_get(*, workspace, pk) -> Queue:
+    try:
+        return Queue.objects.get(workspace=workspace, pk=pk)
+    except (Queue.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such queue in this workspace.") from None
+
+
+def review_get(*, membership: Membership, pk) -> Review:
+    """One of this member's own reviews (claims); anyone else's answers 404."""
+    try:
+        return Review.objects.select_related("item__queue", "item__execution").get(
+            workspace=membership.workspace, reviewer=membership.user, pk=pk
+        )
+    except (Review.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such review of yours.") from None
+
+
+def item_get(*, workspace, pk) -> QueueItem:
+    try:
+        return QueueItem.objects.select_related("queue", "execution").get(
+            workspace=workspace, pk=pk
+        )
+    except (QueueItem.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such queue item in this workspace.") from None
+
+
+@dataclass
+class AssigneeProgress:
+    reviewer: str
+    done: int
+    skipped: int
+    remaining: int
+    median_seconds: float | None
+
+
+@dataclass
+class Progress:
+    items: int
+    by_state: dict[str, int]
+    assignees: list[AssigneeProgress]
+
+
+def queue_progress(*, queue: Queue) -> Progress:
+    states = dict(
+        QueueItem.objects.filter(queue=queue)
+        .order_by()
+        .values_list("state")
+        .annotate(n=Count("pk"))
+        .values_list("state", "n")
+    )
+    by_state = {s: states.get(s, 0) for s in QueueItem.State.values}
+    open_items = by_state[QueueItem.State.OPEN]
+    reviews = (
+        Review.objects.filter(item__queue=queue, submitted_at__isnull=False)
+        .values_list("reviewer__username", "skipped", "started_at", "submitted_at")
+        .order_by()
+    )
+    per: dict[str, dict] = {}
+    for name, skipped, started, submitted in reviews.iterator(chunk_size=5000):
+        row = per.setdefault(name, {"done": 0, "skipped": 0, "times": []})
+        if skipped:
+            row["skipped"] += 1
+        else:
+            row["done"] += 1
+            row["times"].append((submitted - started).total_seconds())
+    people = {m.user.username for m in queue.assignees.select_related("user")} | set(per)
+    open_reviewed = dict(
+        Review.objects.filter(
+            item__queue=queue, item__state=QueueItem.State.OPEN, submitted_at__isnull=False
+        )
+        .order_by()
+        .values_list("reviewer__username")
+        .annotate(n=Count("pk"))
+        .values_list("reviewer__username", "n")
+    )
+    assignees = []
+    for name in sorted(people):
+        row = per.get(name, {"done": 0, "skipped": 0, "times": []})
+        assignees.append(
+            AssigneeProgress(
+                reviewer=name,
+                done=row["done"],
+                skipped=row["skipped"],
+                remaining=open_items - open_reviewed.get(name, 0),
+                median_seconds=statistics.median(row["times"]) if row["times"] else None,
+            )
+        )
+    return Progress(items=sum(by_state.values()), by_state=by_state, assignees=assignees)
+
+
+@dataclass
+class QueueAgreement:
+    overall: agreement.Agreement
+    fields: dict[str, agreement.Agreement]
+    pairs: dict[tuple[str, str], agreement.Agreement]
+    items_agreeing: int
+    items_compared: int
+
+
+def queue_agreement(*, queue: Queue) -> QueueAgreement:
+    """Per field, per item, per reviewer pair and over the queue, from the submitted
+    (not skipped) reviews of items with at least two of them."""
+    reviews = (
+        Review.objects.filter(item__queue=queue, submitted_at__isnull=False, skipped=False)
+        .select_related("reviewer", "item__execution")
+        .only("fields", "item_id", "reviewer__username", "item__execution__output")
+        .order_by("item_id", "id")
+    )
+    by_item: dict[int, list[Review]] = {}
+    for r in reviews:
+        by_item.setdefault(r.item_id, []).append(r)
+    units, per_field, coded = [], {}, []
+    compared = agreeing = 0
+    for item_reviews in by_item.values():
+        if len(item_reviews) < 2:
+            continue
+        compared += 1
+        field_list = rubric.review_fields(queue.fields, item_reviews[0].item.execution.output)
+        all_agree = True
+        for ptr in field_list:
+            values = {
+                r.reviewer.username: agreement.field_value(r.fields.get(ptr)) for r in item_reviews
+            }
+            unit = list(values.values())
+            units.append(unit)
+            per_field.setdefault(rubric.field_label(ptr), []).append(unit)
+            coded.append(values)
+            all_agree = all_agree and agreement.unanimous(unit)
+        agreeing += all_agree
+    return QueueAgreement(
+        overall=agreement.agreement(units),
+        fields={f: agreement.agreement(u) for f, u in sorted(per_field.items())},
+        pairs=agreement.pair_agreement(coded),
+        items_agreeing=agreeing,
+        items_compared=compared,
+    )
+
+
+def disputed_items(*, queue: Queue, limit: int = 200) -> list[QueueItem]:
+    return list(
+        QueueItem.objects.filter(queue=queue, state=QueueItem.State.DISPUTED)
+        .select_related("execution")
+        .order_by("id")[:limit]
+    )
+
+
+def export_lines(*, queue: Queue) -> Iterator[str]:
+    """One JSON line per item that has a submitted review: the run, the state, each
+    review (fields, answers, times) and the resolution."""
+    submitted = (
+        Review.objects.filter(submitted_at__isnull=False)
+        .select_related("reviewer")
+        .order_by("submitted_at")
+    )
+    items = (
+        QueueItem.objects.filter(queue=queue, reviews_done__gt=0)
+        .order_by("id")
+        .only("id", "execution_id", "state", "resolution")
+        .prefetch_related(Prefetch("reviews", queryset=submitted, to_attr="submitted"))
+    )
+    for item in items.iterator(chunk_size=500):
+        reviews = item.submitted
+        yield (
+            json.dumps(
+                {
+                    "execution_id": str(item.execution_id),
+                    "state": item.state,
+                    "reviews": [
+                        {
+                            "reviewer": r.reviewer.username,
+                            "skipped": r.skipped,
+                            "fields": r.fields,
+                            "answers": r.answers,
+                            "started_at": r.started_at.isoformat(),
+                            "submitted_at": r.submitted_at.isoformat(),
+                        }
+                        for r in reviews
+                    ],
+                    "resolution": item.resolution,
+                },
+                sort_keys=True,
+            )
+            + "\n"
+        )

@@ -1,0 +1,267 @@
+"""Review queue pages: My reviews, Start (claim next), the review page (the run beside
+the rubric; Submit and next, Skip), lock renewal, a queue's progress and agreement,
+resolution of disputes, the JSONL export.
+
+Every write is a plain form POST answered by a redirect, so the whole flow works
+with JavaScript off; static/js/queues.js only renews the lock while the page is open
+and adds keyboard shortcuts.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from agents.decorators import with_workspace
+from feedback import pointer
+
+from . import rubric, selectors, services
+from .models import QueueItem
+
+
+def _forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return render(
+        request, "feedback/forbidden.html", {"message": str(exc) or "Not allowed."}, status=403
+    )
+
+
+@require_GET
+@with_workspace
+def my_reviews(request: HttpRequest) -> HttpResponse:
+    queues = selectors.queue_list(membership=request.membership)
+    return render(request, "queues/my_reviews.html", {"queues": queues})
+
+
+def _claim_and_go(request: HttpRequest, queue) -> HttpResponse:
+    review = services.claim_next(queue=queue, membership=request.membership)
+    if review is None:
+        messages.info(request, f"Nothing left for you in {queue.name}.")
+        return redirect("queues:mine")
+    return redirect("queues:review", pk=review.pk)
+
+
+@require_POST
+@with_workspace
+def queue_start(request: HttpRequest, pk: int) -> HttpResponse:
+    queue = selectors.queue_get(workspace=request.workspace, pk=pk)
+    try:
+        return _claim_and_go(request, queue)
+    except PermissionDenied as exc:
+        return _forbidden(request, exc)
+
+
+def _field_rows(review, output, posted=None, errors=None):
+    posted, errors = posted or {}, errors or {}
+    saved = review.fields or {}
+    rows = []
+    for i, ptr in enumerate(rubric.review_fields(review.item.queue.fields, output)):
+        value = pointer.get(output, ptr, pointer.MISSING) if output is not None else None
+        shown = "" if value is pointer.MISSING else _text(value)
+        entry = saved.get(ptr, {})
+        verdict = posted.get(f"v-{i}", entry.get("verdict", "ok"))
+        corrected = posted.get(f"x-{i}", _text(entry["value"]) if "value" in entry else shown)
+        rows.append(
+            {
+                "i": i,
+                "ptr": ptr,
+                "label": ptr or "(whole output)",
+                "value": shown,
+                "missing": value is pointer.MISSING,
+                "verdict": verdict,
+                "corrected": corrected,
+                "error": errors.get(f"field:{ptr}", ""),
+            }
+        )
+    return rows
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _parse_fields(review, output, data) -> tuple[dict, dict]:
+    """The posted verdicts: a corrected value is text where the field held text, else
+    JSON (so 12 stays a number and "12" can still be typed as a string). An edited
+    value counts as a correction even if its "Corrected to" button was not pressed."""
+    fields, errors = {}, {}
+    for i, ptr in enumerate(rubric.review_fields(review.item.queue.fields, output)):
+        verdict = data.get(f"v-{i}", "ok")
+        raw = data.get(f"x-{i}")
+        was = pointer.get(output, ptr, pointer.MISSING) if output is not None else None
+        shown = "" if was is pointer.MISSING else _text(was)
+        if verdict == "ok" and raw is not None and raw != shown:
+            verdict = "corrected"
+        if verdict != "corrected":
+            fields[ptr] = {"verdict": verdict}
+            continue
+        raw = raw or ""
+        if isinstance(was, str):
+            fields[ptr] = {"verdict": "corrected", "value": raw}
+            continue
+        try:
+            fields[ptr] = {"verdict": "corrected", "value": json.loads(raw)}
+        except ValueError:
+            errors[f"field:{ptr}"] = 'Enter a JSON value (a number, true, null, "text"...).'
+    return fields, errors
+
+
+def _answers(queue, data) -> dict:
+    return {q["key"]: data.get(f"q-{q['key']}", "") for q in queue.questions}
+
+
+@require_http_methods(["GET", "POST"])
+@with_workspace
+def review_page(request: HttpRequest, pk: int) -> HttpResponse:
+    review = selectors.review_get(membership=request.membership, pk=pk)
+    item, queue = review.item, review.item.queue
+    output = item.execution.output
+    errors: dict = {}
+    posted = None
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "skip":
+                services.review_skip(review=review, membership=request.membership)
+                return _claim_and_go(request, queue)
+            fields, errors = _parse_fields(review, output, request.POST)
+            if not errors:
+                services.review_submit(
+                    review=review,
+                    membership=request.membership,
+                    fields=fields,
+                    answers=_answers(queue, request.POST),
+                )
+                if request.POST.get("action") == "done":
+                    messages.success(request, "Review saved.")
+                    return redirect("queues:mine")
+                return _claim_and_go(request, queue)
+        except PermissionDenied as exc:
+            return _forbidden(request, exc)
+        except services.QueueError as exc:
+            errors = exc.errors
+        posted = request.POST
+    context = {
+        "review": review,
+        "queue": queue,
+        "execution": item.execution,
+        "rows": _field_rows(review, output, posted, errors),
+        "questions": [
+            {
+                **q,
+                "answer": (posted or {}).get(f"q-{q['key']}", review.answers.get(q["key"], "")),
+                "error": errors.get(f"answer:{q['key']}", ""),
+            }
+            for q in queue.questions
+        ],
+        "general_error": errors.get("", ""),
+        "output_json": json.dumps(output, indent=2, ensure_ascii=False),
+        "input_json": json.dumps(item.execution.input, indent=2, ensure_ascii=False),
+        "renew_every": max(queue.lock_seconds // 3, 20),
+    }
+    status = 400 if errors else 200
+    return render(request, "queues/review.html", context, status=status)
+
+
+@require_POST
+@with_workspace
+def review_renew(request: HttpRequest, pk: int) -> HttpResponse:
+    review = selectors.review_get(membership=request.membership, pk=pk)
+    try:
+        services.review_renew(review=review, membership=request.membership)
+    except services.QueueError as exc:
+        return JsonResponse({"error": str(exc)}, status=409)
+    return JsonResponse({"expires_at": review.expires_at.isoformat()})
+
+
+@require_GET
+@with_workspace
+def queue_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    queue = selectors.queue_get(workspace=request.workspace, pk=pk)
+    context = {
+        "queue": queue,
+        "progress": selectors.queue_progress(queue=queue),
+        "agreement": selectors.queue_agreement(queue=queue),
+        "disputed": selectors.disputed_items(queue=queue),
+        "is_admin": request.membership.role == "admin",
+    }
+    return render(request, "queues/queue.html", context)
+
+
+@require_GET
+@with_workspace
+def queue_export(request: HttpRequest, pk: int) -> HttpResponse:
+    queue = selectors.queue_get(workspace=request.workspace, pk=pk)
+    response = StreamingHttpResponse(
+        selectors.export_lines(queue=queue), content_type="application/x-ndjson"
+    )
+    response["Content-Disposition"] = f'attachment; filename="queue-{queue.pk}.jsonl"'
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@with_workspace
+def item_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    item = selectors.item_get(workspace=request.workspace, pk=pk)
+    queue, output = item.queue, item.execution.output
+    field_list = rubric.review_fields(queue.fields, output)
+    reviews = list(
+        item.reviews.filter(submitted_at__isnull=False, skipped=False).select_related("reviewer")
+    )
+    disputed = services.disputed_fields(field_list, reviews)
+    errors: dict = {}
+    if request.method == "POST":
+        values = {}
+        for i, ptr in enumerate(disputed):
+            pick = request.POST.get(f"pick-{i}", "")
+            if pick == "ok":
+                values[ptr] = {"verdict": "ok"}
+            elif pick.startswith("r"):
+                chosen = next((r for r in reviews if f"r{r.pk}" == pick), None)
+                entry = chosen.fields.get(ptr) if chosen else None
+                values[ptr] = entry or {"verdict": "ok"}
+        try:
+            services.item_resolve(item=item, membership=request.membership, values=values)
+            messages.success(request, "Resolved: the picked values are the corrections of record.")
+            return redirect("queues:detail", pk=queue.pk)
+        except PermissionDenied as exc:
+            return _forbidden(request, exc)
+        except services.QueueError as exc:
+            errors = exc.errors
+    rows = []
+    for i, ptr in enumerate(disputed):
+        options = [
+            {
+                "value": f"r{r.pk}",
+                "who": r.reviewer.username,
+                "text": _text(r.fields[ptr]["value"])
+                if r.fields.get(ptr, {}).get("verdict") == "corrected"
+                else "(left unchanged)",
+            }
+            for r in reviews
+        ]
+        original = pointer.get(output, ptr, pointer.MISSING) if output is not None else None
+        rows.append(
+            {
+                "i": i,
+                "ptr": ptr,
+                "original": "(missing)" if original is pointer.MISSING else _text(original),
+                "options": options,
+                "error": errors.get(f"field:{ptr}", ""),
+            }
+        )
+    return render(
+        request,
+        "queues/resolve.html",
+        {
+            "item": item,
+            "queue": queue,
+            "rows": rows,
+            "general_error": errors.get("", ""),
+            "resolvable": item.state == QueueItem.State.DISPUTED,
+        },
+        status=400 if errors else 200,
+    )
