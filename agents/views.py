@@ -21,8 +21,28 @@ def workspace_switch(request):
 @require_GET
 @with_workspace
 def agent_list(request):
-    agents = selectors.agent_list(workspace=request.workspace)
+    agents = list(selectors.agent_list(workspace=request.workspace))
+    lines = _sparklines(request)
+    for agent in agents:
+        agent.sparkline = lines.get(agent.name)
     return render(request, "agents/agent_list.html", {"agents": agents})
+
+
+def _sparklines(request, agent_name: str | None = None) -> dict:
+    """Runs per day of the last 7 days by agent name, as SVG: from the overview's
+    rollups (imported here, not at the top, because executions imports agents)."""
+    from django.utils import timezone
+
+    from executions.overview.charts import sparkline
+    from executions.overview.selectors import agent_sparklines
+
+    lines = agent_sparklines(
+        workspace=request.workspace, tz=timezone.get_current_timezone(), agent_name=agent_name
+    )
+    return {
+        name: {"svg": sparkline(v, f"{name}: runs per day, last 7 days"), "runs": sum(v)}
+        for name, v in lines.items()
+    }
 
 
 @require_GET
@@ -36,6 +56,7 @@ def agent_detail(request, slug):
             "agent": agent,
             "versions": selectors.agent_version_list(agent=agent),
             "schedules": selectors.schedule_list(workspace=request.workspace, agent=agent),
+            "sparkline": _sparklines(request, agent.name).get(agent.name),
         },
     )
 

@@ -356,25 +356,28 @@ def sparkline_edges(query: OverviewQuery, now: datetime | None = None) -> list[d
     return [local_day_start(today - timedelta(days=6 - i), query.tz) for i in range(8)]
 
 
-def agent_sparklines(*, workspace, tz, now=None) -> dict[str, list[int]]:
-    """Runs per local day of the last 7 days, per agent name: for the agents pages."""
+def agent_sparklines(*, workspace, tz, agent_name: str | None = None, now=None) -> dict:
+    """Runs per local day of the last 7 days, per agent name (all agents, or one):
+    for the agents list and the agent page. One query on the narrow AgentHour rollup."""
     from .query import OverviewQuery
 
-    end = timezone.now() if now is None else now
+    moment = timezone.now() if now is None else now
     stub = OverviewQuery(
         workspace=workspace,
         tz=tz,
         range="7d",
         start_date=None,
         end_date=None,
-        start=end,
-        end=end,
+        start=moment,
+        end=moment,
         grain="day",
-        edges=[end, end],
+        edges=[moment, moment],
+        agent=agent_name,
     )
     edges = sparkline_edges(stub, now)
+    table = RUNS if agent_name is not None else AGENT_HOURS
     lines: dict[str, list[int]] = defaultdict(lambda: [0] * 7)
-    for row in _grouped(stub, RUNS, ["agent_name"], ["runs"], edges):
+    for row in _grouped(stub, table, ["agent_name"], ["runs"], edges):
         if 0 <= row["b"] < 7:
             lines[row["agent_name"]][row["b"]] += int(row["runs"])
     return dict(lines)

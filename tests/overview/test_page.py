@@ -355,3 +355,16 @@ def test_most_frequent_errors_link_to_exactly_their_runs(alice_client, agent_ver
     # With a filter the rollup does not have, they are counted from the executions.
     response = get(alice_client, "range=24h&source=api")
     assert [int(r[1].text) for r in response.context["errors"].rows] == [3, 2, 1]
+
+
+def test_agents_list_and_agent_page_show_seven_day_sparklines(alice_client, runs):
+    response = alice_client.get("/agents/")
+    agents = {a.name: a for a in response.context["agents"]}
+    week = timezone.now() - timedelta(days=6)
+    for name, agent in agents.items():
+        want = Execution.objects.filter(agent_name=name, created_at__gte=week).count()
+        assert agent.sparkline["runs"] >= want > 0
+        assert b'class="spark"' in response.content
+    response = alice_client.get(runs[1].agent_version.agent.get_absolute_url())
+    assert response.context["sparkline"]["runs"] == 20
+    assert b"/overview/?range=7d&amp;agent=invoice-extractor" in response.content
