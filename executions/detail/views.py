@@ -21,6 +21,8 @@ from django.views.decorators.http import require_GET
 from agents.decorators import with_workspace
 from executions import selectors as shared_selectors
 from executions.models import ArtifactKind, Execution
+from feedback import grounding
+from feedback import selectors as feedback_selectors
 from feedback import views as feedback_views
 
 from . import rendering, selectors
@@ -201,6 +203,20 @@ def output_context(request: HttpRequest, detail: Detail) -> dict:
     # Grounded extraction: the image with its boxes beside the JSON, so each field's
     # confidence or accuracy is read next to its value (seed 000).
     context["grounded"] = [f for f in context["files"] if f["is_image"] and f["boxes"]][:2]
+    context["box_accuracy"] = []
+    if context["grounded"] and execution.correction_count:
+        # Once a reviewer has corrected it, each box's accuracy beside its confidence.
+        corrected = feedback_selectors.execution_corrected(
+            workspace=request.workspace, execution=execution
+        )
+        accuracy = grounding.box_accuracy(
+            corrected.original, corrected.output, {c.path for c in corrected.corrections}
+        )
+        by_label = {a.label: a for a in accuracy}
+        for media in context["grounded"]:
+            for box in media["boxes"]:
+                box["accuracy"] = by_label.get(box["label"])
+        context["box_accuracy"] = accuracy
     return context
 
 
