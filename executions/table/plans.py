@@ -8,23 +8,32 @@ The two ways, for "one agent's completed runs this week, most expensive first":
   rows match; when few do, or when they sit at one end of the order (an agent whose
   runs are cheap), it reads most of the table: 709,305 rows for 20, over 2 s.
 - read the rows that match and sort them (a top-N sort keeps only the page in
-  memory). Its cost is the number of matches: with migration 0010's covering
-  indexes, led by (agent, status) or status and carrying every sortable measure,
-  the matches are read from the index alone, 3,000 in about a millisecond.
+  memory). Its cost is the number of matches: with the covering indexes of
+  migrations 0010 and 0015, led by agent, status, version or source and carrying
+  every sortable measure, the matches are read from the index alone, 3,000 in
+  about a millisecond.
 """
 
 from .state import SORT_FIELDS
 
 # Up to this many matches, sorting them beats walking a sort index whatever the
-# filter: even with a visit to each row, a few thousand cost a few milliseconds.
-SORT_ANY_MAX = 5_000
-# With an agent or status filter the covering indexes give the matches without
-# visiting rows, about a million index entries a second on one core: up to this
-# many is ~50 ms at worst, and walking a sort index for that filter is unbounded
-# (the busiest agent's runs are among the cheapest: 133,469 rows read for 20).
+# filter: with a visit to each row, 20,000 cost ~40 ms, while a walk is unbounded
+# when the matches sit at the far end of the order (one version's runs sorted by
+# cost walked the cost index for 2.3 s). Past it the walk stays: a minimum on
+# credits (26,756 matches) finds its costly runs at once from the top, though from
+# the bottom (its last page) it reads nearly the whole index.
+SORT_ANY_MAX = 20_000
+# When a covering index (0010, 0015) holds every filtered column and every measure,
+# the matches are read without visiting rows, about a million index entries a
+# second on one core: up to this many is ~50 ms at worst.
 SORT_COVERED_MAX = 150_000
-# The filters those covering indexes lead with.
-COVERED_FILTERS = frozenset({"agent", "status"})
+# The columns each covering index holds, as the table's filter names: led by agent,
+# status, version or source, each with status and time, and the others with agent.
+COVERING = (
+    frozenset({"agent", "status", "start", "end"}),
+    frozenset({"version", "status", "start", "end", "agent"}),
+    frozenset({"source", "status", "start", "end", "agent"}),
+)
 
 
 def sorts_filtered_set(*, applied: dict, sort: str, matches: int | None) -> bool:
@@ -46,4 +55,5 @@ def sorts_filtered_set(*, applied: dict, sort: str, matches: int | None) -> bool
         return False
     if matches <= SORT_ANY_MAX:
         return True
-    return bool(COVERED_FILTERS & set(applied)) and matches <= SORT_COVERED_MAX
+    covered = any(set(applied) <= columns for columns in COVERING)
+    return covered and matches <= SORT_COVERED_MAX

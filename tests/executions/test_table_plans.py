@@ -26,8 +26,12 @@ from tests.factories import ExecutionFactory
         ({"agent": ["a"], "status": ["completed"], "start": 1}, "-cost", 3_251, True),
         ({"agent": ["a"]}, "-cost", 140_000, True),  # covering index, no row visits
         ({"agent": ["a"]}, "-cost", 400_000, False),
-        ({"source": "api"}, "-duration", 4_000, True),  # a few thousand: sort them
-        ({"source": "api"}, "-duration", 40_000, False),
+        ({"meta": ("customer", "acme")}, "-duration", 15_000, True),  # sort them
+        ({"meta": ("customer", "acme")}, "-duration", 40_000, False),
+        ({"source": "schedule"}, "-cost", 43_454, True),  # exec_ws_source_cover
+        ({"version": 19, "agent": ["a"]}, "-cost", 39_874, True),  # exec_ws_version_cover
+        ({"version": 19, "source": "api"}, "-cost", 39_874, False),  # no index holds both
+        ({"agent": ["a"], "min_cost": 1}, "-cost", 30_000, False),
         ({"agent": ["a"]}, "cost", None, False),  # unknown: PostgreSQL chooses
     ],
 )
