@@ -33,6 +33,17 @@ def envint(name: str, default: str) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number, got {value!r}.") from None
 
 
+def envfloat(name: str, default: str) -> float:
+    value = os.environ.get(name, default)
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not 0 <= number < float("inf"):
+        raise ImproperlyConfigured(f"{name} must be a number of seconds, got {value!r}.")
+    return number
+
+
 def envsecret(name: str, default: str = "") -> str:
     """A secret from NAME, or from the file named by NAME_FILE (Docker and k8s secrets)."""
     path = os.environ.get(f"{name}_FILE")
@@ -171,6 +182,41 @@ def database_from_env() -> dict:
 
 
 DATABASES = {"default": database_from_env()}
+
+
+def replicas_from_env() -> dict:
+    """DATABASE_REPLICA_URL: one or more streaming replicas (comma-separated) that may
+    answer the dashboard's reads (config/replicas.py says which)."""
+    urls = [u.strip() for u in os.environ.get("DATABASE_REPLICA_URL", "").split(",") if u.strip()]
+    if urls and DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs DATABASE_URL on PostgreSQL.")
+    replicas = {}
+    for number, url in enumerate(urls, start=1):
+        try:
+            config = dj_database_url.parse(url, conn_max_age=envint("DB_CONN_MAX_AGE", "60"))
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"DATABASE_REPLICA_URL item {number} is not a database URL ({exc})."
+            ) from None
+        if config.get("ENGINE") != "django.db.backends.postgresql" or not config.get("NAME"):
+            raise ImproperlyConfigured(
+                f"DATABASE_REPLICA_URL item {number} must be postgres://host:port/NAME."
+            )
+        config["CONN_HEALTH_CHECKS"] = True
+        # Tests read the replica as the primary itself: no second test database.
+        config["TEST"] = {"MIRROR": "default"}
+        replicas[f"replica{number}" if len(urls) > 1 else "replica"] = config
+    return replicas
+
+
+DATABASES.update(replicas_from_env())
+REPLICA_PIN_SECONDS = envint("REPLICA_PIN_SECONDS", "10")
+REPLICA_CHECK_SECONDS = envfloat("REPLICA_CHECK_SECONDS", "2")
+REPLICA_MAX_LAG_SECONDS = envfloat("REPLICA_MAX_LAG_SECONDS", "5")
+if len(DATABASES) > 1:
+    DATABASE_ROUTERS = ["config.replicas.ReplicaRouter"]
+    # Before anything that reads (sessions, auth): it decides where reads go.
+    MIDDLEWARE.insert(1, "config.replicas.ReplicaMiddleware")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

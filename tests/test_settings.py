@@ -21,6 +21,7 @@ OURS = {
     # Set while the browser tests' Playwright session is open; not ours to pass on.
     "DJANGO_ALLOW_ASYNC_UNSAFE",
     "SECURE_COOKIES",
+    "DATABASE_REPLICA_URL",
 }
 
 
@@ -46,6 +47,19 @@ PROD = {"SECRET_KEY": "x" * 60, "ALLOWED_HOSTS": "runboard.example.com"}
         ({**PROD, "DEBUG": "maybe"}, "DEBUG must be a boolean"),
         ({**PROD, "TIME_ZONE": "Mars/Olympus"}, "TIME_ZONE 'Mars/Olympus'"),
         ({**PROD, "SECRET_KEY": "", "SECRET_KEY_FILE": "/nonexistent"}, "SECRET_KEY_FILE"),
+        (
+            {**PROD, "DATABASE_REPLICA_URL": "postgres://h/db"},
+            "DATABASE_REPLICA_URL needs DATABASE_URL on PostgreSQL",
+        ),
+        (
+            {
+                **PROD,
+                "DATABASE_URL": "postgres://h/db",
+                "DATABASE_REPLICA_URL": "postgres://r/db,mysql://u@h/db",
+            },
+            "DATABASE_REPLICA_URL item 2 must be postgres://",
+        ),
+        ({**PROD, "REPLICA_MAX_LAG_SECONDS": "soon"}, "REPLICA_MAX_LAG_SECONDS must be a number"),
     ],
 )
 def test_bad_setting_stops_startup_naming_it(env, message):
