@@ -60,9 +60,11 @@ class LagCheck:
         "ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 1e9) END"
     )
 
+    RETRY_DOWN = 10.0
+
     def __init__(self):
         self._lock = threading.Lock()
-        self._checked: dict[str, tuple[float, bool]] = {}
+        self._checked: dict[str, tuple[float, str]] = {}
 
     def forget(self) -> None:
         with self._lock:
@@ -72,12 +74,17 @@ class LagCheck:
         now = time.monotonic()
         with self._lock:
             checked = self._checked.get(alias)
-        if checked and now - checked[0] < settings.REPLICA_CHECK_SECONDS:
-            return checked[1]
-        ok = self._ask(alias)
+        # A replica that failed is left alone longer: asking one that is down costs a
+        # connection timeout, paid by the request that asks.
+        wait = (
+            self.RETRY_DOWN if checked and checked[1] == "down" else settings.REPLICA_CHECK_SECONDS
+        )
+        if checked and now - checked[0] < wait:
+            return checked[1] == "ok"
+        state = self._ask(alias)
         with self._lock:
-            self._checked[alias] = (now, ok)
-        return ok
+            self._checked[alias] = (now, state)
+        return state == "ok"
 
     def lag_seconds(self, alias: str) -> float | None:
         """The replica's lag, or None when it is not a standby (a mirror in tests, or
@@ -90,14 +97,14 @@ class LagCheck:
             value = cursor.fetchone()[0]
         return None if value is None else float(value)
 
-    def _ask(self, alias: str) -> bool:
+    def _ask(self, alias: str) -> str:
         try:
             lag = self.lag_seconds(alias)
         except DatabaseError as exc:
             logger.warning("replica %s skipped: it does not answer (%s)", alias, exc)
             # A broken connection must not be reused for the next check.
             connections[alias].close()
-            return False
+            return "down"
         if lag is not None and lag > settings.REPLICA_MAX_LAG_SECONDS:
             logger.warning(
                 "replica %s skipped: %.1f s behind (limit %s s)",
@@ -105,8 +112,8 @@ class LagCheck:
                 lag,
                 settings.REPLICA_MAX_LAG_SECONDS,
             )
-            return False
-        return True
+            return "lagging"
+        return "ok"
 
 
 lag_check = LagCheck()

@@ -203,6 +203,11 @@ def replicas_from_env() -> dict:
                 f"DATABASE_REPLICA_URL item {number} must be postgres://host:port/NAME."
             )
         config["CONN_HEALTH_CHECKS"] = True
+        # Connections to a replica are bounded like the primary's: its own pool per process.
+        config["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+        if "pool" in DATABASES["default"].get("OPTIONS", {}):
+            pool = dict(DATABASES["default"]["OPTIONS"]["pool"])
+            config.setdefault("OPTIONS", {})["pool"] = pool
         # Tests read the replica as the primary itself: no second test database.
         config["TEST"] = {"MIRROR": "default"}
         replicas[f"replica{number}" if len(urls) > 1 else "replica"] = config
