@@ -270,7 +270,7 @@ class Ranked:
     previous_finished: int = 0
     previous_cost: Decimal = Decimal(0)
     previous_durations: dict[int, int] = field(default_factory=dict)
-    sparkline: list[int] = field(default_factory=list)
+    sparkline: list[int] = field(default_factory=lambda: [0] * 7)
 
     @property
     def error_rate(self):
@@ -338,8 +338,6 @@ def ranked_lists(
         for item in entries(row):
             target = item.durations if row["b"] == 1 else item.previous_durations
             target[row["bucket"]] = target.get(row["bucket"], 0) + int(row["runs"])
-    for item in (*versions.values(), *agents.values()):
-        item.sparkline = [0] * 7
     for row in _grouped(query, RUNS, keys, ["runs"], sparkline_edges(query, now)):
         if 0 <= row["b"] < 7:
             for item in entries(row):

@@ -368,3 +368,15 @@ def test_agents_list_and_agent_page_show_seven_day_sparklines(alice_client, runs
     response = alice_client.get(runs[1].agent_version.agent.get_absolute_url())
     assert response.context["sparkline"]["runs"] == 20
     assert b"/overview/?range=7d&amp;agent=invoice-extractor" in response.content
+
+
+def test_the_last_hour_renders_when_the_week_has_other_versions(alice_client, agent_version):
+    """The 7-day sparklines read versions the range itself may not have."""
+    ExecutionFactory(agent_version=agent_version, created_at=timezone.now() - timedelta(days=2))
+    other = AgentVersionFactory(agent=agent_version.agent, version="v9")
+    ExecutionFactory(agent_version=other)
+    response = get(alice_client, "range=1h")
+    versions = response.context["lists"][1][1]
+    assert [v.label for v in versions] == ["invoice-extractor:v9"]
+    agents = response.context["lists"][0][1]
+    assert sum(agents[0].sparkline) == 2
