@@ -256,6 +256,7 @@ def decorate_steps(steps: list[Step], execution: Execution) -> None:
         head_in = getattr(step, "input_head", None)
         head_out = getattr(step, "output_head", None)
         step.in_label, step.out_label = IO_LABELS.get(kind, ("in", "out"))
+        step.reply_first = kind == StepKind.MODEL_CALL
         if head_in is None and getattr(step, "input_stored", None):
             head_in = LARGE_PAYLOAD
         if head_out is None and getattr(step, "output_stored", None):

@@ -450,6 +450,8 @@ def preview_text(value: Any, limit: int = PREVIEW_CHARS) -> str:
         return ""
     if isinstance(value, str):
         return truncate(" ".join(value[: limit * 2].split()), limit)
+    if _is_conversation(value):
+        return truncate(" ".join(_conversation_line(value[-1]).split()), limit)
     if isinstance(value, dict):
         for key in _PREVIEW_KEYS:
             item = value.get(key)
@@ -465,6 +467,37 @@ def preview_text(value: Any, limit: int = PREVIEW_CHARS) -> str:
                     return truncate(" ".join(text.split()), limit)
     text = json.dumps(value, ensure_ascii=False, default=str, separators=(", ", ": "))
     return truncate(text, limit)
+
+
+def _is_conversation(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in value)
+    )
+
+
+def _call_text(call: Any) -> str:
+    if not isinstance(call, dict):
+        return ""
+    arguments = call.get("arguments")
+    if isinstance(arguments, dict):
+        shown = ", ".join(
+            f"{k}: {json.dumps(v, ensure_ascii=False, default=str)}" for k, v in arguments.items()
+        )
+    else:
+        shown = "" if arguments is None else str(arguments)
+    return f"→ {call.get('name') or 'tool'}({shown})"
+
+
+def _conversation_line(message: dict) -> str:
+    """One message of a stored conversation (ingest/content.py) as a line: the model's
+    text or the tools it called with their arguments; others say who spoke."""
+    text = _message_text(message)
+    calls = " ".join(_call_text(c) for c in message.get("tool_calls") or [])
+    line = " ".join(part for part in (text, calls) if part)
+    role = message.get("role")
+    return line if role == "assistant" else f"{role}: {line}"
 
 
 def _message_text(message: Any) -> str:

@@ -20,6 +20,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Substr
 from django.db.models.lookups import GreaterThan
 from django.http import Http404
@@ -219,7 +220,10 @@ def step_get(*, execution: Execution, sequence: int, head_chars: int | None = No
     With head_chars, input, output and attributes are not loaded: their heads and
     lengths are (see payload_heads), and touching step.input loads it on demand.
     """
-    steps = Step.objects.filter(execution=execution, sequence=sequence)
+    # The traceback an instrumentation recorded, shown behind a toggle under the error.
+    steps = Step.objects.filter(execution=execution, sequence=sequence).annotate(
+        traceback=KeyTextTransform("exception.stacktrace", "attributes")
+    )
     if head_chars is not None:
         fields = ("input", "output", "attributes")
         steps = steps.defer(*fields).annotate(**payload_heads(fields, head_chars))

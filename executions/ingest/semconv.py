@@ -370,7 +370,9 @@ def _event_messages(events, side: str) -> list | None:
             item.setdefault("role", MESSAGE_EVENTS[name])
             messages.append(item)
         elif side == "output" and name == "gen_ai.choice":
-            item = body.get("message", body) if isinstance(body, dict) else {"content": body}
+            item = decode(body.get("message", body)) if isinstance(body, dict) else body
+            if not isinstance(item, dict):
+                item = {"content": item}
             messages.append({"role": "assistant", **item} if isinstance(item, dict) else item)
     return messages or None
 
