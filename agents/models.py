@@ -4,6 +4,7 @@ import secrets
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -102,6 +103,17 @@ class AgentVersion(models.Model):
 
     def __str__(self) -> str:
         return self.full_name
+
+    def clean(self):
+        # A budget in the config (executions/budgets) is checked when it is saved, so a
+        # typo does not silently leave every run of the version without its limits.
+        from executions.budgets import BudgetInvalid, parse
+
+        if isinstance(self.config, dict) and "budget" in self.config:
+            try:
+                parse(self.config["budget"], root="budget")
+            except BudgetInvalid as exc:
+                raise ValidationError({"config": f"{exc.field}: {exc.message}"}) from None
 
     @property
     def full_name(self) -> str:

@@ -156,6 +156,9 @@ class Execution(models.Model):
     # of the system that did ("budget", "time limit"). A snapshot, like agent_name, so
     # it survives the user's removal; empty for runs that ended by themselves.
     stopped_by = models.CharField(max_length=200, blank=True)
+    # The run's budget, its soft-limit flags and its stop (executions/budgets); null
+    # for a run without one, so the check costs nothing there.
+    budget = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

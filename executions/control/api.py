@@ -68,6 +68,11 @@ class ExecuteIn(Strict):
     idempotency_key: limited(200) | None = Field(
         None, description="A retried execute with the same key returns the first execution."
     )
+    budget: dict[str, Any] | None = Field(
+        None,
+        description="Limits for this run (cost, tokens, steps, seconds, soft, loop); see "
+        "POST /executions. Overrides the version's config budget key by key.",
+    )
     sync: bool = Field(False, description="Wait for the execution to end (up to `timeout`).")
     timeout: float = Field(30, ge=0, le=3600, description="Seconds to wait when sync; max 60.")
 
@@ -229,6 +234,7 @@ def _execute(request, payload: ExecuteIn, **target):
                 source=Source.API,
                 request=snapshot,
                 idempotency_key=payload.idempotency_key,
+                budget=payload.budget,
                 **target,
             )
             if batch is not None and execution.batch_id is None:

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from agents.models import Agent, AgentVersion, Schedule, Workspace
 from agents.validation import SchemaError, schema_errors, url_problem
-from executions import counters, lifecycle
+from executions import budgets, counters, lifecycle
 from executions.models import Batch, Execution, Priority, Source, Status
 
 from . import dispatch
@@ -229,7 +229,18 @@ def _execution_new(
         created_at=now,
         updated_at=now,
         queued_at=now if status == Status.QUEUED else None,
+        budget=_version_budget(agent_version),
     )
+
+
+def _version_budget(agent_version: AgentVersion) -> dict | None:
+    """Reruns, batches and schedules run under their version's budget. One saved with a
+    wrong budget was refused at save time; an older one runs without rather than not at all."""
+    try:
+        return budgets.effective(agent_version, None)
+    except budgets.BudgetInvalid:
+        logger.warning("agent version %s has an invalid budget; ignored", agent_version.pk)
+        return None
 
 
 def execution_execute(
@@ -248,6 +259,7 @@ def execution_execute(
     request: dict | None = None,
     idempotency_key: str | None = None,
     schedule: Schedule | None = None,
+    budget: dict | None = None,
 ) -> Execution:
     """Start one execution: of a saved agent version, or of an inline config.
 
@@ -270,6 +282,10 @@ def execution_execute(
     priority = priority_parse(priority)
     metadata = _metadata_parse(metadata)
     inputs_validate(agent_version=agent_version, inputs=inputs)
+    try:
+        run_budget = budgets.effective(agent_version, budget)
+    except budgets.BudgetInvalid as exc:
+        raise InvalidRequest(f"{exc.field}: {exc.message}") from None
     if idempotency_key:
         earlier = Execution.objects.filter(
             workspace=workspace, idempotency_key=idempotency_key
@@ -290,6 +306,7 @@ def execution_execute(
                 idempotency_key=idempotency_key,
                 schedule=schedule,
             )
+            execution.budget = run_budget
             execution.save(force_insert=True)
             counters.count_created([execution])
             dispatch.enqueue_delivery(execution, Event.EXECUTE)

@@ -218,6 +218,20 @@ IO_LABELS = {
 }
 
 
+def budget_marks(execution: Execution) -> dict[int, tuple[str, str]]:
+    """The steps where the run passed a budget limit (executions/budgets), read from the
+    run's own budget rather than each step's deferred attributes."""
+    budget = execution.budget or {}
+    marks = {}
+    for flag in budget.get("flags") or []:
+        if flag.get("sequence") is not None:
+            marks[flag["sequence"]] = ("chip chip-budget-soft", f"Soft limit: {flag['message']}")
+    stop = budget.get("stop")
+    if stop and stop.get("sequence") is not None:
+        marks[stop["sequence"]] = ("chip chip-budget-stop", f"Stopped here: {stop['reason']}")
+    return marks
+
+
 def decorate_steps(steps: list[Step], execution: Execution) -> None:
     """Attach everything a card shows, worked out here rather than in the template.
 
@@ -225,6 +239,7 @@ def decorate_steps(steps: list[Step], execution: Execution) -> None:
     once, and the card template only prints them.
     """
     start, total = run_window(execution)
+    budget_notes = budget_marks(execution)
     base = f"{execution.get_absolute_url()}?tab=overview&step="
     body = f"{execution.get_absolute_url()}steps/"
     for step in steps:
@@ -252,6 +267,8 @@ def decorate_steps(steps: list[Step], execution: Execution) -> None:
         child_count = getattr(step, "child_count", 0)
         if child_count:
             meta.append(("", f"{child_count} step{'s' if child_count != 1 else ''} inside"))
+        if step.sequence in budget_notes:
+            meta.append(budget_notes[step.sequence])
         step.meta = meta
         head_in = getattr(step, "input_head", None)
         head_out = getattr(step, "output_head", None)

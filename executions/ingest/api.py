@@ -21,7 +21,7 @@ from ninja import File, Form, Header, Query, Router
 from ninja import Status as Answer
 from ninja.files import UploadedFile
 
-from executions import connections, json_input, selectors
+from executions import budgets, connections, json_input, selectors
 from executions.models import TERMINAL_STATUSES, Execution, Priority, Step
 
 from . import selectors as api_selectors
@@ -389,6 +389,7 @@ def steps_append(request, execution_id: UUID, payload: StepsIn):
         },
         "cost": float(execution.cost_usd),
         "steps": steps,
+        "stop": budgets.stop_of(execution),
     }
     return Answer(201 if counts["created"] else 200, body)
 

@@ -457,16 +457,24 @@ def traces_view(request):
         )
     except OtlpError as exc:
         return _error(exc.status, exc.message, as_json)
+    stops = []
     if spans:
-        traces.traces_ingest(workspace=key.workspace, spans=spans)
+        result = traces.traces_ingest(workspace=key.workspace, spans=spans)
+        # OTLP has no field for "stop": the partial-success message is what exporters
+        # log, so a runtime without a webhook learns there that its run was stopped.
+        stops = [
+            f"execution {e.pk} (trace {e.trace_id}) is {stop['status']}: {stop['reason']}; "
+            "stop sending its spans"
+            for e, stop in result.stops
+        ]
 
     message = ExportTraceServiceResponse()
-    if rejected:
+    if rejected or stops:
         message.partial_success.rejected_spans = rejected
-        message.partial_success.error_message = "; ".join(reasons)
+        message.partial_success.error_message = "; ".join([*reasons, *stops])
     if as_json:
         payload = {}
-        if rejected:
+        if rejected or stops:
             payload["partialSuccess"] = {
                 "rejectedSpans": str(rejected),
                 "errorMessage": message.partial_success.error_message,

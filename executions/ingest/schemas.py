@@ -168,6 +168,13 @@ class ExecutionCreateIn(ExecutionFields):
         description="Join this batch; a batch id not seen before creates the batch.",
     )
     batch_name: limited(200) | None = None
+    budget: dict[str, Any] | None = Field(
+        None,
+        description="Limits for this run, any subset: cost (USD), tokens, steps, seconds; "
+        '"soft" limits that only flag the run; "loop" repeats that stop it. Overrides the '
+        "version's config budget key by key. A hard limit terminates the run.",
+        examples=[{"cost": 0.5, "tokens": 200000, "steps": 300, "seconds": 900}],
+    )
     idempotency_key: limited(200) | None = Field(
         None,
         description="Also accepted as the Idempotency-Key header. A retried create with "
@@ -370,6 +377,14 @@ class StepOut(Out):
     created: bool
 
 
+class StopOut(Out):
+    status: str
+    reason: str
+    by: str
+    limit: str | None = None
+    step: int | None = None
+
+
 class StepsAppendOut(Out):
     execution_id: UUID
     created: int
@@ -379,6 +394,9 @@ class StepsAppendOut(Out):
     token_usage: TokenUsage
     cost: float
     steps: list[StepOut]
+    stop: StopOut | None = Field(
+        None, description="Set when the run is stopped (a budget, a cancel): stop working on it."
+    )
 
 
 class FileOut(Out):

@@ -21,7 +21,7 @@ from django.utils import timezone
 from agents.models import AgentVersion, Workspace
 from agents.services import AgentNameError, agent_resolve, parse_agent_ref
 from agents.validation import SchemaError, schema_errors
-from executions import counters, lifecycle
+from executions import budgets, counters, lifecycle
 from executions.models import (
     TERMINAL_STATUSES,
     Artifact,
@@ -229,6 +229,10 @@ def execution_create(
             raise Invalid([("agent", str(exc))]) from None
         agent, version = agent_resolve(workspace=workspace, name=name, version=version_name)
         _validate_input(version, data.input_value)
+        try:
+            budget = budgets.effective(version, data.budget)
+        except budgets.BudgetInvalid as exc:
+            raise Invalid([(exc.field, exc.message)]) from None
         target = data.status or Status.PENDING
         path = _status_path(target)
         _check_times(data, target in TERMINAL_STATUSES)
@@ -245,6 +249,7 @@ def execution_create(
             input=data.input_value,
             idempotency_key=key or None,
             request=request or {},
+            budget=budget,
             created_at=now,
             updated_at=now,
         )
@@ -345,7 +350,8 @@ def steps_append(
     """Append (or update, by span id or sequence) steps of one execution.
 
     An execution still pending or queued that reports steps is running, so it moves
-    to running through the lifecycle.
+    to running through the lifecycle. A run with a budget is checked against it here,
+    under the row lock and with the totals (budgets.check): a hard limit stops it.
     """
     with transaction.atomic():
         execution = (
@@ -363,6 +369,8 @@ def steps_append(
         if plan.new and execution.status in (Status.PENDING, Status.QUEUED):
             starts = [n.record.started_at for n in plan.new if n.record.started_at]
             lifecycle.transition(execution, Status.RUNNING, at=min(starts) if starts else None)
+        if execution.budget:
+            budgets.check(execution, plan.outcomes[execution.pk], plan.totals[execution.pk])
     return execution, plan
 
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from agents.models import Workspace
 from agents.services import agents_resolve
-from executions import counters, lifecycle, timestamps
+from executions import budgets, counters, lifecycle, timestamps
 from executions.models import (
     TERMINAL_STATUSES,
     Execution,
@@ -62,6 +62,9 @@ class IngestResult:
     steps_created: int = 0
     steps_updated: int = 0
     execution_ids: list = field(default_factory=list)
+    # Runs of these traces that are stopped (a budget, a cancel): the OTLP answer says
+    # so, for runtimes without a webhook.
+    stops: list = field(default_factory=list)
 
 
 def _agent_key(span: TraceSpan) -> tuple[str, str | None]:
@@ -120,6 +123,7 @@ def _new_execution(workspace, trace_id, items, root, resolved, now) -> Execution
         created_at=min(starts) if starts else now,
         updated_at=now,
         request=_otlp_request(root, items[0]),
+        budget=_budget(version),
     )
     if root is None:
         # Children came first: the execution runs until its root span arrives.
@@ -143,6 +147,15 @@ def _new_execution(workspace, trace_id, items, root, resolved, now) -> Execution
             elapsed = execution.completed_at - execution.started_at
             execution.duration_ms = max(0, int(elapsed.total_seconds() * 1000))
     return execution
+
+
+def _budget(version) -> dict | None:
+    """A traced run has its version's budget; a version whose budget config is wrong is
+    not a reason to drop the spans, so it runs without one."""
+    try:
+        return budgets.effective(version, None)
+    except budgets.BudgetInvalid:
+        return None
 
 
 def _adopt_root(execution: Execution, root: TraceSpan, resolved) -> None:
@@ -322,6 +335,7 @@ def _traces_ingest(workspace: Workspace, spans: list[TraceSpan]) -> IngestResult
                 adopting.append((execution, root))
 
     plan = _plan(batches)
+    result_stops: list = []
     for execution in created:
         note_children_waiting(execution, plan, known=execution.request["root_span_id"])
         totals = plan.totals[execution.pk]
@@ -347,8 +361,14 @@ def _traces_ingest(workspace: Workspace, spans: list[TraceSpan]) -> IngestResult
             _resequence(execution)
     for execution, root in adopting:
         _adopt_root(execution, root, resolved)
+    for execution in [*created, *existing.values()]:
+        if execution.budget:
+            budgets.check(execution, plan.outcomes[execution.pk], plan.totals[execution.pk])
+        if stop := budgets.stop_of(execution):
+            result_stops.append((execution, stop))
 
     result = IngestResult(spans=len(spans), executions_created=len(created))
+    result.stops = result_stops
     for outcomes in plan.outcomes.values():
         for done in outcomes:
             if done.state == "created":
