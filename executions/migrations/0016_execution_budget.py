@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('executions', '0012_search_table_indexes'),
+        ('executions', '0015_version_source_cover_indexes'),
     ]
 
     operations = [
