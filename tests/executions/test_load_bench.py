@@ -151,7 +151,7 @@ def test_it_loads_a_small_data_set():
         cursor.execute(
             "SELECT count(*) FROM pg_indexes WHERE tablename = 'executions_executionsearch_errors'"
         )
-        assert cursor.fetchone()[0] == 3  # key, time, trigram
+        assert cursor.fetchone()[0] == 5  # key, time, trigram; status, batched rows (0012)
 
     user = authenticate(username="bench", password="bench")
     assert user is not None
