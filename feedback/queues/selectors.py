@@ -13,6 +13,8 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from agents.models import Membership, Role
+from executions.models import Execution
+from executions.table.selectors import execution_filterset
 
 from . import agreement, rubric
 from .models import Queue, QueueItem, Review
@@ -40,6 +42,24 @@ def _count(queryset):
     """A correlated COUNT, one subquery per row instead of one query per row."""
     counted = queryset.order_by().values("queue").annotate(n=Count("pk")).values("n")
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+class BadFilters(Exception):
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__(" ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+def filtered_runs(*, workspace, params):
+    """Every run the executions table's filters match (the table's own FilterSet)."""
+    filterset = execution_filterset(workspace=workspace, params=params)
+    if not filterset.is_valid():
+        raise BadFilters({k: " ".join(v) for k, v in filterset.errors.items()})
+    return filterset.qs.order_by()
+
+
+def runs_by_ids(*, workspace, ids):
+    return Execution.objects.filter(workspace=workspace, pk__in=ids)
 
 
 def queue_get(*, workspace, pk) -> Queue:

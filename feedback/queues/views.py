@@ -10,11 +10,21 @@ and adds keyboard shortcuts.
 from __future__ import annotations
 
 import json
+import uuid
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from agents.decorators import with_workspace
@@ -265,3 +275,73 @@ def item_resolve(request: HttpRequest, pk: int) -> HttpResponse:
         },
         status=400 if errors else 200,
     )
+
+
+# Params of the table that are not filters: sort, page size and cursor.
+NOT_FILTERS = {"sort", "per_page", "page", "after", "before", "all", "ids", "queue", "part"}
+MAX_SELECTED = 500
+
+
+@require_http_methods(["GET", "POST"])
+@with_workspace
+def queue_add(request: HttpRequest) -> HttpResponse:
+    """The table's "Add to queue": the ticked rows (`ids`), or with `all=1` every run the
+    table's filters match. GET shows what would be added and the queues to pick from;
+    the confirmation POSTs. Works without JavaScript."""
+    data = request.POST if request.method == "POST" else request.GET
+    whole = data.get("all") == "1"
+    filters = {k: data.getlist(k) for k in data if k not in NOT_FILTERS | {"csrfmiddlewaretoken"}}
+    errors: dict[str, str] = {}
+    if whole:
+        params = QueryDict(mutable=True)
+        for key, values in filters.items():
+            params.setlist(key, values)
+        try:
+            runs = selectors.filtered_runs(workspace=request.workspace, params=params)
+        except selectors.BadFilters as exc:
+            errors.update(exc.errors)
+            runs = None
+        ids = []
+    else:
+        ids, bad = [], []
+        for raw in data.getlist("ids")[:MAX_SELECTED]:
+            try:
+                ids.append(uuid.UUID(raw))
+            except ValueError:
+                bad.append(raw)
+        if bad:
+            errors["ids"] = f"Not execution ids: {', '.join(map(repr, bad[:3]))}."
+        elif not ids:
+            errors["ids"] = "Tick the runs to add first, or add every run the filters match."
+        runs = selectors.runs_by_ids(workspace=request.workspace, ids=ids)
+    queues = selectors.queue_list(membership=request.membership)
+    if request.method == "POST" and not errors:
+        try:
+            queue = selectors.queue_get(workspace=request.workspace, pk=data.get("queue"))
+        except Http404:
+            errors["queue"] = "Pick one of this workspace's queues."
+        else:
+            try:
+                added = services.items_add(
+                    queue=queue, membership=request.membership, executions=runs
+                )
+            except PermissionDenied as exc:
+                return _forbidden(request, exc)
+            except services.QueueError as exc:
+                errors.update(exc.errors)
+            else:
+                messages.success(
+                    request, f"Added {added} run{'s' if added != 1 else ''} to {queue.name}."
+                )
+                return redirect("queues:detail", pk=queue.pk)
+    context = {
+        "whole": whole,
+        "filters": [(k, v) for k, values in filters.items() for v in values] if whole else [],
+        "ids": ids,
+        "count": runs.count() if runs is not None else 0,
+        "queues": queues,
+        "errors": errors,
+        "back": reverse("executions:list")
+        + (f"?{urlencode(filters, doseq=True)}" if whole else ""),
+    }
+    return render(request, "queues/add.html", context, status=400 if errors else 200)

@@ -10,6 +10,7 @@ from agents.models import Membership
 from feedback.models import FieldCorrection
 from feedback.queues.models import QueueItem, Review
 from feedback.queues.services import claim_next, items_add, queue_create, review_submit
+from tests.factories import ExecutionFactory
 
 
 @pytest.fixture
@@ -153,3 +154,44 @@ def test_export_is_one_json_line_per_reviewed_item(client, alice, alice_m, queue
     (row,) = [json.loads(line) for line in lines]
     assert row["execution_id"] == str(review.item.execution_id)
     assert row["reviews"][0]["reviewer"] == "bob"
+
+
+def test_add_ticked_rows_to_a_queue_from_the_table(client, operator, queue, agent_version):
+    extra = ExecutionFactory.create_batch(2, agent_version=agent_version)
+    client.force_login(operator)
+    ids = [str(e.pk) for e in extra]
+    page = client.get(reverse("queues:add"), {"ids": ids})
+    assert page.status_code == 200 and page.context["count"] == 2
+    response = client.post(reverse("queues:add"), {"ids": ids, "queue": queue.pk})
+    assert response.status_code == 302
+    assert QueueItem.objects.filter(queue=queue).count() == 5
+
+
+def test_add_every_run_the_filters_match(client, operator, queue, agent_version):
+    failed = ExecutionFactory.create_batch(2, agent_version=agent_version, status="failed")
+    client.force_login(operator)
+    page = client.get(reverse("queues:add"), {"all": "1", "status": "failed", "sort": "-created"})
+    assert page.context["count"] == 2
+    client.post(reverse("queues:add"), {"all": "1", "status": "failed", "queue": queue.pk})
+    in_queue = set(QueueItem.objects.filter(queue=queue).values_list("execution_id", flat=True))
+    assert {e.pk for e in failed} <= in_queue and len(in_queue) == 5
+
+
+def test_adding_answers_bad_input_naming_the_field(client, operator, queue, viewer):
+    client.force_login(operator)
+    response = client.get(reverse("queues:add"), {"ids": ["nope"]})
+    assert response.status_code == 400 and "ids" in response.context["errors"]
+    response = client.get(reverse("queues:add"), {"all": "1", "status": "exploded"})
+    assert response.status_code == 400 and "status" in response.context["errors"]
+    response = client.post(reverse("queues:add"), {"all": "1", "queue": "999"})
+    assert response.status_code == 400 and "queue" in response.context["errors"]
+    client.force_login(viewer)
+    response = client.post(reverse("queues:add"), {"all": "1", "queue": queue.pk})
+    assert response.status_code == 403
+
+
+def test_the_table_offers_add_to_queue(client, operator, queue):
+    client.force_login(operator)
+    html = client.get(reverse("executions:list"), {"status": "failed"}).content.decode()
+    assert reverse("queues:add") in html and 'id="add-all-to-queue"' in html
+    assert "status=failed" in html.split('id="add-all-to-queue"')[0].rsplit("href=", 1)[1]
