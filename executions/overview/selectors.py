@@ -403,27 +403,44 @@ def credit_spikes(query: OverviewQuery) -> list[Spike]:
             usual[(row["agent_version_id"], row["agent_name"])] = Decimal(row["credits"]) / int(
                 row["credited_runs"]
             )
-    above = Q()
-    for (version, agent), mean in usual.items():
-        if version:
-            above |= Q(agent_version_id=version, credits__gt=mean * SPIKE_FACTOR)
-        else:
-            above |= Q(agent_version_id=None, agent_name=agent, credits__gt=mean * SPIKE_FACTOR)
     if not usual:
         return []
-    runs = (
-        _scoped_runs(query)
-        .filter(above)
-        .only(
-            "id",
-            "agent_name",
-            "version_name",
-            "agent_version_id",
-            "credits",
-            "cost_usd",
-            "created_at",
-            "status",
+    conditions = [
+        Q(agent_version_id=version, credits__gt=mean * SPIKE_FACTOR)
+        if version
+        else Q(agent_version_id=None, agent_name=agent, credits__gt=mean * SPIKE_FACTOR)
+        for (version, agent), mean in usual.items()
+    ]
+    # No ORDER BY on the outer query: the model's default (-created_at) would have the
+    # planner walk the time index through every run of the range.
+    base = _scoped_runs(query).order_by()
+    if connection.features.supports_slicing_ordering_in_compound:
+        # One branch per version, each a short walk down (workspace, version, credits):
+        # an OR of them all is estimated as common and read with a sequential scan.
+        branches = [
+            base.filter(c).values_list("pk", "credits").order_by("-credits")[:SPIKE_LIMIT]
+            for c in conditions
+        ]
+        ids = (
+            branches[0].union(*branches[1:], all=True).order_by()
+            if len(branches) > 1
+            else branches[0]
         )
+        runs = Execution.objects.filter(pk__in=[pk for pk, _ in ids]).order_by()
+    else:
+        above = Q()
+        for condition in conditions:
+            above |= condition
+        runs = base.filter(above)
+    runs = runs.only(
+        "id",
+        "agent_name",
+        "version_name",
+        "agent_version_id",
+        "credits",
+        "cost_usd",
+        "created_at",
+        "status",
     )
     spikes = []
     for execution in runs[:SPIKE_SCAN]:
