@@ -1,5 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -8,8 +10,20 @@ from config.api import api
 from executions.ingest.otlp import logs_view, traces_view
 from executions.overview import views as overview_views
 
+
+class FaviconView(RedirectView):
+    """Browsers ask /favicon.ico of pages without a <link rel=icon> (JSON, files)."""
+
+    permanent = True
+
+    def get_redirect_url(self, *args, **kwargs):
+        return static("img/favicon.svg")
+
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="executions:list"), name="home"),
+    # The icon is public, like the static file it points to.
+    path("favicon.ico", login_not_required(FaviconView.as_view())),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("workspaces/switch/", agent_views.workspace_switch, name="workspace_switch"),

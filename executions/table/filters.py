@@ -355,6 +355,21 @@ class ExecutionFilter(django_filters.FilterSet):
         """The options of a drop-down drawn from the one choices query, if it has them."""
         return self._choices.get(name)
 
+    def hidden_choices(self, name: str) -> set[str]:
+        """Options drawn but hidden: with an agent chosen, the other agents' versions
+        (the version already chosen stays, so a link that names one keeps it). They
+        stay in the page so table.js can show them when the agent changes."""
+        agent = (self.data.get("agent") or "").strip() if self.data else ""
+        if name != "version" or not agent:
+            return set()
+        chosen = str(self.data.get("version") or "")
+        prefix = f"{agent}:"
+        return {
+            key
+            for key, label in self._choices.get("version", [])
+            if key and key != chosen and not label.startswith(prefix)
+        }
+
     @property
     def vendor(self) -> str:
         return connections[self.queryset.db].vendor

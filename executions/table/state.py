@@ -72,7 +72,7 @@ class TableStateForm(forms.Form):
         }
 
 
-def control_html(bound: forms.BoundField, choices=None) -> SafeString:
+def control_html(bound: forms.BoundField, choices=None, hidden=frozenset()) -> SafeString:
     """A filter's <input> or <select>, written directly.
 
     Django's widget templates render every <option> through its own template; with
@@ -91,14 +91,25 @@ def control_html(bound: forms.BoundField, choices=None) -> SafeString:
         chosen = {str(v) for v in values if v not in (None, "")}
         options = format_html_join(
             "",
-            '<option value="{}"{}>{}</option>',
+            '<option value="{}"{}{}>{}</option>',
             (
-                (str(v), mark_safe(" selected") if str(v) in chosen else "", label)
+                (
+                    str(v),
+                    mark_safe(" selected") if str(v) in chosen else "",
+                    mark_safe(" hidden") if str(v) in hidden else "",
+                    label,
+                )
                 for v, label in (choices if choices is not None else bound.field.choices)
             ),
         )
         return format_html("<select{}>{}</select>", flatatt(attrs), options)
     attrs.setdefault("type", getattr(widget, "input_type", "text"))
+    if bound.errors:
+        # Kept as typed and marked: a date or number input would blank a value it
+        # cannot parse, and the person could not see what was wrong.
+        attrs["type"] = "text"
+        attrs["aria-invalid"] = "true"
+        attrs["class"] = f"{attrs.get('class', '')} is-invalid".strip()
     shown = widget.format_value(value)
     if shown not in (None, ""):
         attrs["value"] = shown

@@ -178,7 +178,9 @@ def execution_list(request):
         form = page.filterset.form
         filterset = page.filterset
         context["controls"] = {
-            name: control_html(form[name], filterset.choices_for(name))
+            name: control_html(
+                form[name], filterset.choices_for(name), filterset.hidden_choices(name)
+            )
             for name in FILTER_PARAMS
             if name in form.fields and name != "status"
         }

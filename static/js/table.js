@@ -6,6 +6,26 @@
 
   var current = null; // id of the row j/k last moved to
 
+  // The keys work now: say so (the hint stays hidden with JavaScript off).
+  function showHints() {
+    document.querySelectorAll("[data-kbd-hint]").forEach(function (el) { el.hidden = false; });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", showHints);
+  else showHints();
+
+  // The Version drop-down offers the chosen agent's versions ("agent:version" labels);
+  // the server drew them all, hiding the others, so a change of agent just re-hides.
+  document.addEventListener("change", function (event) {
+    if (!event.target.matches || !event.target.matches("#id_agent")) return;
+    var agent = event.target.value;
+    var version = document.getElementById("id_version");
+    if (!version) return;
+    Array.prototype.forEach.call(version.options, function (option) {
+      option.hidden = Boolean(agent && option.value && option.text.indexOf(agent + ":") !== 0);
+    });
+    if (version.selectedOptions[0] && version.selectedOptions[0].hidden) version.value = "";
+  }, true);
+
   function rows() {
     return Array.prototype.slice.call(
       document.querySelectorAll("#exec-table tr.exec-row, #exec-table tr.batch-row")
