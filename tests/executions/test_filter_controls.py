@@ -29,7 +29,7 @@ def version_options(response) -> dict[str, bool]:
 
 
 def test_the_version_filter_offers_the_chosen_agents_versions(alice_client, two_agents):
-    mine, other = two_agents
+    _, other = two_agents
     everything = version_options(alice_client.get(URL))
     assert everything == {
         "All versions": False,
