@@ -127,7 +127,9 @@ COMMON_ERRORS = {
     400: ("The body cannot be read (malformed JSON, NUL characters, too deep)", ERROR_BODY),
     401: ("Missing, malformed or revoked API key", ERROR_BODY),
     413: ("The body is larger than MAX_REQUEST_BYTES", ERROR_BODY),
+    415: ("The body is not application/json", ERROR_BODY),
     422: ("A parameter or field is invalid; `errors` names each one", FIELD_ERRORS_BODY),
+    503: ("The database cannot be reached for a moment: retry after Retry-After", ERROR_BODY),
 }
 
 
@@ -144,7 +146,7 @@ class RunboardAPI(NinjaAPI):
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
                 for code, (description, body) in COMMON_ERRORS.items():
-                    if code in (400, 413) and "requestBody" not in operation:
+                    if code in (400, 413, 415) and "requestBody" not in operation:
                         continue
                     if code == 401 and not operation.get("security"):
                         continue

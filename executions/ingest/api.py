@@ -20,6 +20,7 @@ from django.utils.http import http_date
 from ninja import File, Form, Header, Query, Router
 from ninja import Status as Answer
 from ninja.files import UploadedFile
+from pydantic import TypeAdapter
 
 from executions import budgets, connections, json_input, selectors
 from executions.models import TERMINAL_STATUSES, Execution, Priority, Step
@@ -40,6 +41,7 @@ from .schemas import (
     StepPageOut,
     StepsAppendOut,
     StepsIn,
+    StreamEvent,
     Timestamp,
     ValidationErrorOut,
     limited,
@@ -419,6 +421,8 @@ def step_list(
 
 # --- waiting and streaming ---------------------------------------------------------
 
+STREAM_EVENT_SCHEMA = TypeAdapter(StreamEvent).json_schema()
+
 
 @router.get(
     "/executions/{execution_id}/wait",
@@ -471,7 +475,14 @@ def execution_wait(
                 "description": "Server-sent events: thinking, tool_start, tool_end, content, "
                 "then done or error. An execution that already ended sends only its final "
                 "frame.",
-                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                "content": {
+                    "text/event-stream": {
+                        "schema": {"type": "string"},
+                        # OpenAPI 3.2 names this itemSchema: the JSON of each `data:`
+                        # line, by its "type" (which is also the SSE event name).
+                        "x-item-schema": STREAM_EVENT_SCHEMA,
+                    }
+                },
             }
         }
     },

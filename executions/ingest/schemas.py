@@ -454,3 +454,72 @@ class StepPageOut(Out):
     next_after: int | None = Field(
         description="Pass as `after` for the next page; null on the last page."
     )
+
+
+# Server-sent events of GET /executions/{id}/stream: the JSON on each `data:` line. Not a
+# response body ninja validates (the stream is text/event-stream): the document carries
+# the schema beside the stream's media type, and a test checks real frames against it.
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ThinkingEvent(_Event):
+    type: Literal["thinking"]
+    content: str
+    step: int
+
+
+class ToolStartEvent(_Event):
+    type: Literal["tool_start"]
+    name: str
+    tool_call_id: str
+    step: int
+    input: Any
+
+
+class ToolEndEvent(_Event):
+    type: Literal["tool_end"]
+    name: str
+    tool_call_id: str
+    step: int
+    output: Any
+    status: str
+    error: str | None = None
+
+
+class ContentEvent(_Event):
+    type: Literal["content"]
+    content: str
+    model: str
+    step: int
+
+
+class TokenUsage(_Event):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class DoneEvent(_Event):
+    type: Literal["done"]
+    execution_id: UUID
+    status: str
+    output: Any
+    token_usage: TokenUsage
+    cost: float
+    duration_ms: int | None
+
+
+class ErrorEvent(_Event):
+    type: Literal["error"]
+    execution_id: UUID
+    status: str
+    error: str
+
+
+StreamEvent = Annotated[
+    ThinkingEvent | ToolStartEvent | ToolEndEvent | ContentEvent | DoneEvent | ErrorEvent,
+    Field(discriminator="type"),
+]

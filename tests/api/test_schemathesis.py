@@ -82,3 +82,59 @@ def test_the_docs_page_needs_no_cdn(client):
     assert "cdn" not in html.lower()
     assert "<script>" not in html  # every script is a file (the CSP allows no inline one)
     assert "Content-Security-Policy" in response.headers
+
+
+def test_stream_frames_match_the_event_schema_in_the_document(client, workspace, settings):
+    """The stream's 200 is text/event-stream, which schemathesis cannot read: its
+    frames are checked against the document's `x-item-schema` here, every event kind."""
+    import json
+
+    import jsonschema
+
+    from executions import lifecycle
+    from executions.models import Status, StepKind, StepStatus
+    from tests.factories import ExecutionFactory, StepFactory
+
+    settings.RUNBOARD_API_POLL_SECONDS = 0.01
+    document = client.get("/api/v1/openapi.json").json()
+    operation = document["paths"]["/api/v1/executions/{execution_id}/stream"]["get"]
+    media = operation["responses"]["200"]["content"]["text/event-stream"]
+    validator = jsonschema.Draft202012Validator(media["x-item-schema"])
+    key = ApiKeyFactory.create_with_raw(workspace=workspace)[1]
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+
+    def frames_of(execution, end_as) -> list[tuple[str, dict]]:
+        response = client.get(f"/api/v1/executions/{execution.pk}/stream")
+        content = iter(response.streaming_content)
+        chunks = [next(content).decode()]
+        lifecycle.transition(execution, end_as, error="boom" if end_as == Status.FAILED else None)
+        chunks.extend(chunk.decode() for chunk in content)
+        out = []
+        for block in "".join(chunks).split("\n\n"):
+            fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+            if "event" in fields:
+                out.append((fields["event"], json.loads(fields["data"])))
+        return out
+
+    running = ExecutionFactory(
+        workspace=workspace, agent_version__agent__workspace=workspace, status=Status.RUNNING
+    )
+    StepFactory(execution=running, kind=StepKind.THOUGHT, output="plan")
+    StepFactory(
+        execution=running, kind=StepKind.TOOL_CALL, name="t", output={"a": 1},
+        status=StepStatus.FAILED, error="tool broke",
+    )  # fmt: skip
+    StepFactory(execution=running, kind=StepKind.TOOL_CALL, name="r", status=StepStatus.RUNNING)
+    StepFactory(execution=running, kind=StepKind.MODEL_CALL, model="m", output="answer")
+    failing = ExecutionFactory(
+        workspace=workspace, agent_version__agent__workspace=workspace, status=Status.RUNNING
+    )
+    seen = frames_of(running, Status.COMPLETED) + frames_of(failing, Status.FAILED)
+    assert {event for event, _ in seen} == {
+        "thinking", "tool_start", "tool_end", "content", "done", "error"
+    }  # fmt: skip
+    for event, data in seen:
+        assert data["type"] == event
+        assert not list(validator.iter_errors(data)), (event, data)
+    # The schema is strict enough to fail: a frame with a stray field is refused.
+    assert list(validator.iter_errors({"type": "thinking", "content": "x", "step": 1, "x": 1}))
