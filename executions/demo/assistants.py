@@ -30,11 +30,12 @@ def web_browser(rng: Random, subject: Random, *, version: str, today: date) -> D
         summary=f"Downloaded {invoice} from {site}: amount due EUR {amount:,.2f}",
     )
 
-    def thought(parent: str, text: str, page: str) -> str:
+    def thought(parent: str, title: str, text: str, page: str) -> str:
+        # Titled by what the agent decided, so the timeline reads as a story.
         return draft.model_call(
             rng,
             model="claude-sonnet-4",
-            name="thought",
+            name=title,
             kind="thought",
             parent=parent,
             prompt=[
@@ -65,14 +66,24 @@ def web_browser(rng: Random, subject: Random, *, version: str, today: date) -> D
         )
 
     login = draft.step("block", "Log in", 0, input={"block_type": "login"})
-    thought(login, "A sign-in form with email and password. I'll use the stored login.", "login")
+    thought(
+        login,
+        "Sign in with the stored login",
+        "A sign-in form with email and password. I'll use the stored login.",
+        "login",
+    )
     action(login, "type", "Email", "login", 0, text="ap@northwind.example")
     action(login, "type", "Password", "login", 1, text="********")
     sign_in = action(login, "click", "Sign in", "login", 2)
     find = draft.step("block", "Find the invoice", 0, input={"block_type": "navigation"})
-    thought(find, "Logged in. The navigation has an Invoices link.", "dashboard")
+    thought(find, "Open Invoices", "Logged in. The navigation has an Invoices link.", "dashboard")
     action(find, "click", "Invoices", "dashboard", 0)
-    pick = thought(find, f"Sorted by date, {invoice} is the newest unpaid one.", "invoices")
+    pick = thought(
+        find,
+        f"Pick {invoice}, the newest unpaid",
+        f"Sorted by date, {invoice} is the newest unpaid one.",
+        "invoices",
+    )
     action(find, "click", invoice, "invoices", 1)
     fetch = draft.step("block", "Download and extract", 0, input={"block_type": "extraction"})
     action(fetch, "extract", "Amount due", "invoice", 0, schema={"amount_due": "number"})

@@ -39,6 +39,8 @@ from agents.models import AgentVersion, ApiKey, Workspace
 from agents.services import api_key_create
 from executions.control import dispatch
 
+from .samples import sample
+
 logger = logging.getLogger("runboard.demo_runtime")
 
 KEY_NAME = "demo runtime"
@@ -272,11 +274,13 @@ class Run:
             completion_tokens=self.random.randint(60, 200),
             output={"content": "All done."},
         )
-        self.status(
-            "completed",
-            output={"result": "ok", "checked": keys, "score": round(self.random.random(), 2)},
-            summary=f"{agent} finished: {keys} processed.",
-        )
+        # Output that fits the agent's output schema, as a real agent's would.
+        schema = self.runtime.output_schemas.get((agent, self.execution.get("version", "")), None)
+        if schema:
+            output = sample(schema, self.random, "output")
+        else:
+            output = {"result": "ok", "checked": keys, "score": round(self.random.random(), 2)}
+        self.status("completed", output=output, summary=f"{agent} finished: {keys} processed.")
 
     def resume(self):
         """Carry on a run that was under way before this runtime started: end the step
@@ -387,6 +391,8 @@ class Runtime:
         self.lock = threading.Lock()
         # (agent name, version) -> (webhook secret, API key), filled by configure().
         self.versions: dict[tuple[str, str], tuple[str, str]] = {}
+        # (agent name, version) -> its output JSON Schema, to answer with fitting output.
+        self.output_schemas: dict[tuple[str, str], dict] = {}
 
     def configure(self, *, workspace: Workspace, hook_base: str) -> int:
         """Point the workspace's versions at this runtime and get an API key for it."""
@@ -407,6 +413,9 @@ class Runtime:
                 self.versions[(version.agent.name, version.version)] = (
                     version.webhook_secret,
                     raw,
+                )
+                self.output_schemas[(version.agent.name, version.version)] = (
+                    version.output_schema or {}
                 )
         return len(self.versions)
 

@@ -281,3 +281,47 @@ def test_it_adopts_the_runs_already_under_way(live_runtime, workspace, bob):
     assert checkpoint.status == "completed" and checkpoint.output["decision"] == "approved"
     # Adopting again takes nothing twice.
     assert live_runtime.runtime.adopt(workspace=workspace, stagger=0) == 0
+
+
+def test_a_finished_run_answers_output_that_fits_the_output_schema():
+    """UI-started demo runs end with output of their agent's schema, not a placeholder."""
+    import random
+
+    from agents.validation import schema_errors
+    from executions.demo.catalog import AGENTS
+    from executions.demo.samples import sample
+
+    schemas = [v[3] for agent in AGENTS.values() for v in agent["versions"] if v[3]]
+    assert schemas
+    for schema in schemas:
+        for seed in range(5):
+            value = sample(schema, random.Random(seed))
+            assert schema_errors(schema, value, root="output") == []
+            assert value != {"result": "ok"}
+
+
+def test_finish_reports_the_sampled_output(monkeypatch):
+    from agents.validation import schema_errors
+
+    schema = {
+        "type": "object",
+        "required": ["total", "currency"],
+        "properties": {
+            "total": {"type": "number", "minimum": 0},
+            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+        },
+    }
+    runtime = Runtime(api_base="http://127.0.0.1:9", step_delay=0)
+    runtime.output_schemas[("receipt-reader", "v1")] = schema
+    calls = []
+
+    class Recorder:
+        def call(self, method, path, body=None, **kwargs):
+            calls.append((method, path, body))
+            return {}
+
+    payload = {"execution": {"id": "e1", "agent": "receipt-reader", "version": "v1"}}
+    Run(runtime, payload, Recorder()).finish()
+    method, _, body = calls[-1]
+    assert method == "PATCH" and body["status"] == "completed"
+    assert schema_errors(schema, body["output"], root="output") == []

@@ -298,3 +298,28 @@ def test_the_demo_key_is_printed_once_and_stored_hashed(demo, seeded):
     assert key.hashed_key == ApiKey.hash(raw) and raw not in key.hashed_key
     assert ApiKey.objects.filter(workspace=demo).count() == 2
     assert ApiKey.objects.filter(workspace=demo, revoked_at__isnull=False).count() == 1
+
+
+def test_thoughts_are_titled_by_what_the_agent_decided(demo):
+    names = set(
+        Step.objects.filter(execution__workspace=demo, kind="thought").values_list(
+            "name", flat=True
+        )
+    )
+    assert "thought" not in names
+    assert "Sign in with the stored login" in names
+
+
+def test_the_readmes_metadata_examples_match_demo_runs(demo):
+    """The README's meta= examples, run on the demo, find something."""
+    import re
+
+    from django.conf import settings
+
+    readme = (settings.BASE_DIR / "README.md").read_text()
+    examples = set(re.findall(r"(?:meta|metadata)=(\w+)=([\w-]+)", readme))
+    examples |= set(re.findall(r"`(customer|environment)=([\w-]+)`", readme))
+    assert examples
+    for key, value in examples:
+        found = Execution.objects.filter(workspace=demo, **{f"metadata__{key}": value})
+        assert found.exists(), f"{key}={value} from README.md matches no demo run"
