@@ -22,7 +22,7 @@ from executions.models import Execution
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES = 300 if os.environ.get("HYPOTHESIS_PROFILE") == "thorough" else 25
+EXAMPLES = 300 if os.environ.get("HYPOTHESIS_PROFILE") == "thorough" else 15
 SETTINGS = settings(
     max_examples=EXAMPLES,
     deadline=None,
