@@ -306,6 +306,7 @@ def on_not_found(request, exc: Http404):
 
 from executions.control.api import router as control_router  # noqa: E402
 from executions.ingest.api import router as executions_router  # noqa: E402
+from executions.tags.api import router as tags_router  # noqa: E402
 from feedback.api import router as feedback_router  # noqa: E402
 from feedback.queues.api import router as queues_router  # noqa: E402
 
@@ -313,3 +314,4 @@ api.add_router("/", executions_router)
 api.add_router("/", control_router)
 api.add_router("/", feedback_router)
 api.add_router("/", queues_router)
+api.add_router("/", tags_router)

@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "executions",
     "feedback",
     "feedback.queues",
+    "executions.tags",
 ]
 
 MIDDLEWARE = [

@@ -9,6 +9,7 @@ from agents import views as agent_views
 from config.api import api
 from executions.ingest.otlp import logs_view, traces_view
 from executions.overview import views as overview_views
+from executions.tags import views as tags_views
 
 
 class FaviconView(RedirectView):
@@ -38,6 +39,7 @@ urlpatterns = [
     # patterns, so it can be mounted without touching the other apps' url files.
     path("", include("feedback.urls")),
     path("reviews/", include("feedback.queues.urls")),
+    path("executions/tags/", tags_views.tags_bulk, name="tags_bulk"),
     path("admin/", admin.site.urls),
     # Agent runtimes: the JSON API and OTLP/HTTP traces, both authenticated by API key.
     path("api/v1/", api.urls),

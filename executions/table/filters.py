@@ -14,7 +14,7 @@ from decimal import Decimal
 import django_filters
 from django import forms
 from django.db import connections
-from django.db.models import CharField, F, Func, Q, QuerySet, Value
+from django.db.models import CharField, Exists, F, Func, OuterRef, Q, QuerySet, Value
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Cast, Concat, Upper
 from django.utils import timezone
@@ -30,6 +30,7 @@ from executions.models import (
     Source,
     Status,
 )
+from executions.tags.models import TAG_RE, ExecutionTag
 
 ACTIVE = "active"
 STATUS_CHOICES = [(ACTIVE, "Active (not finished)"), *Status.choices]
@@ -203,6 +204,36 @@ def filter_choices(workspace: Workspace) -> dict[str, list[tuple[str, str]]]:
     }
 
 
+MAX_TAG_FILTERS = 10
+
+
+class TagListField(forms.Field):
+    """tag=a&tag=b: every value of the repeated parameter (a run must carry them all)."""
+
+    widget = forms.SelectMultiple
+    # No list of every tag to pick from (that would be a query per page): the filter is
+    # set by links (the chips in the rows) and kept in the URL.
+    choices: list = []
+
+    def to_python(self, value):
+        if value in (None, "", []):
+            return []
+        values = value if isinstance(value, list | tuple) else [value]
+        return [str(v).strip().lower() for v in values if str(v).strip()]
+
+    def validate(self, value):
+        super().validate(value)
+        if len(value) > MAX_TAG_FILTERS:
+            raise forms.ValidationError(f"At most {MAX_TAG_FILTERS} tags at once.")
+        for tag in value:
+            if not TAG_RE.match(tag):
+                raise forms.ValidationError(f"{tag!r} is not a tag name.")
+
+
+class TagFilter(django_filters.Filter):
+    field_class = TagListField
+
+
 class ExecutionFilterForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
@@ -322,6 +353,8 @@ class ExecutionFilter(django_filters.FilterSet):
         method="filter_feedback",
         empty_label="Any",
     )
+
+    tag = TagFilter(label="Tags", method="filter_tag", required=False)
 
     class Meta:
         form = ExecutionFilterForm
@@ -475,6 +508,17 @@ class ExecutionFilter(django_filters.FilterSet):
 
     def filter_min_credits(self, queryset, name, value):
         return queryset.filter(credits__gte=value)
+
+    def filter_tag(self, queryset, name, value):
+        for tag in value:
+            queryset = queryset.filter(
+                Exists(
+                    ExecutionTag.objects.filter(
+                        workspace=self.workspace, name=tag, execution=OuterRef("pk")
+                    )
+                )
+            )
+        return queryset
 
     def filter_feedback(self, queryset, name, value):
         if value == FEEDBACK_CORRECTED:

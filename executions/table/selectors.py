@@ -17,8 +17,11 @@ from django.db.models import (
     Count,
     ExpressionWrapper,
     F,
+    OuterRef,
     Q,
     QuerySet,
+    StringAgg,
+    Subquery,
     TextField,
     Value,
 )
@@ -37,6 +40,7 @@ from executions.models import (
     SavedView,
     Status,
 )
+from executions.tags.models import ExecutionTag
 
 from . import jump, keyset, plans
 from .filters import SEARCH_MIN_CHARS, ExecutionFilter, full_uuid, id_prefix_range
@@ -206,11 +210,24 @@ def table_ordering(sort: str, *, reverse: bool = False, by_value: bool = False) 
     return [measure, tiebreak]
 
 
+def _tag_names():
+    names = (
+        ExecutionTag.objects.filter(execution=OuterRef("pk"))
+        .order_by()
+        .values("execution")
+        .annotate(names=StringAgg("name", Value(" ")))
+        .values("names")
+    )
+    return Subquery(names, output_field=TextField())
+
+
 def _table_rows(queryset: QuerySet[Execution]) -> QuerySet[Execution]:
     return (
         queryset.select_related("schedule")
         .only(*TABLE_ROW_FIELDS)
         .annotate(error_head=Left("error", ERROR_HEAD_CHARS))
+        # The tags shown as chips, in the rows' own query (no query more per page).
+        .annotate(tag_names=_tag_names())
     )
 
 

@@ -143,6 +143,8 @@ class ExecutionTable(tables.Table):
         if record.batch_id and not self.inside_batch:
             url = self._batch_url.replace(PLACEHOLDER, str(record.batch_id))
             name += f' <a class="chip" href="{url}" title="Part of a batch">batch</a>'
+        for tag in sorted((getattr(record, "tag_names", None) or "").split()):
+            name += f' <a class="chip chip-tag" href="?tag={esc(tag)}">{esc(tag)}</a>'
         return name
 
     def render_schedule(self, record) -> str:

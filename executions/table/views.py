@@ -46,6 +46,7 @@ FILTER_PARAMS = [
     "min_cost",
     "min_credits",
     "feedback",
+    "tag",
     "flat",
 ]
 STATE_PARAMS = [*FILTER_PARAMS, "sort", "per_page", "page", "cursor"]
