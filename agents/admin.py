@@ -51,7 +51,7 @@ class MembershipInline(admin.TabularInline):
 @admin.register(Workspace)
 class WorkspaceAdmin(WorkspaceScopedAdmin):
     workspace_path = "pk"
-    list_display = ["name", "slug", "created_at"]
+    list_display = ["name", "slug", "retention_days", "retention_keep_marked", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
@@ -75,7 +75,7 @@ class AgentVersionInline(admin.StackedInline):
 
 @admin.register(Agent)
 class AgentAdmin(WorkspaceScopedAdmin):
-    list_display = ["name", "workspace", "created_at"]
+    list_display = ["name", "workspace", "retention_days", "created_at"]
     list_filter = ["workspace"]
     list_select_related = ["workspace"]
     search_fields = ["name", "slug"]

@@ -17,6 +17,13 @@ class Workspace(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=200, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Retention (executions/retention.py): ended runs older than this many days are
+    # deleted daily; empty keeps them forever. An agent's own retention_days wins.
+    retention_days = models.PositiveIntegerField(null=True, blank=True)
+    # Runs with corrections, notes or a pin are kept past retention unless unticked.
+    retention_keep_marked = models.BooleanField(default=True)
+    # When the scheduler next applies retention here (claimed by compare-and-set).
+    retention_next_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -63,6 +70,8 @@ class Agent(models.Model):
     slug = models.SlugField(max_length=200)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Overrides the workspace's retention_days for this agent's runs when set.
+    retention_days = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -10,6 +10,7 @@ from .models import (
     Batch,
     Execution,
     ExecutionCounter,
+    ExecutionPin,
     ExecutionSearch,
     PendingSpanEvents,
     SavedView,
@@ -166,6 +167,16 @@ class SavedViewAdmin(WorkspaceScopedAdmin):
     list_select_related = ["workspace", "owner"]
     search_fields = ["name"]
     raw_id_fields = ["owner"]
+
+
+@admin.register(ExecutionPin)
+class ExecutionPinAdmin(WorkspaceScopedAdmin):
+    """Pinned runs: retention keeps them (while the workspace keeps marked runs)."""
+
+    list_display = ["execution", "workspace", "pinned_by", "reason", "created_at"]
+    list_filter = ["workspace"]
+    list_select_related = ["workspace", "pinned_by"]
+    raw_id_fields = ["execution", "pinned_by"]
 
 
 @admin.register(PendingSpanEvents)

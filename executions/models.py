@@ -375,6 +375,22 @@ class Artifact(models.Model):
         return self.content_type.startswith("video/")
 
 
+class ExecutionPin(models.Model):
+    """A run someone chose to keep: retention never deletes it while the workspace keeps
+    marked runs (Workspace.retention_keep_marked)."""
+
+    workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="+")
+    execution = models.OneToOneField(Execution, models.CASCADE, related_name="pin")
+    pinned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"pin on {self.execution_id}"
+
+
 class ExecutionCounter(models.Model):
     """How many executions a workspace has per agent name and status.
 

@@ -31,7 +31,7 @@ def populated(workspace, other_workspace, alice):
     ExecutionNoteFactory(execution=execution)
     ApiKeyFactory.create_with_raw(workspace=workspace)
     from executions import counters
-    from executions.models import PendingSpanEvents, SavedView, WebhookDelivery
+    from executions.models import ExecutionPin, PendingSpanEvents, SavedView, WebhookDelivery
 
     counters.rebuild()
     SavedView.objects.create(
@@ -39,6 +39,7 @@ def populated(workspace, other_workspace, alice):
     )
     WebhookDelivery.objects.create(execution=execution, url="http://127.0.0.1:9/hook")
     PendingSpanEvents.objects.create(workspace=workspace, trace_id="ab" * 16, span_id="cd" * 8)
+    ExecutionPin.objects.create(workspace=workspace, execution=execution, pinned_by=alice)
     ModelPrice.objects.update_or_create(
         workspace=None,
         model="gpt-4o",

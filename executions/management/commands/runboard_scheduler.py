@@ -1,5 +1,6 @@
 """The periodic loop beside the workers: fire due schedules, time out overdue
-executions, and put webhook tasks abandoned by dead workers back in the queue.
+executions, put webhook tasks abandoned by dead workers back in the queue, and apply
+retention once a day per workspace (a couple of seconds of batches per round).
 
 Safe to run more than one (schedules are claimed by compare-and-set), but one is enough.
 """
@@ -11,6 +12,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
+from executions import retention
 from executions.control import dispatch, scheduling
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ class Command(BaseCommand):
                 fired = scheduling.schedules_fire()
                 timed_out = scheduling.timeouts_sweep()
                 reclaimed = dispatch.tasks_reclaim(lease_seconds=lease)
+                for report in retention.sweep():
+                    self.stdout.write(report.line(dry_run=False))
             except Exception:
                 # One bad round (a locked SQLite file, a lost connection) must not stop
                 # the schedules for good: log it and try again next round.
