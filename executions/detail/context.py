@@ -20,6 +20,7 @@ from executions.models import (
     StepStatus,
 )
 from executions.templatetags.runboard import compact, duration, usd
+from feedback.selectors import execution_corrected
 
 from . import rendering, selectors
 
@@ -98,10 +99,22 @@ def outcome_context(detail: Detail) -> dict:
         "stopped": None,
         "output_preview": None,
         "output_large": False,
+        "output_corrected": 0,
     }
     if execution.status in STOPPED_STATUSES:
         context["stopped"] = stopped_context(execution)
-    if hasattr(execution, "output_stored"):
+    if execution.correction_count and (
+        getattr(execution, "output_head", None) is not None
+        if hasattr(execution, "output_stored")
+        else execution.output is not None
+    ):
+        # Reviewed: the preview is the corrected output, and says so.
+        corrected = execution_corrected(workspace=execution.workspace_id, execution=execution)
+        context["output_preview"] = rendering.json_html(
+            corrected.output, max_lines=OUTPUT_PREVIEW_LINES, max_string=300
+        )
+        context["output_corrected"] = execution.correction_count
+    elif hasattr(execution, "output_stored"):
         # A big output gets no preview here (see selectors.PREVIEW_MAX_STORED).
         context["output_large"] = execution.output_stored is not None and (
             execution.output_head is None

@@ -187,14 +187,31 @@ def output_context(request: HttpRequest, detail: Detail) -> dict:
     full = request.GET.get("full") == "1"
     has_output = detail.has_output
     context: dict[str, Any] = {"view": view, "full": full, "has_output": has_output}
+    # After review the corrected output is shown first; the original is one link away.
+    corrected = has_output and bool(execution.correction_count)
+    show = _choice_param(request, "show", ("corrected", "original"), "corrected")
+    context["show"] = show if corrected else "original"
+    context["corrected"] = corrected
+    shown_output = None
+    if corrected and show == "corrected":
+        shown_output = feedback_selectors.execution_corrected(
+            workspace=request.workspace, execution=execution
+        ).output
     if has_output:
-        if view == "json" and full:
+        if view == "json" and shown_output is not None:
+            lines = None if full else rendering.DEFAULT_MAX_LINES
+            context["json"] = rendering.json_html(
+                shown_output, max_lines=lines, max_string=None if full else 4000
+            )
+        elif view == "json" and full:
             context["json"] = rendering.json_html(execution.output, max_lines=None, max_string=None)
         elif view == "json":
             head = selectors.execution_output_head(execution=execution, chars=OUTPUT_HEAD_CHARS)
             context["json"] = rendering.payload_view(head, OUTPUT_HEAD_CHARS)
         else:
-            source, origin = rendering.markdown_source(execution.output)
+            source, origin = rendering.markdown_source(
+                shown_output if shown_output is not None else execution.output
+            )
             context["raw"] = request.GET.get("raw") == "1"
             context["markdown_source"] = source
             context["markdown_origin"] = origin
