@@ -43,12 +43,19 @@ def sorts_filtered_set(*, applied: dict, sort: str, matches: int | None) -> bool
     `matches` is how many rows the filters select, exact or an upper bound (the
     counters' count for the agent and status).
     """
-    if matches is None or not applied:
+    if not applied:
         return False
     if SORT_FIELDS[sort.lstrip("-")][0] == "created_at":
         # Every equality filter has an index on (workspace, filter, created_at): the
         # walk in time order meets only matching rows already.
         return False
+    if matches is None:
+        # Not counted yet (a search whose total comes late). A word with another
+        # filter: the matches are bounded by both (PostgreSQL ANDs the word's trigram
+        # index with the filter's), while a walk for them along a measure has no bound
+        # (an agent's runs holding "timeout" walked the cost index for 7 s). A word
+        # alone stays a walk: a common one fills the page from the top at once.
+        return "q" in applied and len(applied) > 1
     if set(applied) == {"status"}:
         # exec_ws_status_<measure> (0010): the walk meets only matching rows, and a
         # deep page skips index entries rather than rows.

@@ -33,6 +33,9 @@ from tests.factories import ExecutionFactory
         ({"version": 19, "source": "api"}, "-cost", 39_874, False),  # no index holds both
         ({"agent": ["a"], "min_cost": 1}, "-cost", 30_000, False),
         ({"agent": ["a"]}, "cost", None, False),  # unknown: PostgreSQL chooses
+        ({"q": "order"}, "-cost", None, False),  # a common word fills page 1 at once
+        ({"q": "timeout", "agent": ["a"]}, "-cost", None, True),  # bounded by both
+        ({"q": "timeout", "agent": ["a"]}, "-started", None, False),
     ],
 )
 def test_the_choice(applied, sort, matches, expected):
