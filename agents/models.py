@@ -24,6 +24,9 @@ class Workspace(models.Model):
     retention_keep_marked = models.BooleanField(default=True)
     # When the scheduler next applies retention here (claimed by compare-and-set).
     retention_next_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # How many alert rules fire now (kept by executions/alerts/evaluate.py), so the nav
+    # badge costs no query on every page.
+    alerts_firing = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["name"]

@@ -40,6 +40,7 @@ urlpatterns = [
     path("", include("feedback.urls")),
     path("reviews/", include("feedback.queues.urls")),
     path("executions/tags/", tags_views.tags_bulk, name="tags_bulk"),
+    path("alerts/", include("executions.alerts.urls")),
     path("admin/", admin.site.urls),
     # Agent runtimes: the JSON API and OTLP/HTTP traces, both authenticated by API key.
     path("api/v1/", api.urls),

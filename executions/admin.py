@@ -275,3 +275,5 @@ class RollupAdmin(WorkspaceScopedAdmin):
 for _model in apps.get_app_config("executions").get_models():
     if _model.__module__ == "executions.overview.models":
         admin.site.register(_model, RollupAdmin)
+
+from executions.alerts import admin as _alerts_admin  # noqa: E402, F401 - registers the alert models

@@ -514,6 +514,7 @@ class WebhookDelivery(models.Model):
 
 # The overview's rollup tables live in their own package; imported here so Django
 # registers them with this app.
+from executions.alerts.models import AlertEvent, AlertRule, Notification  # noqa: E402, F401
 from executions.overview.models import (  # noqa: E402, F401
     AgentHour,
     DurationHour,

@@ -1,6 +1,7 @@
 import pytest
 from django.contrib.admin.sites import site
 from django.urls import reverse
+from django.utils import timezone
 
 from agents.models import ApiKey, ModelPrice
 
@@ -40,6 +41,15 @@ def populated(workspace, other_workspace, alice):
     WebhookDelivery.objects.create(execution=execution, url="http://127.0.0.1:9/hook")
     PendingSpanEvents.objects.create(workspace=workspace, trace_id="ab" * 16, span_id="cd" * 8)
     ExecutionPin.objects.create(workspace=workspace, execution=execution, pinned_by=alice)
+    from executions.alerts.models import AlertEvent, AlertRule, Notification
+
+    rule = AlertRule.objects.create(
+        workspace=workspace, name="Errors", metric="error_rate", threshold=10
+    )
+    event = AlertEvent.objects.create(
+        rule=rule, state="firing", window_start=timezone.now(), window_end=timezone.now()
+    )
+    Notification.objects.create(event=event, channel="email", target="ops@example.com")
     ModelPrice.objects.update_or_create(
         workspace=None,
         model="gpt-4o",

@@ -1,6 +1,7 @@
 """The periodic loop beside the workers: fire due schedules, time out overdue
-executions, put webhook tasks abandoned by dead workers back in the queue, and apply
-retention once a day per workspace (a couple of seconds of batches per round).
+executions, put webhook tasks abandoned by dead workers back in the queue, apply
+retention once a day per workspace (a couple of seconds of batches per round), and
+evaluate the alert rules once a minute (executions/alerts).
 
 Safe to run more than one (schedules are claimed by compare-and-set), but one is enough.
 """
@@ -13,6 +14,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from executions import retention
+from executions.alerts import evaluate as alerts
 from executions.control import dispatch, scheduling
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         if not once:
             self.stdout.write(f"Scheduler: a round every {interval:g} s. Ctrl-C stops it.")
+        last_minute = None
         while self.running:
             close_old_connections()
             try:
@@ -52,6 +55,13 @@ class Command(BaseCommand):
                 reclaimed = dispatch.tasks_reclaim(lease_seconds=lease)
                 for report in retention.sweep():
                     self.stdout.write(report.line(dry_run=False))
+                minute = int(time.time() // 60)
+                if minute != last_minute:
+                    # Alert windows move by the minute: evaluating more often only repeats.
+                    tick = alerts.evaluate()
+                    last_minute = minute
+                    if tick.events:
+                        self.stdout.write(f"alerts: {tick.rules} rule(s), {tick.events} change(s)")
             except Exception:
                 # One bad round (a locked SQLite file, a lost connection) must not stop
                 # the schedules for good: log it and try again next round.

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import views
+
+app_name = "alerts"
+
+urlpatterns = [
+    path("", views.rule_list, name="list"),
+    path("new/", views.rule_edit, name="create"),
+    path("<int:pk>/", views.rule_detail, name="detail"),
+    path("<int:pk>/edit/", views.rule_edit, name="edit"),
+    path("<int:pk>/delete/", views.rule_delete, name="delete"),
+    path("<int:pk>/snooze/", views.rule_snooze, name="snooze"),
+]
