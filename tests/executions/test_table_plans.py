@@ -31,7 +31,9 @@ from tests.factories import ExecutionFactory
         ({"source": "schedule"}, "-cost", 43_454, True),  # exec_ws_source_cover
         ({"version": 19, "agent": ["a"]}, "-cost", 39_874, True),  # exec_ws_version_cover
         ({"version": 19, "source": "api"}, "-cost", 39_874, False),  # no index holds both
-        ({"agent": ["a"], "min_cost": 1}, "-cost", 30_000, False),
+        ({"agent": ["a"], "min_cost": 1}, "-cost", 30_000, True),  # measures are included
+        ({"feedback": "any", "min_credits": 5}, "duration", 48_000, True),  # 0016
+        ({"agent": ["a"], "meta": ("customer", "acme")}, "-cost", 30_000, False),
         ({"agent": ["a"]}, "cost", None, False),  # unknown: PostgreSQL chooses
         ({"q": "order"}, "-cost", None, False),  # a common word fills page 1 at once
         ({"q": "timeout", "agent": ["a"]}, "-cost", None, True),  # bounded by both
