@@ -38,6 +38,6 @@ class Migration(migrations.Migration):
     # CREATE INDEX CONCURRENTLY cannot run inside a transaction.
     atomic = False
 
-    dependencies = [("executions", "0015_version_source_cover_indexes")]
+    dependencies = [("executions", "0017_retention")]
 
     operations = [migrations.RunPython(forward, backward, atomic=False)]
