@@ -38,6 +38,6 @@ class Migration(migrations.Migration):
     # CREATE INDEX CONCURRENTLY cannot run inside a transaction.
     atomic = False
 
-    dependencies = [("executions", "0017_retention")]
+    dependencies = [("executions", "0018_alerts")]
 
     operations = [migrations.RunPython(forward, backward, atomic=False)]
