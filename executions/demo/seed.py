@@ -189,7 +189,7 @@ def _schedules(workspace, versions, runs: list[RunSpec], now, result: SeedResult
     result.created["schedules"] += created
     _, created = Schedule.objects.get_or_create(
         workspace=workspace,
-        name="Hourly supplier portal sweep (paused)",
+        name="Hourly supplier portal sweep",
         defaults={
             "agent_version": versions[("web-browser", "v3")],
             "interval_seconds": 3600,
