@@ -26,6 +26,7 @@ class Seen:
 
     span_id: str | None
     parent_span_id: str
+    kind: str
     name: str
     error: str
     status: str
@@ -49,8 +50,24 @@ def verdict(steps: list[Seen]) -> Verdict:
     failed = [s for s in steps if s.status == StepStatus.FAILED]
     if not failed:
         return Verdict()
-    failed_parents = {s.parent_span_id for s in failed if s.parent_span_id}
-    innermost = [s for s in failed if not s.span_id or s.span_id not in failed_parents]
+    # Innermost: no failed step below it, at any depth (a chain that ended OK may
+    # stand between a failed tool and the failed agent around it).
+    parent_of = {s.span_id: s.parent_span_id for s in steps if s.span_id}
+    kind_of = {s.span_id: s.kind for s in steps if s.span_id}
+    above: set[str] = set()
+    for s in failed:
+        parent, seen = s.parent_span_id, 0
+        while parent and seen < 1000:
+            above.add(parent)
+            parent, seen = parent_of.get(parent, ""), seen + 1
+    innermost = [
+        s
+        for s in failed
+        if (not s.span_id or s.span_id not in above)
+        # A model call inside a model call is the same call told twice (an SDK that
+        # traces itself under an instrumentation's span): the outer one explains it.
+        and not (s.kind == StepKind.MODEL_CALL and kind_of.get(s.parent_span_id) == s.kind)
+    ] or failed
     starts = [s.started_at for s in steps if s.started_at]
     last_start = max(starts) if starts else None
 
@@ -66,14 +83,16 @@ def verdict(steps: list[Seen]) -> Verdict:
 
 def seen_records(records) -> list[Seen]:
     return [
-        Seen(r.span_id, r.parent_span_id, r.name, r.error, r.status, r.started_at, r.ended_at)
+        Seen(
+            r.span_id, r.parent_span_id, r.kind, r.name, r.error, r.status, r.started_at, r.ended_at
+        )
         for r in records
     ]
 
 
 def seen_stored(execution) -> list[Seen]:
     rows = Step.objects.filter(execution=execution).values_list(
-        "span_id", "parent_span_id", "name", "error", "status", "started_at", "ended_at"
+        "span_id", "parent_span_id", "kind", "name", "error", "status", "started_at", "ended_at"
     )
     return [Seen(*row) for row in rows]
 

@@ -6,6 +6,7 @@ its spans are its steps, written through steps.py like the JSON API's."""
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -29,7 +30,14 @@ from . import logs, outcome
 from .content import run_input, run_output
 from .prices import fill_costs
 from .services import _add_totals, _plan
-from .steps import WAITING, StepRecord, children_waiting, money, note_children_waiting
+from .steps import (
+    WAITING,
+    StepRecord,
+    Totals,
+    children_waiting,
+    money,
+    note_children_waiting,
+)
 from .steps_insert import apply_plan, copy_models
 
 # A root span that is itself a model or tool call is also kept as a step, so a trace of
@@ -208,6 +216,70 @@ def _adopt_root(execution: Execution, root: TraceSpan, resolved) -> None:
         lifecycle.transition(execution, target, at=root.step.ended_at, error=probe.error or None)
 
 
+# A model call inside a model call is one call told twice: an instrumentation wrapping
+# an SDK that traces itself (OpenInference's LLM span around the Anthropic SDK's own
+# anthropic.messages.create). The outer one, which carries the conversation, counts.
+COUNTED_IN_PARENT = "runboard.counted_in_parent"
+
+
+def _count_calls_once(records: list[StepRecord]) -> None:
+    calls = {r.span_id for r in records if r.kind == StepKind.MODEL_CALL and r.span_id}
+    for r in records:
+        if r.kind == StepKind.MODEL_CALL and r.parent_span_id in calls:
+            _uncount(r)
+
+
+def _uncount(r: StepRecord) -> None:
+    if r.prompt_tokens or r.completion_tokens or r.cost_usd:
+        r.attributes[COUNTED_IN_PARENT] = {
+            "prompt_tokens": r.prompt_tokens,
+            "completion_tokens": r.completion_tokens,
+            "cost_usd": str(r.cost_usd or 0),
+        }
+    r.prompt_tokens = r.completion_tokens = 0
+    r.cost_usd = Decimal(0)
+
+
+def _count_stored_calls_once(executions: list[Execution], traces: dict) -> None:
+    """The same for calls stored in earlier requests, whose outer call came now."""
+    outer = {
+        s.step.span_id
+        for items in traces.values()
+        for s in items
+        if s.step.kind == StepKind.MODEL_CALL and s.step.span_id
+    }
+    if not outer or not executions:
+        return
+    inner = list(
+        Step.objects.filter(
+            execution__in=executions, kind=StepKind.MODEL_CALL, parent_span_id__in=outer
+        ).exclude(prompt_tokens=0, completion_tokens=0, cost_usd=0)
+    )
+    by_execution = {e.pk: e for e in executions}
+    for step in inner:
+        execution = by_execution[step.execution_id]
+        step.attributes[COUNTED_IN_PARENT] = {
+            "prompt_tokens": step.prompt_tokens,
+            "completion_tokens": step.completion_tokens,
+            "cost_usd": str(step.cost_usd),
+        }
+        _add_totals(
+            execution,
+            Totals(
+                prompt_tokens=-step.prompt_tokens,
+                completion_tokens=-step.completion_tokens,
+                cost_usd=-step.cost_usd,
+            ),
+            timezone.now(),
+        )
+        step.prompt_tokens = step.completion_tokens = 0
+        step.cost_usd = Decimal(0)
+    if inner:
+        Step.objects.bulk_update(
+            inner, ["prompt_tokens", "completion_tokens", "cost_usd", "attributes"]
+        )
+
+
 def _conclude(execution: Execution, root: TraceSpan, verdict: "outcome.Verdict") -> None:
     """Fail a run whose failing step nothing recovered from, even if its root span
     ended OK, and say why in failure_reason."""
@@ -292,6 +364,7 @@ def _traces_ingest(workspace: Workspace, spans: list[TraceSpan]) -> IngestResult
         workspace, {t: {s.step.span_id: s.step for s in items} for t, items in traces.items()}
     )
     fill_costs([s.step for s in spans], workspace_id=workspace.pk)
+    _count_calls_once([s.step for s in spans])
     existing = {
         e.trace_id: e
         for e in Execution.objects.select_for_update()
@@ -361,6 +434,7 @@ def _traces_ingest(workspace: Workspace, spans: list[TraceSpan]) -> IngestResult
             _resequence(execution)
     for execution, root in adopting:
         _adopt_root(execution, root, resolved)
+    _count_stored_calls_once(list(existing.values()), traces)
     for execution in [*created, *existing.values()]:
         if execution.budget:
             budgets.check(execution, plan.outcomes[execution.pk], plan.totals[execution.pk])

@@ -676,3 +676,24 @@ def test_the_detail_page_shows_conversations_reply_first(otlp, workspace, alice_
     body_tree = parse(body)
     assert body_tree.select(cls="step-error-full")[0].text == "RuntimeError: no weather station"
     assert "Traceback" in body_tree.select(cls="step-traceback")[0].text
+
+
+def test_a_model_call_inside_a_model_call_is_counted_once(otlp, workspace):
+    """OpenInference's LLM span around the Anthropic SDK's own span: one call, told twice."""
+    trace, root = ids()
+    outer = sid()
+    usage = {"gen_ai.usage.input_tokens": 70, "gen_ai.usage.output_tokens": 12}
+    send(otlp, request(
+        span(trace, root, name="agent", end=100, attrs={"openinference.span.kind": "AGENT"}),
+        span(trace, outer, root, name="messages.create", start=1, end=20, attrs={
+            "openinference.span.kind": "LLM", "llm.model_name": "claude-3-5-haiku-20241022",
+            "llm.token_count.prompt": 70, "llm.token_count.completion": 12}),
+        span(trace, sid(), outer, name="anthropic.messages.create", start=2, end=19, attrs={
+            "gen_ai.operation.name": "chat", "gen_ai.request.model": "claude-3-5-haiku-20241022",
+            **usage}),
+    ))  # fmt: skip
+    execution = Execution.objects.get(workspace=workspace)
+    assert (execution.prompt_tokens, execution.completion_tokens) == (70, 12)
+    assert execution.cost_usd == Decimal("0.000104")  # 70 x $0.80 + 12 x $4 per million
+    inner = Step.objects.get(execution=execution, name="anthropic.messages.create")
+    assert inner.attributes["runboard.counted_in_parent"]["prompt_tokens"] == 70

@@ -65,6 +65,16 @@ STACKS: dict[str, list[str]] = {
         "openinference-instrumentation-langchain==0.1.80",
         *OTEL,
     ],
+    "anthropic-openinference": [
+        "anthropic==2.17.0",
+        "openinference-instrumentation-anthropic==3.1.0",
+        *OTEL,
+    ],
+    "openai-agents": [
+        "openai-agents==0.24.0",
+        "openinference-instrumentation-openai-agents==2.6.0",
+        *OTEL,
+    ],
 }
 
 

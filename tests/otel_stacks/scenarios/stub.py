@@ -83,12 +83,53 @@ def completion(body: dict) -> tuple[int, dict]:
     }
 
 
+ANTHROPIC_MODEL = "claude-3-5-haiku-20241022"
+
+
+def anthropic_message(body: dict) -> tuple[int, dict]:
+    """The same weather agent's model, as Anthropic's Messages API answers."""
+    messages = body.get("messages", [])
+    if "FAIL_MODEL" in _text(messages):
+        return 400, {
+            "type": "error",
+            "error": {"type": "invalid_request_error",
+                      "message": "The model refused: FAIL_MODEL in the prompt"},
+        }  # fmt: skip
+    answered = any(
+        isinstance(m.get("content"), list)
+        and any(isinstance(p, dict) and p.get("type") == "tool_result" for p in m["content"])
+        for m in messages
+    )
+    city = _city(messages)
+    prompt, completion_tokens = USAGE[1 if answered else 0]
+    if answered or not body.get("tools"):
+        content = [{"type": "text", "text": f"It is 18 °C in {city}."}]
+        stop = "end_turn"
+    else:
+        tool = body["tools"][0]["name"]
+        content = [{"type": "tool_use", "id": "toolu_weather_1", "name": tool,
+                    "input": {"city": city}}]  # fmt: skip
+        stop = "tool_use"
+    return 200, {
+        "id": "msg_stub" + ("2" if answered else "1"),
+        "type": "message",
+        "role": "assistant",
+        "model": ANTHROPIC_MODEL,
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": {"input_tokens": prompt, "output_tokens": completion_tokens},
+    }
+
+
 class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         if self.path.rstrip("/").endswith("/chat/completions"):
             status, answer = completion(body)
+        elif self.path.split("?")[0].rstrip("/").endswith("/messages"):
+            status, answer = anthropic_message(body)
         else:
             status, answer = 404, {"error": {"message": f"no route {self.path}"}}
         data = json.dumps(answer).encode()
@@ -102,8 +143,9 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-def start() -> str:
-    """Serve on a free port in a daemon thread; the base URL for an OpenAI client."""
+def start(prefix: str = "/v1") -> str:
+    """Serve on a free port in a daemon thread; the base URL for an OpenAI client
+    (Anthropic's client adds /v1 itself: start(prefix=""))."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_port}/v1"
+    return f"http://127.0.0.1:{server.server_port}{prefix}"
