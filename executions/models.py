@@ -522,4 +522,6 @@ from executions.overview.models import (  # noqa: E402, F401
     ErrorGroupHour,
     RunRollup,
     StatusHour,
+    StepDurationHour,
+    StepHour,
 )

@@ -174,3 +174,55 @@ class ErrorGroupHour(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h {self.error_group[:40]}: {self.runs}"
+
+
+class StepHour(models.Model):
+    """Tool and model calls of one UTC hour per kind, name and model (step_rollups.py)."""
+
+    workspace_id = models.BigIntegerField()
+    hour = models.DateTimeField()
+    kind = models.CharField(max_length=16)
+    name = models.CharField(max_length=200)
+    model = models.CharField(max_length=200)
+    calls = models.BigIntegerField(default=0)
+    failed = models.BigIntegerField(default=0)
+    timed_calls = models.BigIntegerField(default=0)
+    duration_ms = models.BigIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=30, decimal_places=12, default=0)
+
+    class Meta:
+        app_label = "executions"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace_id", "hour", "kind", "name", "model"], name="stephour_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.kind} {self.name} {self.model}: {self.calls}"
+
+
+class StepDurationHour(models.Model):
+    """The duration histogram of one UTC hour's tool and model calls, per name and model."""
+
+    workspace_id = models.BigIntegerField()
+    hour = models.DateTimeField()
+    kind = models.CharField(max_length=16)
+    name = models.CharField(max_length=200)
+    model = models.CharField(max_length=200)
+    bucket = models.SmallIntegerField()
+    calls = models.BigIntegerField(default=0)
+
+    class Meta:
+        app_label = "executions"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace_id", "hour", "kind", "name", "model", "bucket"],
+                name="stepdurationhour_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.name} bucket {self.bucket}: {self.calls}"

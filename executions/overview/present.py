@@ -449,3 +449,71 @@ def errors_list(query: OverviewQuery, groups: list[selectors.ErrorGroup]) -> Cha
             ]
         )
     return chart
+
+
+CALL_LIMIT = 12
+
+
+def calls_lists(query: OverviewQuery, stats: list[selectors.CallStats]) -> list[Chart]:
+    """The slowest calls (p95), the most failing (error rate), and models by cost."""
+    note = ""
+    if any(v is not None for v in (query.agent, query.version, query.source, query.schedule)):
+        note = "all agents: the call rollups have no agent, version, source or schedule"
+    columns = ["Call", "Kind", "Model", "Calls", "Failed", "Error rate", "p95", "Tokens", "Cost"]
+
+    def row(c: selectors.CallStats) -> list[Cell]:
+        url = table_url(query, query.start, query.end, step=c.name, step_model=c.model)
+        return [
+            Cell(c.name or "(unnamed)", url),
+            Cell(c.kind.replace("_", " ")),
+            Cell(c.model),
+            Cell(str(c.calls), number=True),
+            Cell(str(c.failed), number=True),
+            Cell(_pct(c.error_rate), number=True),
+            Cell(_ms(c.p95), number=True),
+            Cell(f"{c.tokens}", number=True),
+            Cell(_money(c.cost), number=True),
+        ]
+
+    slowest = Chart("slowest-calls", "Slowest tools and model calls (p95)", columns, note=note)
+    slowest.rows = [row(c) for c in sorted(stats, key=lambda c: (-(c.p95 or 0), c.name))][
+        :CALL_LIMIT
+    ]
+    failing = Chart("failing-calls", "Most failing tools and model calls", columns, note=note)
+    failing.rows = [
+        row(c)
+        for c in sorted(stats, key=lambda c: (-(c.error_rate or 0), -c.failed, c.name))
+        if c.failed
+    ][:CALL_LIMIT]
+    models: dict[str, selectors.CallStats] = {}
+    for c in stats:
+        if c.kind != "model_call":
+            continue
+        m = models.setdefault(c.model, selectors.CallStats("model_call", "", c.model))
+        m.calls += c.calls
+        m.failed += c.failed
+        m.prompt_tokens += c.prompt_tokens
+        m.completion_tokens += c.completion_tokens
+        m.cost += c.cost
+        for bucket, n in c.durations.items():
+            m.durations[bucket] = m.durations.get(bucket, 0) + n
+    by_model = Chart(
+        "models",
+        "Models by calls, tokens and cost",
+        ["Model", "Calls", "Prompt tokens", "Completion tokens", "Cost", "p95", "Error rate"],
+        note=note,
+    )
+    for m in sorted(models.values(), key=lambda m: (-m.calls, m.model)):
+        url = table_url(query, query.start, query.end, step_model=m.model or None)
+        by_model.rows.append(
+            [
+                Cell(m.model or "(no model)", url),
+                Cell(str(m.calls), number=True),
+                Cell(str(m.prompt_tokens), number=True),
+                Cell(str(m.completion_tokens), number=True),
+                Cell(_money(m.cost), number=True),
+                Cell(_ms(m.p95), number=True),
+                Cell(_pct(m.error_rate), number=True),
+            ]
+        )
+    return [slowest, failing, by_model]

@@ -280,6 +280,10 @@ def install_sqlite_triggers(schema_editor) -> None:
     targets = [t for t in TARGETS.values() if t.table in tables]
     for statement in SQLITE_DROP + sqlite_triggers(targets):
         schema_editor.execute(statement)
+    # The steps' rollups too: a migration that rebuilt executions_step needs them back.
+    from .step_rollups import install_sqlite_triggers as install_step_triggers
+
+    install_step_triggers(schema_editor)
 
 
 def rebuild(workspace_id: int | None = None, *, using=None, names=None) -> None:

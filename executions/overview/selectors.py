@@ -22,6 +22,7 @@ from executions.models import TERMINAL_STATUSES, Execution, Status
 from . import histogram
 from .query import OverviewQuery, local_day_start
 from .rollups import AGENT_HOURS, DURATION_HOURS, DURATIONS, ERROR_GROUPS, RUNS, STATUS_HOURS
+from .step_rollups import STEP_DURATIONS, STEP_HOURS
 
 # Failed runs for the error rate: "terminated" counts once the status exists.
 ERROR_STATUSES = [s for s in ("failed", "timed_out", "terminated") if s in Status.values]
@@ -563,3 +564,72 @@ def _error_groups_from_executions(query: OverviewQuery) -> list[ErrorGroup]:
         .order_by("-n", "group")[:ERROR_GROUP_LIMIT]
     )
     return [ErrorGroup(r["group"], r["n"], r["first"], r["last"], r["agents"]) for r in rows]
+
+
+@dataclass
+class CallStats:
+    kind: str
+    name: str
+    model: str
+    calls: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: Decimal = Decimal(0)
+    durations: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.failed / self.calls if self.calls else None
+
+    @property
+    def p95(self) -> float | None:
+        return histogram.percentiles(self.durations, (0.95,))[0.95]
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def _step_where(query: OverviewQuery) -> tuple[str, list]:
+    adapt = connection.ops.adapt_datetimefield_value
+    return "workspace_id = %s AND hour >= %s AND hour < %s", [
+        query.workspace.pk,
+        adapt(query.start),
+        adapt(query.end),
+    ]
+
+
+def call_stats(query: OverviewQuery) -> list[CallStats]:
+    """Tool and model calls of the range per kind, name and model: calls, failures,
+    tokens, cost and their duration histogram. Two queries on the step rollups (which
+    have no agent, version, source or schedule: the page says so when one is set)."""
+    where, params = _step_where(query)
+    found: dict[tuple, CallStats] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT kind, name, model, SUM(calls), SUM(failed), SUM(prompt_tokens), "
+            f"SUM(completion_tokens), SUM(cost_usd) FROM {STEP_HOURS} WHERE {where} "
+            "GROUP BY kind, name, model",
+            params,
+        )
+        for kind, name, model, calls, failed, prompt, completion, cost in cursor.fetchall():
+            found[(kind, name, model)] = CallStats(
+                kind,
+                name,
+                model,
+                int(calls),
+                int(failed),
+                int(prompt),
+                int(completion),
+                _number("cost_usd", cost),
+            )
+        cursor.execute(
+            f"SELECT kind, name, model, bucket, SUM(calls) FROM {STEP_DURATIONS} WHERE {where} "
+            "GROUP BY kind, name, model, bucket",
+            params,
+        )
+        for kind, name, model, bucket, calls in cursor.fetchall():
+            if (kind, name, model) in found:
+                found[(kind, name, model)].durations[bucket] = int(calls)
+    return [c for c in found.values() if c.calls]

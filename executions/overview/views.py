@@ -14,7 +14,7 @@ from executions.models import Source
 from . import present, selectors
 from .query import RANGES, parse
 
-REGIONS = ("timeline", "ranked", "errors", "spikes")
+REGIONS = ("timeline", "ranked", "errors", "calls", "spikes")
 
 
 def _ranked(query) -> dict:
@@ -40,6 +40,8 @@ def _context(query, regions) -> dict:
         context.update(_ranked(query))
     if "errors" in regions:
         context["errors"] = present.errors_list(query, selectors.error_groups(query))
+    if "calls" in regions:
+        context["calls"] = present.calls_lists(query, selectors.call_stats(query))
     if "spikes" in regions:
         context.update(
             spikes=present.spikes_chart(selectors.credit_spikes(query)),
@@ -80,6 +82,9 @@ def _chart(query, name: str):
         return present.ranked_chart(query, versions if by_version else agents, by_version)
     if name == "error-groups":
         return present.errors_list(query, selectors.error_groups(query))
+    if name in ("slowest-calls", "failing-calls", "models"):
+        charts = present.calls_lists(query, selectors.call_stats(query))
+        return {c.id: c for c in charts}[name]
     if name == "spikes":
         return present.spikes_chart(selectors.credit_spikes(query))
     if name == "approvals":
@@ -97,6 +102,9 @@ CHARTS = (
     "agents",
     "versions",
     "error-groups",
+    "slowest-calls",
+    "failing-calls",
+    "models",
     "spikes",
     "approvals",
 )

@@ -29,6 +29,7 @@ from executions.models import (
     ExecutionSearch,
     Source,
     Status,
+    Step,
 )
 from executions.tags.models import TAG_RE, ExecutionTag
 
@@ -323,6 +324,13 @@ class ExecutionFilter(django_filters.FilterSet):
         widget=forms.HiddenInput,
         max_length=200,
     )
+    # A tool or model call from the overview: the runs with such a step.
+    step = django_filters.CharFilter(
+        label="Step name", method="filter_step", widget=forms.HiddenInput, max_length=200
+    )
+    step_model = django_filters.CharFilter(
+        label="Step model", method="filter_step_model", widget=forms.HiddenInput, max_length=200
+    )
     batch = django_filters.ModelChoiceFilter(
         label="Batch",
         queryset=None,
@@ -471,6 +479,20 @@ class ExecutionFilter(django_filters.FilterSet):
         group = Func(F("error"), function="runboard_error_group", output_field=CharField())
         # error <> '' lets PostgreSQL use the partial index exec_ws_error_group.
         return queryset.exclude(error="").alias(_error_group=group).filter(_error_group=value)
+
+    def filter_step(self, queryset, name, value):
+        # With step_model too, both hold for the same step.
+        steps = Step.objects.filter(execution=OuterRef("pk"), name=value)
+        model = self.form.cleaned_data.get("step_model")
+        if model:
+            steps = steps.filter(model=model)
+        return queryset.filter(Exists(steps))
+
+    def filter_step_model(self, queryset, name, value):
+        if self.form.cleaned_data.get("step"):
+            return queryset  # filter_step matches the model on the same step
+        steps = Step.objects.filter(execution=OuterRef("pk"), model=value)
+        return queryset.filter(Exists(steps))
 
     def filter_batch(self, queryset, name, value):
         return queryset.filter(batch=value)

@@ -38,6 +38,8 @@ FILTER_PARAMS = [
     "after",
     "before",
     "error_group",
+    "step",
+    "step_model",
     "batch",
     "schedule",
     "source",

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def populated(workspace, other_workspace, alice):
     execution = ExecutionFactory(agent_version__agent__workspace=workspace)
-    StepFactory(execution=execution)
+    # A tool call, so the overview's step rollups have rows to show.
+    StepFactory(execution=execution, kind="tool_call", duration_ms=10)
     ArtifactFactory(execution=execution)
     BatchFactory(workspace=workspace)
     ScheduleFactory(agent_version=execution.agent_version)

@@ -5,6 +5,7 @@ one-run ranges, bad parameters named."""
 import html
 import re
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -380,3 +381,48 @@ def test_the_last_hour_renders_when_the_week_has_other_versions(alice_client, ag
     assert [v.label for v in versions] == ["invoice-extractor:v9"]
     agents = response.context["lists"][0][1]
     assert sum(agents[0].sparkline) == 2
+
+
+def test_slowest_and_failing_calls_and_models(alice_client, agent_version):
+    from tests.factories import StepFactory
+
+    for i in range(4):
+        execution = ExecutionFactory(agent_version=agent_version)
+        StepFactory(
+            execution=execution,
+            sequence=1,
+            kind="tool_call",
+            name="lookup_vendor",
+            duration_ms=100 * (i + 1),
+            status="failed" if i == 0 else "completed",
+        )
+        StepFactory(
+            execution=execution,
+            sequence=2,
+            kind="model_call",
+            name="chat",
+            model="gpt-4o-mini",
+            duration_ms=2000,
+            prompt_tokens=10,
+            completion_tokens=5,
+            cost_usd=Decimal("0.001"),
+        )
+        StepFactory(
+            execution=execution, sequence=3, kind="tool_call", name="lookup_vendor", duration_ms=50
+        )
+    response = get(alice_client, "range=24h")
+    slowest, failing, models = response.context["calls"]
+    assert [r[0].text for r in slowest.rows] == ["chat", "lookup_vendor"]
+    lookup = slowest.rows[1]
+    assert (lookup[3].text, lookup[4].text, lookup[5].text) == ("8", "1", "12.5%")
+    exact = histogram.nearest_rank([100, 200, 300, 400, 50, 50, 50, 50], 0.95)
+    assert (
+        lookup[6].text == "400 ms" or abs(float(lookup[6].text.split()[0]) - exact) <= 0.045 * exact
+    )
+    assert [r[0].text for r in failing.rows] == ["lookup_vendor"]
+    assert [(r[0].text, r[1].text, r[4].text) for r in models.rows] == [
+        ("gpt-4o-mini", "4", "$0.0040")
+    ]
+    # Links: the runs with such a call.
+    assert table_total(alice_client, lookup[0].href) == 4
+    assert table_total(alice_client, models.rows[0][0].href) == 4

@@ -7,7 +7,7 @@ another database, or rows written while the triggers were absent.
 from django.core.management.base import BaseCommand, CommandError
 
 from agents.models import Workspace
-from executions.overview import rollups
+from executions.overview import rollups, step_rollups
 
 
 class Command(BaseCommand):
@@ -19,10 +19,12 @@ class Command(BaseCommand):
     def handle(self, *args, workspace=None, **options):
         if workspace is None:
             rollups.rebuild()
+            step_rollups.rebuild()
             self.stdout.write("Rebuilt the overview rollups of every workspace.")
             return
         found = Workspace.objects.filter(slug=workspace).first()
         if found is None:
             raise CommandError(f"--workspace: no workspace with the slug {workspace!r}.")
         rollups.rebuild(found.pk)
+        step_rollups.rebuild(found.pk)
         self.stdout.write(f"Rebuilt the overview rollups of workspace {workspace!r}.")
