@@ -19,7 +19,7 @@ def uninstall(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('executions', '0016_execution_budget'),
+        ('executions', '0017_retention'),
     ]
 
     operations = [
