@@ -19,7 +19,7 @@ def uninstall(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('executions', '0017_retention'),
+        ('executions', '0018_alerts'),
     ]
 
     operations = [
