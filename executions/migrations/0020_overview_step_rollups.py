@@ -19,7 +19,7 @@ def uninstall(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('executions', '0018_alerts'),
+        ('executions', '0019_feedback_cover_indexes'),
     ]
 
     operations = [
