@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "feedback",
     "feedback.queues",
     "executions.tags",
+    "executions.automation",
 ]
 
 MIDDLEWARE = [

@@ -19,6 +19,7 @@ ends, its steps still open end with it, with the status that matches its end.
 from datetime import datetime
 
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from . import counters
@@ -51,6 +52,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     Status.REJECTED: frozenset(),
     Status.TERMINATED: frozenset(),
 }
+
+# Sent after the transaction that ended an execution commits (execution=, status=):
+# followers such as automation rules enqueue their work here, never in the write path.
+execution_ended = Signal()
 
 # The status a step still open takes when its execution ends this way.
 STEP_END: dict[str, str] = {
@@ -182,6 +187,9 @@ def transition(
         counters.count_moved(execution, execution.status, target)
         if target in TERMINAL_STATUSES:
             end_open_steps(execution, STEP_END[target], at=now)
+            transaction.on_commit(
+                lambda: execution_ended.send(sender=Execution, execution=execution, status=target)
+            )
     for field, value in changes.items():
         setattr(execution, field, value)
     return execution
