@@ -1,0 +1,124 @@
+"""Alert pages and the budget marks in a real browser: no console errors, the nav badge,
+the rule form without JavaScript, and the run page's budget chips. Screenshots go to
+$SCREENSHOT_DIR when it is set (for people to look at; nothing compares them)."""
+
+import os
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from executions import budgets
+from executions.alerts import evaluate
+from executions.alerts.models import AlertEvent, AlertRule, Notification
+from tests.factories import AgentVersionFactory, ExecutionFactory, StepFactory
+
+from .conftest import assert_no_unexpected_errors, login_cookie, watch
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SHOTS = os.environ.get("SCREENSHOT_DIR", "")
+
+
+def shot(page, name: str) -> None:
+    if SHOTS:
+        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def alerting(workspace):
+    version = AgentVersionFactory(agent__workspace=workspace, agent__name="invoice-extractor")
+    now = timezone.now()
+    for i in range(6):
+        ExecutionFactory(
+            agent_version=version,
+            status="failed" if i % 2 else "completed",
+            created_at=now - timedelta(minutes=i + 1),
+        )
+    firing = AlertRule.objects.create(
+        workspace=workspace,
+        name="Errors up",
+        metric="error_rate",
+        agent_name="invoice-extractor",
+        window_minutes=15,
+        threshold=Decimal(10),
+        min_runs=3,
+        emails="ops@example.com",
+    )
+    AlertRule.objects.create(
+        workspace=workspace,
+        name="Cost doubled",
+        metric="total_cost",
+        window_minutes=60,
+        baseline_factor=Decimal(2),
+        sustain=3,
+    )
+    evaluate.evaluate()
+    event = AlertEvent.objects.get(rule=firing)
+    Notification.objects.create(
+        event=event, channel="email", target="ops@example.com", attempt=1, succeeded=True
+    )
+    return firing
+
+
+def test_alert_pages_render_with_the_nav_badge(page, alerting):
+    page.goto("/alerts/")
+    assert page.locator(".nav-badge").inner_text().startswith("1")
+    assert "Errors up" in page.locator(".firing-now").inner_text()
+    shot(page, "alerts-list")
+    page.click("text=Errors up >> nth=0")
+    page.wait_for_selector(".alert-history")
+    assert "Email #1 sent" in page.locator(".alert-history").inner_text()
+    shot(page, "alerts-detail")
+    page.click("text=Edit")
+    page.wait_for_selector(".alert-form")
+    shot(page, "alerts-form")
+
+
+def test_the_rule_form_works_without_javascript(browser, live_server, alice, workspace):
+    context = browser.new_context(
+        base_url=live_server.url,
+        java_script_enabled=False,
+        locale="de-DE",
+        timezone_id="Asia/Tokyo",
+    )
+    context.add_cookies([{**login_cookie(alice), "url": live_server.url}])
+    page = context.new_page()
+    watch(page)
+    # The refused form answers 422, which the browser logs as a failed load.
+    page.expected_errors.append("status of 422")
+    page.goto("/alerts/new/")
+    page.fill("#id_name", "Slow runs")
+    page.select_option("#id_metric", "duration_p95")
+    page.fill("#id_window_minutes", "3")
+    page.fill("#id_threshold", "30")
+    page.click(".alert-form button[type=submit]")
+    assert "greater than or equal to 5" in page.locator(".has-error").inner_text()
+    shot(page, "alerts-form-error-nojs")
+    page.fill("#id_window_minutes", "30")
+    page.click(".alert-form button[type=submit]")
+    page.wait_for_selector(".rule-summary")
+    assert AlertRule.objects.get().window_minutes == 30
+    shot(page, "alerts-detail-nojs-tokyo")
+    assert_no_unexpected_errors(page)
+    context.close()
+
+
+def test_the_run_page_marks_the_budget_stop(page, workspace):
+    version = AgentVersionFactory(agent__workspace=workspace, agent__name="researcher")
+    execution = ExecutionFactory(agent_version=version, status="running", completed_at=None)
+    for sequence in range(3):
+        StepFactory(execution=execution, sequence=sequence, kind="model_call", name="chat")
+    execution.budget = {
+        **budgets.parse({"cost": 0.5, "soft": {"cost": 0.3}}),
+        "flags": [{"limit": "cost", "message": "cost $0.31 passed $0.30", "sequence": 1}],
+        "flagged": True,
+        "stop": {"limit": "cost", "reason": "budget: cost $0.52 passed $0.50 at step #2",
+                 "sequence": 2, "step_id": None},
+    }  # fmt: skip
+    execution.save()
+    page.goto(f"/executions/{execution.pk}/")
+    page.wait_for_selector("#step-2")
+    assert "Stopped here" in page.locator("#step-2").inner_text()
+    assert "Soft limit" in page.locator("#step-1").inner_text()
+    shot(page, "budget-run-page")
