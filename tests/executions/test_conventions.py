@@ -664,6 +664,8 @@ def test_the_detail_page_shows_conversations_reply_first(otlp, workspace, alice_
     execution = Execution.objects.get(workspace=workspace)
     page = parse(alice_client.get(execution.get_absolute_url()).content.decode())
     assert "weather-agent run" in page.select(cls="run-title")[0].text  # the root span's name
+    (box,) = page.select(cls="failure-box")
+    assert box.text.count("RuntimeError: no weather station") == 1  # said once
     (card,) = page.select(tag="li", cls="kind-model_call")
     lines = [p.text for p in card.select(cls="step-io")]
     # The reply first, its tool call readable; then the prompt's last message.
