@@ -38,6 +38,9 @@ STATUS_CHOICES = [(ACTIVE, "Active (not finished)"), *Status.choices]
 
 FEEDBACK_ANY = "any"
 FEEDBACK_CORRECTED = "corrected"
+# Runs whose budget (executions/budgets) flagged them (a soft limit) or stopped them.
+BUDGET_FLAGGED = "flagged"
+BUDGET_STOPPED = "stopped"
 
 # Below this many characters a substring search cannot use the trigram indexes
 # and would scan every row.
@@ -364,6 +367,13 @@ class ExecutionFilter(django_filters.FilterSet):
 
     tag = TagFilter(label="Tags", method="filter_tag", required=False)
 
+    budget = django_filters.ChoiceFilter(
+        label="Budget",
+        choices=[(BUDGET_FLAGGED, "Over a soft limit"), (BUDGET_STOPPED, "Stopped by a limit")],
+        method="filter_budget",
+        empty_label="Any",
+    )
+
     class Meta:
         form = ExecutionFilterForm
         fields: list[str] = []
@@ -546,6 +556,12 @@ class ExecutionFilter(django_filters.FilterSet):
         if value == FEEDBACK_CORRECTED:
             return queryset.filter(correction_count__gt=0)
         return queryset.filter(Q(correction_count__gt=0) | Q(note_count__gt=0))
+
+    def filter_budget(self, queryset, name, value):
+        # Few runs have a budget; the JSON key lookups read only theirs.
+        if value == BUDGET_STOPPED:
+            return queryset.filter(budget__has_key="stop")
+        return queryset.filter(budget__flagged=True)
 
     # What the rest of the table needs to know about the validated filters.
 

@@ -48,6 +48,7 @@ FILTER_PARAMS = [
     "min_cost",
     "min_credits",
     "feedback",
+    "budget",
     "tag",
     "flat",
 ]

@@ -405,3 +405,17 @@ def test_a_flagged_run_shows_its_badge(api, alice_client):
     post(api, f"/api/v1/executions/{pk}/steps", [model_call(0), model_call(0)])
     html = alice_client.get(f"/executions/{pk}/").content.decode()
     assert 'class="budget-pill" title="steps 2 passed 1"' in html
+
+
+def test_the_table_filters_runs_by_budget(api, alice_client):
+    flagged = start(api, {"soft": {"steps": 1}})
+    stopped = start(api, {"steps": 1})
+    plain = start(api, None)
+    for pk in (flagged, stopped, plain):
+        post(api, f"/api/v1/executions/{pk}/steps", [model_call(0), model_call(0)])
+    over = alice_client.get("/executions/?budget=flagged").content.decode()
+    assert flagged[:8] in over and stopped[:8] not in over and plain[:8] not in over
+    ended = alice_client.get("/executions/?budget=stopped").content.decode()
+    assert stopped[:8] in ended and flagged[:8] not in ended and plain[:8] not in ended
+    bad = alice_client.get("/executions/?budget=broke")
+    assert "budget" in bad.content.decode() and "Select a valid choice" in bad.content.decode()
