@@ -53,8 +53,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     Status.TERMINATED: frozenset(),
 }
 
-# Sent after the transaction that ended an execution commits (execution=, status=):
-# followers such as automation rules enqueue their work here, never in the write path.
+# Sent after the transaction that ended executions commits, with `ended`: a list of
+# (execution, status). Followers such as automation rules enqueue their work here,
+# never in the write path.
 execution_ended = Signal()
 
 # The status a step still open takes when its execution ends this way.
@@ -188,11 +189,19 @@ def transition(
         if target in TERMINAL_STATUSES:
             end_open_steps(execution, STEP_END[target], at=now)
             transaction.on_commit(
-                lambda: execution_ended.send(sender=Execution, execution=execution, status=target)
+                lambda: execution_ended.send(sender=Execution, ended=[(execution, target)])
             )
     for field, value in changes.items():
         setattr(execution, field, value)
     return execution
+
+
+def announce_ended(executions) -> None:
+    """For executions written already ended (an OTLP trace that arrives whole is created
+    completed, not moved there): tell execution_ended's followers, once, after commit."""
+    ended = [(e, e.status) for e in executions if e.status in TERMINAL_STATUSES]
+    if ended:
+        transaction.on_commit(lambda: execution_ended.send(sender=Execution, ended=ended))
 
 
 def stopper_name(by) -> str:

@@ -1,4 +1,5 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
 
 from agents.admin import WorkspaceScopedAdmin
 
@@ -11,6 +12,19 @@ class RuleAdmin(WorkspaceScopedAdmin):
     list_filter = ["trigger", "enabled", "workspace"]
     search_fields = ["name"]
     raw_id_fields = ["saved_view", "queue"]
+    actions = ["backfill"]
+
+    @admin.action(description="Backfill over past runs (each run at most once)")
+    def backfill(self, request, queryset):
+        from .tasks import backfill
+
+        for rule in queryset:
+            transaction.on_commit(lambda pk=rule.pk: backfill.enqueue(pk))
+        self.message_user(
+            request,
+            f"Backfill queued for {queryset.count()} rule(s); see each rule's log.",
+            messages.SUCCESS,
+        )
 
 
 @admin.register(RuleRun)

@@ -424,6 +424,7 @@ def _traces_ingest(workspace: Workspace, spans: list[TraceSpan]) -> IngestResult
     # Counter rows are locked in one order (agent, status) by every request, so two
     # requests counting the same agents never wait on each other in a circle.
     counters.count_created(sorted(created, key=lambda e: (e.agent_name, e.status)))
+    lifecycle.announce_ended(created)
     apply_plan(plan)
     for execution in existing.values():
         root = roots.get(execution.trace_id)

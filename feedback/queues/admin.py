@@ -1,12 +1,44 @@
+from django import forms
 from django.contrib import admin
 
 from agents.admin import WorkspaceScopedAdmin
 
+from . import rubric
 from .models import Queue, QueueItem, Review
+
+
+class QueueForm(forms.ModelForm):
+    """The rubric checked as the API checks it, each problem on its field."""
+
+    class Meta:
+        model = Queue
+        fields = [
+            "workspace",
+            "name",
+            "instructions",
+            "assignees",
+            "reviewers_per_item",
+            "lock_seconds",
+            "fields",
+            "questions",
+        ]
+
+    def clean_fields(self):
+        value = self.cleaned_data.get("fields")
+        if problems := rubric.check_fields(value if value is not None else []):
+            raise forms.ValidationError(" ".join(problems))
+        return value or []
+
+    def clean_questions(self):
+        value = self.cleaned_data.get("questions")
+        if problems := rubric.check_questions(value if value is not None else []):
+            raise forms.ValidationError(" ".join(problems))
+        return value or []
 
 
 @admin.register(Queue)
 class QueueAdmin(WorkspaceScopedAdmin):
+    form = QueueForm
     list_display = ["name", "workspace", "reviewers_per_item", "lock_seconds", "created_at"]
     list_filter = ["workspace"]
     search_fields = ["name"]

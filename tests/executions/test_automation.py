@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 
 from agents.models import Membership
 from executions import lifecycle
@@ -20,7 +21,7 @@ from executions.tags.models import ExecutionTag
 from feedback.models import ExecutionNote
 from feedback.queues.models import QueueItem
 from feedback.queues.services import queue_create
-from tests.factories import ExecutionFactory
+from tests.factories import ApiKeyFactory, ExecutionFactory
 
 PORT = 55201
 
@@ -186,3 +187,32 @@ def test_a_saved_view_whose_filters_no_longer_validate_matches_nothing(
         lifecycle.transition(run, Status.FAILED)
     log = RuleRun.objects.get(rule=rule)
     assert log.outcome == "not_matched" and "agent" in log.detail["filter_errors"]
+
+
+def test_a_trace_that_arrives_whole_fires_finished_rules(committed, workspace):
+    """An OTLP trace whose root span has ended is created completed, not moved there:
+    the door announces it all the same."""
+    from tests.executions.test_otlp import ids, request, send, span
+
+    rule = Rule.objects.create(
+        workspace=workspace, name="Traces", trigger=Trigger.FINISHED, tags=["otlp"]
+    )
+    _key, raw = ApiKeyFactory.create_with_raw(workspace=workspace)
+    trace, root = ids()
+    with committed():
+        response = send(Client(HTTP_AUTHORIZATION=f"Bearer {raw}"), request(span(trace, root)))
+    assert response.status_code == 200
+    (log,) = RuleRun.objects.filter(rule=rule)
+    assert log.execution.status == Status.COMPLETED and log.outcome == "applied"
+    assert ExecutionTag.objects.get(execution=log.execution).name == "otlp"
+
+
+def test_the_admin_backfill_action_runs_the_task(admin_client, rule, agent_version, committed):
+    failed = ExecutionFactory(agent_version=agent_version, status=Status.FAILED)
+    with committed():
+        response = admin_client.post(
+            "/admin/automation/rule/",
+            {"action": "backfill", "_selected_action": [rule.pk]},
+        )
+    assert response.status_code == 302
+    assert RuleRun.objects.get(rule=rule).execution_id == failed.pk

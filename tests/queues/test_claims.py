@@ -252,3 +252,20 @@ def test_twenty_reviewers_claiming_at_once_never_share_an_item(workspace, alice,
     assert len(set(items)) == 60
     assert Review.objects.filter(item__queue=q).count() == 60
     assert set(QueueItem.objects.filter(queue=q).values_list("state", flat=True)) == {"done"}
+
+
+def test_the_admin_form_checks_the_rubric(workspace):
+    from feedback.queues.admin import QueueForm
+
+    form = QueueForm(
+        data={
+            "workspace": workspace.pk,
+            "name": "Admin-made",
+            "reviewers_per_item": 1,
+            "lock_seconds": 600,
+            "fields": '["no-slash"]',
+            "questions": '[{"key": "k", "kind": "colour"}]',
+        }
+    )
+    assert not form.is_valid()
+    assert set(form.errors) == {"fields", "questions"}
