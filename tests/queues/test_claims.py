@@ -155,6 +155,11 @@ def test_two_reviewers_agreeing_finish_the_item_and_disagreeing_dispute_it(alice
     assert item.state == QueueItem.State.RESOLVED
     fc = FieldCorrection.objects.get(execution=item.execution)
     assert (fc.value_after, fc.author_id) == (8, alice_m.user_id)
+    # ...and per-field accuracy counts it, like any correction of record.
+    from feedback.selectors import field_accuracy
+
+    (version,) = field_accuracy(workspace=item.workspace, agent=item.execution.agent)
+    assert [(f.path, f.corrected) for f in version.fields] == [("/total", 2)]
 
 
 def test_a_third_reviewer_gets_no_seat_on_a_full_item(alice_m, bob_m, workspace, runs):
