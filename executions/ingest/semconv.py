@@ -368,6 +368,9 @@ def _event_messages(events, side: str) -> list | None:
         if side == "input" and name in MESSAGE_EVENTS:
             item = dict(body) if isinstance(body, dict) else {"content": body}
             item.setdefault("role", MESSAGE_EVENTS[name])
+            if isinstance(item.get("content"), str) and item["content"][:1] == "[":
+                # Strands sends the content parts JSON-encoded: [{"text": ...}].
+                item["content"] = decode(item["content"])
             messages.append(item)
         elif side == "output" and name == "gen_ai.choice":
             item = decode(body.get("message", body)) if isinstance(body, dict) else body

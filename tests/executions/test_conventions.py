@@ -420,7 +420,8 @@ def test_genai_events_on_the_span_and_a_traceback_in_the_status(otlp, workspace)
         attrs={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini"},
     )
     event(chat, "gen_ai.system.message", {"content": "Be brief."})
-    event(chat, "gen_ai.user.message", {"content": QUESTION})
+    # Strands writes the content parts JSON-encoded.
+    event(chat, "gen_ai.user.message", {"content": json.dumps([{"text": QUESTION}])})
     event(
         chat,
         "gen_ai.choice",
