@@ -62,6 +62,15 @@ def runs_by_ids(*, workspace, ids):
     return Execution.objects.filter(workspace=workspace, pk__in=ids)
 
 
+def reviewer_memberships(*, workspace) -> list[Membership]:
+    """Who may be assigned to a queue: the workspace's reviewers and admins."""
+    return list(
+        Membership.objects.filter(workspace=workspace, role__in=[Role.REVIEWER, Role.ADMIN])
+        .select_related("user")
+        .order_by("user__username")
+    )
+
+
 def queue_get(*, workspace, pk) -> Queue:
     try:
         return Queue.objects.get(workspace=workspace, pk=pk)

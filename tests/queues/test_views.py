@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from agents.models import Membership
 from feedback.models import FieldCorrection
-from feedback.queues.models import QueueItem, Review
+from feedback.queues.models import Queue, QueueItem, Review
 from feedback.queues.services import claim_next, items_add, queue_create, review_submit
 from tests.factories import ExecutionFactory
 
@@ -195,3 +195,31 @@ def test_the_table_offers_add_to_queue(client, operator, queue):
     html = client.get(reverse("executions:list"), {"status": "failed"}).content.decode()
     assert reverse("queues:add") in html and 'id="add-all-to-queue"' in html
     assert "status=failed" in html.split('id="add-all-to-queue"')[0].rsplit("href=", 1)[1]
+
+
+def test_admins_create_a_queue_from_the_dashboard(client, alice, bob, viewer):
+    client.force_login(alice)
+    assert reverse("queues:new") in client.get(reverse("queues:mine")).content.decode()
+    assert client.get(reverse("queues:new")).status_code == 200
+    bob_m = Membership.objects.get(user=bob)
+    response = client.post(
+        reverse("queues:new"),
+        {
+            "name": "Totals",
+            "reviewers_per_item": "2",
+            "fields": "/total\n/invoice_id\n",
+            "questions": '[{"key": "tone", "kind": "text"}]',
+            "assignees": [bob_m.pk],
+        },
+    )
+    assert response.status_code == 302
+    q = Queue.objects.get(name="Totals")
+    assert (q.reviewers_per_item, q.fields) == (2, ["/total", "/invoice_id"])
+    assert list(q.assignees.all()) == [bob_m]
+    bad = client.post(reverse("queues:new"), {"name": "", "questions": "[oops"})
+    assert bad.status_code == 400 and "questions" in bad.context["errors"]
+    bad = client.post(reverse("queues:new"), {"name": "", "reviewers_per_item": "0"})
+    assert {"name", "reviewers_per_item"} <= set(bad.context["errors"])
+    client.force_login(viewer)
+    assert reverse("queues:new") not in client.get(reverse("queues:mine")).content.decode()
+    assert client.get(reverse("queues:new")).status_code == 403
