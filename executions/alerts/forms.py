@@ -87,6 +87,9 @@ class AlertRuleForm(forms.ModelForm):
         scopes = [n for n in named if data.get(n) not in ("", None)]
         if len(scopes) > 1:
             self.add_error(scopes[1], "Scope by one of agent, version or saved view.")
+        if factor is not None and data.get("metric") == Metric.APPROVALS_WAITING:
+            # Who waited a week ago is not kept: there is nothing to compare with.
+            self.add_error("baseline_factor", "Approvals waiting has no baseline: give a value.")
         if data.get("field_name") and data.get("metric") != Metric.CORRECTION_RATE:
             self.add_error("field_name", "A field is only used by the correction rate.")
         if data.get("webhook_secret") and not data.get("webhook_url"):

@@ -14,11 +14,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
+from django.db import connections
 from django.db.models import Count, Q, Sum
+from django.db.models.expressions import RawSQL
 from django.http import QueryDict
 
 from executions.models import Execution, Source, Status
-from executions.overview.histogram import bucket_of, percentiles
+from executions.overview.histogram import bucket_sql, percentiles
 from executions.overview.models import DurationRollup, RunRollup
 
 from .models import AlertRule, Metric
@@ -62,8 +64,14 @@ class Sums:
         self.credited += credited or 0
 
 
-# A group: (agent_name, agent_version_id (0: none), source, schedule_id (0: none), status)
-Groups = dict[tuple, Sums]
+class Groups(defaultdict):
+    """Sums per group: (agent_name, agent_version_id (0: none), source, schedule_id
+    (0: none), status; "" for the duration buckets, which have no status). A thousand
+    rules share one reading, so what each scope adds up to is kept in `scoped`."""
+
+    def __init__(self):
+        super().__init__(Sums)
+        self.scoped: dict = {}
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -81,7 +89,7 @@ def _split(start: datetime, end: datetime) -> tuple[datetime | None, datetime | 
 
 def read_groups(workspace_id: int, start: datetime, end: datetime, *, durations: bool) -> Groups:
     """Every run created in [start, end) of the workspace, summed per group."""
-    groups: Groups = defaultdict(Sums)
+    groups = Groups()
     first, last = _split(start, end)
     edges = [(start, end)] if first is None else [(start, first), (last, end)]
     if first is not None:
@@ -107,36 +115,45 @@ def read_groups(workspace_id: int, start: datetime, end: datetime, *, durations:
             for agent, version, source, schedule, bucket, runs in buckets:
                 # Durations have no status; kept on a status-less key of the group.
                 groups[(agent, version, source, schedule, "")].buckets[bucket] += runs
+    # Both edges in one query; with durations, grouped by histogram bucket as well
+    # (computed in SQL, NULL for runs without a duration) rather than a second read.
+    spans = Q()
     for edge_start, edge_end in edges:
-        if edge_start >= edge_end:
-            continue
-        runs = Execution.objects.filter(
-            workspace_id=workspace_id, created_at__gte=edge_start, created_at__lt=edge_end
+        if edge_start < edge_end:
+            spans |= Q(created_at__gte=edge_start, created_at__lt=edge_end)
+    if not spans:
+        return groups
+    runs = Execution.objects.filter(spans, workspace_id=workspace_id)
+    dims = ["agent_name", "agent_version_id", "source", "schedule_id", "status"]
+    if durations:
+        vendor = connections[runs.db].vendor
+        # PostgreSQL's LEAST skips NULLs: a run without a duration must stay NULL.
+        bucket = (
+            f"CASE WHEN duration_ms IS NULL THEN NULL ELSE {bucket_sql('duration_ms', vendor)} END"
         )
-        rows = (
-            runs.values_list("agent_name", "agent_version_id", "source", "schedule_id", "status")
-            .annotate(
-                n=Count("id"),
-                c=Sum("cost_usd"),
-                cr=Sum("credits"),
-                crn=Count("id", filter=Q(credits__isnull=False)),
-            )
-            .order_by()
+        runs = runs.annotate(_bucket=RawSQL(bucket, []))
+        dims.append("_bucket")
+    rows = (
+        runs.values_list(*dims)
+        .annotate(
+            n=Count("id"),
+            c=Sum("cost_usd"),
+            cr=Sum("credits"),
+            crn=Count("id", filter=Q(credits__isnull=False)),
         )
-        for agent, version, source, schedule, status, n, cost, credits, credited in rows:
-            key = (agent, version or 0, source, schedule or 0, status)
-            groups[key].add(status, n, cost, credits, credited)
-        if durations:
-            timed = runs.filter(duration_ms__isnull=False).values_list(
-                "agent_name", "agent_version_id", "source", "schedule_id", "duration_ms"
-            )
-            for agent, version, source, schedule, ms in timed.iterator(chunk_size=2000):
-                key = (agent, version or 0, source, schedule or 0, "")
-                groups[key].buckets[bucket_of(ms)] += 1
+        .order_by()
+    )
+    for row in rows:
+        agent, version, source, schedule, status = row[:5]
+        n, cost, credits, credited = row[-4:]
+        key = (agent, version or 0, source, schedule or 0, status)
+        groups[key].add(status, n, cost, credits, credited)
+        if durations and row[5] is not None:
+            groups[(*key[:4], "")].buckets[row[5]] += n
     return groups
 
 
-@dataclass
+@dataclass(frozen=True)
 class Scope:
     """Which groups a rule counts: None means any."""
 
@@ -202,22 +219,50 @@ class Reading:
     runs: int
 
 
-def rollup_metric(metric: str, groups: Groups, scope: Scope) -> Reading:
-    total = Sums()
-    buckets: dict = defaultdict(int)
+def _merge(into: Sums, sums: Sums) -> None:
+    into.runs += sums.runs
+    into.ended += sums.ended
+    into.errors += sums.errors
+    into.cost += sums.cost
+    into.credits += sums.credits
+    into.credited += sums.credited
+    for bucket, n in sums.buckets.items():
+        into.buckets[bucket] += n
+
+
+def _index(groups: Groups) -> None:
+    """One pass: the sums of everything, of each agent and of each version, which is
+    what almost every rule's scope is."""
+    everything, by_agent, by_version = Sums(), defaultdict(Sums), defaultdict(Sums)
     for key, sums in groups.items():
-        if key[4] == "":
-            if scope.matches(key, status_free=True):
-                for bucket, n in sums.buckets.items():
-                    buckets[bucket] += n
-            continue
-        if scope.matches(key):
-            total.runs += sums.runs
-            total.ended += sums.ended
-            total.errors += sums.errors
-            total.cost += sums.cost
-            total.credits += sums.credits
-            total.credited += sums.credited
+        _merge(everything, sums)
+        _merge(by_agent[key[0]], sums)
+        _merge(by_version[key[1]], sums)
+    groups.scoped[Scope()] = everything
+    for agent, sums in by_agent.items():
+        groups.scoped[Scope(agents=frozenset({agent}))] = sums
+    for version, sums in by_version.items():
+        groups.scoped[Scope(version=version)] = sums
+    groups.scoped["indexed"] = True
+
+
+def scoped_sums(groups: Groups, scope: Scope) -> Sums:
+    """What the groups in `scope` add up to, worked out once per scope and reading."""
+    if "indexed" not in groups.scoped:
+        _index(groups)
+    total = groups.scoped.get(scope)
+    if total is None:
+        total = Sums()
+        for key, sums in groups.items():
+            if scope.matches(key, status_free=key[4] == ""):
+                _merge(total, sums)
+        groups.scoped[scope] = total
+    return total
+
+
+def rollup_metric(metric: str, groups: Groups, scope: Scope) -> Reading:
+    total = scoped_sums(groups, scope)
+    buckets = total.buckets
     runs = total.runs
     if metric == Metric.RUN_COUNT:
         return Reading(float(runs), runs)
@@ -251,29 +296,63 @@ def _scoped_executions(rule: AlertRule, scope: Scope):
     return runs
 
 
-def direct_metric(rule: AlertRule, scope: Scope, start: datetime, end: datetime) -> Reading:
-    """The metrics the rollups do not carry, each one indexed query."""
+def direct_series(rule: AlertRule, scope: Scope, windows: list[tuple]) -> list[Reading]:
+    """The metrics the rollups do not carry, for each window (the current one first,
+    then the baseline's), in one or two queries whatever the number of windows."""
     runs = _scoped_executions(rule, scope)
     if rule.metric == Metric.APPROVALS_WAITING:
-        # Runs waiting for a person longer than the window, whenever they started.
+        # Runs waiting for a person longer than the window, whenever they started. Only
+        # now is known: who was waiting a week ago is not kept, so there is no baseline.
+        start = windows[0][0]
         waiting = runs.filter(status=Status.AWAITING_APPROVAL, paused_at__lt=start).count()
-        return Reading(float(waiting), waiting)
-    in_window = runs.filter(created_at__gte=start, created_at__lt=end)
+        return [Reading(float(waiting), waiting)] + [Reading(None, 0)] * (len(windows) - 1)
+    spans = [Q(created_at__gte=start, created_at__lt=end) for start, end in windows]
+    anywhere = Q()
+    for span in spans:
+        anywhere |= span
+    in_windows = runs.filter(anywhere)
+    totals = in_windows.aggregate(
+        **{f"r{i}": Count("id", filter=span) for i, span in enumerate(spans)},
+        **(
+            {
+                f"f{i}": Count("id", filter=span & Q(budget__flagged=True))
+                for i, span in enumerate(spans)
+            }
+            if rule.metric == Metric.BUDGET_FLAGGED
+            else {}
+        ),
+    )
     if rule.metric == Metric.BUDGET_FLAGGED:
-        counts = in_window.aggregate(
-            runs=Count("id"), flagged=Count("id", filter=Q(budget__flagged=True))
-        )
-        return Reading(float(counts["flagged"]), counts["runs"])
+        return [Reading(float(totals[f"f{i}"]), totals[f"r{i}"]) for i in range(len(spans))]
     if rule.metric == Metric.CORRECTION_RATE:
         from feedback.models import FieldCorrection
 
-        corrections = FieldCorrection.objects.filter(execution__in=in_window.values("pk"))
+        corrections = FieldCorrection.objects.filter(execution__in=in_windows.values("pk"))
         if rule.field_name:
             corrections = corrections.filter(path=rule.field_name)
-        total = in_window.count()
-        corrected = corrections.values("execution_id").distinct().count()
-        return Reading(100.0 * corrected / total if total else None, total)
+        corrected = corrections.aggregate(
+            **{
+                f"c{i}": Count(
+                    "execution_id",
+                    distinct=True,
+                    filter=Q(
+                        execution__created_at__gte=windows[i][0],
+                        execution__created_at__lt=windows[i][1],
+                    ),
+                )
+                for i in range(len(spans))
+            }
+        )
+        readings = []
+        for i in range(len(spans)):
+            total = totals[f"r{i}"]
+            readings.append(Reading(100.0 * corrected[f"c{i}"] / total if total else None, total))
+        return readings
     raise ValueError(f"metric: unknown metric {rule.metric}")
+
+
+def direct_metric(rule: AlertRule, scope: Scope, start: datetime, end: datetime) -> Reading:
+    return direct_series(rule, scope, [(start, end)])[0]
 
 
 def table_link(rule: AlertRule, scope: Scope, start: datetime, end: datetime) -> str:

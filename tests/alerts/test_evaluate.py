@@ -184,3 +184,44 @@ def test_a_disabled_rule_is_not_evaluated(workspace):
     assert evaluate.evaluate(now=NOW).rules == 0
     r.refresh_from_db()
     assert r.evaluated_at is None
+
+
+def test_durations_at_the_window_edges_come_from_the_runs(workspace):
+    version = AgentVersionFactory(agent__workspace=workspace, agent__name="bot")
+    for ms in (1000, 2000, 60000):
+        run(version, NOW - timedelta(minutes=10), duration_ms=ms)
+    run(version, NOW - timedelta(minutes=5), status=Status.RUNNING, completed_at=None)
+    groups = metrics.read_groups(workspace.pk, NOW - timedelta(minutes=30), NOW, durations=True)
+    scope = metrics.Scope(agents=frozenset({"bot"}))
+    assert metrics.rollup_metric("run_count", groups, scope).value == 4
+    p95 = metrics.rollup_metric("duration_p95", groups, scope).value
+    assert 50 < p95 < 70
+
+
+def test_soft_budget_and_correction_rate_with_their_baselines(workspace):
+    from tests.factories import FieldCorrectionFactory
+
+    version = AgentVersionFactory(agent__workspace=workspace, agent__name="bot")
+    now_runs = [run(version, NOW - timedelta(minutes=m)) for m in (1, 2, 3, 4)]
+    now_runs[0].budget = {"flagged": True}
+    now_runs[0].save()
+    FieldCorrectionFactory(execution=now_runs[1], path="/total")
+    FieldCorrectionFactory(execution=now_runs[1], path="/total")  # one run, counted once
+    FieldCorrectionFactory(execution=now_runs[2], path="/date")
+    yesterday = run(version, NOW - timedelta(days=1, minutes=2))
+    FieldCorrectionFactory(execution=yesterday, path="/total")
+    scope = metrics.Scope()
+    windows = [(NOW - timedelta(minutes=30), NOW)] + [
+        (NOW - timedelta(days=d, minutes=30), NOW - timedelta(days=d)) for d in (1, 2)
+    ]
+    flagged = AlertRule(workspace=workspace, metric="budget_flagged")
+    assert [(r.value, r.runs) for r in metrics.direct_series(flagged, scope, windows)] == [
+        (1.0, 4),
+        (0.0, 1),
+        (0.0, 0),
+    ]
+    total = AlertRule(workspace=workspace, metric="correction_rate", field_name="/total")
+    readings = metrics.direct_series(total, scope, windows)
+    assert [r.value for r in readings] == [25.0, 100.0, None]
+    anything = AlertRule(workspace=workspace, metric="correction_rate")
+    assert metrics.direct_series(anything, scope, windows[:1])[0].value == 50.0

@@ -48,6 +48,11 @@ def test_an_admin_creates_a_rule(alice_client, workspace):
         ({"metric": "vibes"}, "metric", "Select a valid choice"),
         ({"webhook_url": "ftp://example.com/x"}, "webhook_url", ""),
         ({"sustain": "0"}, "sustain", "greater than or equal to 1"),
+        (
+            {"metric": "approvals_waiting", "threshold": "", "baseline_factor": "2"},
+            "baseline_factor",
+            "no baseline",
+        ),
     ],
 )
 def test_the_form_names_each_bad_field(alice_client, change, field, words):
