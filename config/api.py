@@ -304,6 +304,7 @@ def on_not_found(request, exc: Http404):
     return api.create_response(request, {"detail": str(exc) or "Not found."}, status=404)
 
 
+from executions.automation.api import router as rules_router  # noqa: E402
 from executions.control.api import router as control_router  # noqa: E402
 from executions.ingest.api import router as executions_router  # noqa: E402
 from executions.tags.api import router as tags_router  # noqa: E402
@@ -315,3 +316,4 @@ api.add_router("/", control_router)
 api.add_router("/", feedback_router)
 api.add_router("/", queues_router)
 api.add_router("/", tags_router)
+api.add_router("/", rules_router)

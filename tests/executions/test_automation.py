@@ -216,3 +216,35 @@ def test_the_admin_backfill_action_runs_the_task(admin_client, rule, agent_versi
         )
     assert response.status_code == 302
     assert RuleRun.objects.get(rule=rule).execution_id == failed.pk
+
+
+def test_rules_api(
+    committed, workspace, other_workspace, alice, bob, charlie, queue, agent_version
+):
+    def api(user, ws):
+        _key, raw = ApiKeyFactory.create_with_raw(workspace=ws, created_by=user)
+        return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    admin, reviewer = api(alice, workspace), api(bob, workspace)
+    body = {"name": "Failures", "trigger": "failed", "queue_id": queue.pk, "sample_percent": 50}
+    assert reviewer.post("/api/v1/rules", body, content_type="application/json").status_code == 403
+    created = admin.post("/api/v1/rules", body, content_type="application/json")
+    assert created.status_code == 201, created.content
+    rid = created.json()["id"]
+    bad = admin.post(
+        "/api/v1/rules",
+        {"name": "Bad", "trigger": "failed", "queue_id": 999, "tags": ["NO NO"]},
+        content_type="application/json",
+    )
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} == {"queue_id", "tags"}
+    none = admin.post(
+        "/api/v1/rules", {"name": "Idle", "trigger": "failed"}, content_type="application/json"
+    )
+    assert none.json()["errors"][0]["field"] == "actions"
+    ExecutionFactory.create_batch(4, agent_version=agent_version, status=Status.FAILED)
+    with committed():
+        assert admin.post(f"/api/v1/rules/{rid}/backfill").status_code == 202
+    log = admin.get(f"/api/v1/rules/{rid}/log").json()
+    assert len(log) == 4 and {e["outcome"] for e in log} <= {"applied", "not_sampled"}
+    assert api(charlie, other_workspace).get(f"/api/v1/rules/{rid}/log").status_code == 404
