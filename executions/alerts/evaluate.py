@@ -119,17 +119,13 @@ def evaluate(*, now: datetime | None = None, workspace: Workspace | None = None)
         durations = any(r.metric == Metric.DURATION_P95 for r in rollup)
         current = past = None
         if rollup:
-            current = metrics.read_groups(workspace_id, now - window, now, durations=durations)
+            windows = [(now - window, now)]
             if any(r.baseline_factor is not None for r in rollup):
-                past = [
-                    metrics.read_groups(
-                        workspace_id,
-                        now - window - timedelta(days=d),
-                        now - timedelta(days=d),
-                        durations=durations,
-                    )
+                windows += [
+                    (now - window - timedelta(days=d), now - timedelta(days=d))
                     for d in range(1, metrics.BASELINE_DAYS + 1)
                 ]
+            current, *past = metrics.read_series(workspace_id, windows, durations=durations)
         for rule in group:
             scope = metrics.scope_of(rule)
             baseline = None

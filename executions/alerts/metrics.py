@@ -15,7 +15,7 @@ from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.db import connections
-from django.db.models import Count, Q, Sum
+from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
 from django.db.models.expressions import RawSQL
 from django.http import QueryDict
 
@@ -89,42 +89,64 @@ def _split(start: datetime, end: datetime) -> tuple[datetime | None, datetime | 
 
 def read_groups(workspace_id: int, start: datetime, end: datetime, *, durations: bool) -> Groups:
     """Every run created in [start, end) of the workspace, summed per group."""
-    groups = Groups()
-    first, last = _split(start, end)
-    edges = [(start, end)] if first is None else [(start, first), (last, end)]
-    if first is not None:
+    return read_series(workspace_id, [(start, end)], durations=durations)[0]
+
+
+def _which(parts: list[tuple[int, Q]]):
+    """The index of the window a row falls in, as SQL (windows never overlap)."""
+    return Case(*[When(q, then=Value(i)) for i, q in parts], output_field=IntegerField())
+
+
+def read_series(workspace_id: int, windows: list[tuple], *, durations: bool) -> list[Groups]:
+    """Groups for each window (the current one, then the baseline's days), in three
+    queries whatever the number of windows: rollups, duration rollups, edge runs."""
+    series = [Groups() for _ in windows]
+    hours, edges = [], []
+    for i, (start, end) in enumerate(windows):
+        first, last = _split(start, end)
+        if first is None:
+            edges.append((i, Q(created_at__gte=start, created_at__lt=end)))
+            continue
+        hours.append((i, Q(hour__gte=first, hour__lt=last)))
+        for edge_start, edge_end in ((start, first), (last, end)):
+            if edge_start < edge_end:
+                edges.append((i, Q(created_at__gte=edge_start, created_at__lt=edge_end)))
+    dims = ["agent_name", "agent_version_id", "source", "schedule_id"]
+    if hours:
+        anywhere = Q()
+        for _i, q in hours:
+            anywhere |= q
         rows = (
-            RunRollup.objects.filter(workspace_id=workspace_id, hour__gte=first, hour__lt=last)
-            .values_list("agent_name", "agent_version_id", "source", "schedule_id", "status")
+            RunRollup.objects.filter(anywhere, workspace_id=workspace_id)
+            .annotate(_w=_which(hours))
+            .values_list("_w", *dims, "status")
             .annotate(n=Sum("runs"), c=Sum("cost_usd"), cr=Sum("credits"), crn=Sum("credited_runs"))
             .order_by()
         )
-        for agent, version, source, schedule, status, runs, cost, credits, credited in rows:
-            groups[(agent, version, source, schedule, status)].add(
+        for w, agent, version, source, schedule, status, runs, cost, credits, credited in rows:
+            series[w][(agent, version, source, schedule, status)].add(
                 status, runs, cost, credits, credited
             )
         if durations:
             buckets = (
-                DurationRollup.objects.filter(
-                    workspace_id=workspace_id, hour__gte=first, hour__lt=last
-                )
-                .values_list("agent_name", "agent_version_id", "source", "schedule_id", "bucket")
+                DurationRollup.objects.filter(anywhere, workspace_id=workspace_id)
+                .annotate(_w=_which(hours))
+                .values_list("_w", *dims, "bucket")
                 .annotate(n=Sum("runs"))
                 .order_by()
             )
-            for agent, version, source, schedule, bucket, runs in buckets:
+            for w, agent, version, source, schedule, bucket, runs in buckets:
                 # Durations have no status; kept on a status-less key of the group.
-                groups[(agent, version, source, schedule, "")].buckets[bucket] += runs
-    # Both edges in one query; with durations, grouped by histogram bucket as well
-    # (computed in SQL, NULL for runs without a duration) rather than a second read.
-    spans = Q()
-    for edge_start, edge_end in edges:
-        if edge_start < edge_end:
-            spans |= Q(created_at__gte=edge_start, created_at__lt=edge_end)
-    if not spans:
-        return groups
-    runs = Execution.objects.filter(spans, workspace_id=workspace_id)
-    dims = ["agent_name", "agent_version_id", "source", "schedule_id", "status"]
+                series[w][(agent, version, source, schedule, "")].buckets[bucket] += runs
+    if not edges:
+        return series
+    # Every window's edges in one query; with durations, grouped by histogram bucket
+    # as well (computed in SQL) rather than a second read of the runs.
+    anywhere = Q()
+    for _i, q in edges:
+        anywhere |= q
+    runs = Execution.objects.filter(anywhere, workspace_id=workspace_id).annotate(_w=_which(edges))
+    columns = ["_w", *dims, "status"]
     if durations:
         vendor = connections[runs.db].vendor
         # PostgreSQL's LEAST skips NULLs: a run without a duration must stay NULL.
@@ -132,9 +154,9 @@ def read_groups(workspace_id: int, start: datetime, end: datetime, *, durations:
             f"CASE WHEN duration_ms IS NULL THEN NULL ELSE {bucket_sql('duration_ms', vendor)} END"
         )
         runs = runs.annotate(_bucket=RawSQL(bucket, []))
-        dims.append("_bucket")
+        columns.append("_bucket")
     rows = (
-        runs.values_list(*dims)
+        runs.values_list(*columns)
         .annotate(
             n=Count("id"),
             c=Sum("cost_usd"),
@@ -144,13 +166,13 @@ def read_groups(workspace_id: int, start: datetime, end: datetime, *, durations:
         .order_by()
     )
     for row in rows:
-        agent, version, source, schedule, status = row[:5]
+        w, agent, version, source, schedule, status = row[:6]
         n, cost, credits, credited = row[-4:]
         key = (agent, version or 0, source, schedule or 0, status)
-        groups[key].add(status, n, cost, credits, credited)
-        if durations and row[5] is not None:
-            groups[(*key[:4], "")].buckets[row[5]] += n
-    return groups
+        series[w][key].add(status, n, cost, credits, credited)
+        if durations and row[6] is not None:
+            series[w][(*key[:4], "")].buckets[row[6]] += n
+    return series
 
 
 @dataclass(frozen=True)
