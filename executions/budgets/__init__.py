@@ -27,6 +27,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
+from django.db import transaction
 from django.utils import timezone
 
 from executions.models import STOPPED_STATUSES, Execution, Status, Step, StepKind
@@ -337,3 +338,35 @@ def stop_of(execution: Execution) -> dict | None:
         "limit": stop.get("limit") if execution.status == Status.TERMINATED else None,
         "step": stop.get("sequence") if execution.status == Status.TERMINATED else None,
     }
+
+
+def seconds_sweep(*, now: datetime | None = None) -> int:
+    """Stop runs past their `seconds` limit that have gone quiet: the check at
+    ingestion only sees runs that report. Run by each scheduler round; returns how
+    many it stopped. Only runs with such a limit are read (a JSON key lookup)."""
+    from executions.control.services import execution_terminate
+    from executions.lifecycle import IllegalTransition
+
+    now = now or timezone.now()
+    stopped = 0
+    candidates = Execution.objects.filter(
+        status__in=[Status.PENDING, Status.QUEUED, Status.RUNNING, Status.AWAITING_APPROVAL],
+        budget__limits__has_key="seconds",
+        started_at__isnull=False,
+    )
+    for execution in candidates.iterator(chunk_size=500):
+        allowed = execution.budget["limits"]["seconds"]
+        elapsed = (now - execution.started_at).total_seconds()
+        if elapsed <= allowed:
+            continue
+        reason = f"budget: {_describe('seconds', elapsed, allowed)} without a report"
+        budget = {**execution.budget, "stop": {"limit": "seconds", "reason": reason}}
+        try:
+            with transaction.atomic():
+                Execution.objects.filter(pk=execution.pk).update(budget=budget)
+                execution.budget = budget
+                execution_terminate(execution=execution, reason=reason, by="budget")
+            stopped += 1
+        except IllegalTransition:
+            continue  # it ended meanwhile
+    return stopped

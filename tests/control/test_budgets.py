@@ -419,3 +419,27 @@ def test_the_table_filters_runs_by_budget(api, alice_client):
     assert stopped[:8] in ended and flagged[:8] not in ended and plain[:8] not in ended
     bad = alice_client.get("/executions/?budget=broke")
     assert "budget" in bad.content.decode() and "Select a valid choice" in bad.content.decode()
+
+
+def test_a_quiet_run_past_its_seconds_is_stopped_by_the_scheduler(
+    api, hooked_version, receiver, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    quiet = start(api, {"seconds": 60})
+    fresh = start(api, {"seconds": 600})
+    for pk in (quiet, fresh):
+        post(api, f"/api/v1/executions/{pk}/steps", model_call(0))
+    Execution.objects.filter(pk=quiet).update(started_at=timezone.now() - timedelta(seconds=90))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert budgets.seconds_sweep() == 1
+    stopped = Execution.objects.get(pk=quiet)
+    assert stopped.status == Status.TERMINATED
+    assert stopped.failure_reason.startswith("budget: duration 9")
+    assert stopped.failure_reason.endswith("s passed 60s without a report")
+    assert Execution.objects.get(pk=fresh).status == Status.RUNNING
+    assert [r.event for r in receiver.requests] == ["cancel"]
+    # A second round finds nothing left to stop.
+    assert budgets.seconds_sweep() == 0

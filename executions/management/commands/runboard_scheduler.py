@@ -13,7 +13,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from executions import retention
+from executions import budgets, retention
 from executions.alerts import evaluate as alerts
 from executions.control import dispatch, scheduling
 
@@ -55,6 +55,7 @@ class Command(BaseCommand):
                 reclaimed = dispatch.tasks_reclaim(lease_seconds=lease)
                 for report in retention.sweep():
                     self.stdout.write(report.line(dry_run=False))
+                budgets.seconds_sweep()
                 minute = int(time.time() // 60)
                 if minute != last_minute:
                     # Alert windows move by the minute: evaluating more often only repeats.
