@@ -118,7 +118,15 @@ def execution_detail(request, execution: Execution) -> dict:
         "summary": execution.summary,
         "error": execution.error,
         "failure_reason": execution.failure_reason,
+        "budget": _budget_out(execution.budget),
     }
+
+
+def _budget_out(budget: dict | None) -> dict | None:
+    """The budget as runtimes read it: without the loop detector's bookkeeping."""
+    if not budget:
+        return None
+    return {k: v for k, v in budget.items() if k != "state"}
 
 
 def _step_dict(step: Step) -> dict:

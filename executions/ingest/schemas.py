@@ -330,6 +330,11 @@ class ExecutionOut(ExecutionSummaryOut):
     summary: str
     error: str
     failure_reason: str
+    budget: dict[str, Any] | None = Field(
+        None,
+        description="The run's budget: limits, soft limits, loop repeats, and once passed "
+        "its flags and stop (docs/alerts.md). Null for a run without one.",
+    )
     corrected_output: Any = Field(
         None, description="With ?corrected=true: the output with reviewers' corrections applied."
     )

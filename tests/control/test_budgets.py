@@ -443,3 +443,15 @@ def test_a_quiet_run_past_its_seconds_is_stopped_by_the_scheduler(
     assert [r.event for r in receiver.requests] == ["cancel"]
     # A second round finds nothing left to stop.
     assert budgets.seconds_sweep() == 0
+
+
+def test_the_api_shows_the_runs_budget_and_its_stop(api):
+    pk = start(api, {"steps": 1, "loop": 3})
+    post(api, f"/api/v1/executions/{pk}/steps", [model_call(0), model_call(0)])
+    budget = api.get(f"/api/v1/executions/{pk}").json()["budget"]
+    assert budget["limits"] == {"steps": 1}
+    assert budget["loop"] == {"tool": 3, "reply": 3}
+    assert budget["stop"]["reason"] == "budget: steps 2 passed 1 at step #1"
+    assert "state" not in budget
+    plain = start(api, None)
+    assert api.get(f"/api/v1/executions/{plain}").json()["budget"] is None
