@@ -266,6 +266,9 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # each web process; one more answers 429 (docs/scaling.md, "Connection budget").
 MAX_STREAMS_PER_USER = envint("MAX_STREAMS_PER_USER", "10")
 MAX_STREAMS_PER_KEY = envint("MAX_STREAMS_PER_KEY", "20")
+# On PostgreSQL under ASGI, live streams sleep until a NOTIFY says their run changed
+# (executions/notify.py); 0 makes them poll every 0.5 s as on SQLite.
+RUNBOARD_NOTIFY = envbool("RUNBOARD_NOTIFY", "1")
 
 # Webhooks go only to public addresses (executions/control/outbound.py). Hosts or
 # networks listed here may be reached anyway: "127.0.0.1,10.0.0.0/8,runtime.internal".

@@ -12,14 +12,12 @@ resumes where it stopped through Last-Event-ID):
   listening, so updates stop when the run ends. An execution that has already
   ended sends its remaining steps and a single `done` (seed 004's behaviour).
 
-How changes are noticed: this stream looks at the database every
-RUNBOARD_STREAM_POLL_SECONDS (0.5 s): one indexed query for steps after the
-cursor, one for the execution row, one for steps it saw running. That is enough
-for a new step to reach the page within a second and costs a few cheap queries
-per open page. In production, PostgreSQL LISTEN/NOTIFY would carry "execution X
-changed" from ingestion to every web process so a stream could sleep until told;
-the query-per-tick loop is the simple, portable choice here (SQLite has no
-NOTIFY), and swapping the wait for a LISTEN only changes `_wait`.
+How changes are noticed: on PostgreSQL under ASGI, triggers NOTIFY every write of
+the execution or its steps and the process's one listener (executions/notify.py)
+wakes the streams watching it; a stream then looks (one indexed query for steps
+after the cursor, one for the execution row, one for steps it saw running) and
+otherwise sleeps without a connection. With SQLite, under WSGI, or while the
+listener reconnects, it looks every RUNBOARD_STREAM_POLL_SECONDS (0.5 s) instead.
 
 Where the server cannot hold a connection open (a sync worker, a buffering
 proxy), RUNBOARD_STREAM_MAX_SECONDS=0 makes each request answer with what is new
@@ -43,7 +41,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from agents.decorators import with_workspace
-from executions import connections
+from executions import connections, notify
 from executions.models import Execution, Step, StepKind, StepStatus
 
 from . import selectors
@@ -258,24 +256,40 @@ def _events(stream: ExecutionStream, *, once: bool) -> Iterator[str]:
 
 async def _aevents(stream: ExecutionStream, *, once: bool) -> AsyncIterator[str]:
     # Under ASGI an async iterator keeps the event loop free between ticks; the
-    # database work of each tick runs in a worker thread.
-    for event in await sync_to_async(connections.released(stream.start))():
-        yield event
-    if stream.finished or once or _max_seconds() <= 0:
-        return
-    began = last_sent = time.monotonic()
-    while time.monotonic() - began < _max_seconds():
-        await asyncio.sleep(_poll_seconds())
-        events = await sync_to_async(connections.released(stream.tick))()
-        if events:
-            last_sent = time.monotonic()
-            for event in events:
-                yield event
-        elif time.monotonic() - last_sent > KEEPALIVE_SECONDS:
-            last_sent = time.monotonic()
-            yield ": keepalive\n\n"
-        if stream.finished:
+    # database work of each tick runs in a worker thread. On PostgreSQL the stream
+    # sleeps until the process's listener hears its execution change (executions/
+    # notify.py): an idle stream runs no query and holds no connection.
+    live = notify.enabled() and not once and _max_seconds() > 0
+    # Subscribed before the first look, so a change right after it is not missed.
+    subscription = notify.hub().subscribe(str(stream.execution.pk)) if live else None
+    try:
+        for event in await sync_to_async(connections.released(stream.start))():
+            yield event
+        if stream.finished or once or _max_seconds() <= 0:
             return
+        began = last_sent = time.monotonic()
+        while time.monotonic() - began < _max_seconds():
+            if subscription is not None and subscription.hub.connected:
+                if not await subscription.wait(KEEPALIVE_SECONDS):
+                    last_sent = time.monotonic()
+                    yield ": keepalive\n\n"
+                    continue
+            else:
+                # SQLite, or the listener is (re)connecting: look every poll interval.
+                await asyncio.sleep(_poll_seconds())
+            events = await sync_to_async(connections.released(stream.tick))()
+            if events:
+                last_sent = time.monotonic()
+                for event in events:
+                    yield event
+            elif time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+                last_sent = time.monotonic()
+                yield ": keepalive\n\n"
+            if stream.finished:
+                return
+    finally:
+        if subscription is not None:
+            subscription.close()
 
 
 def _cursor(request) -> int | None:

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Iterator
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from executions import connections, selectors
+from executions import connections, notify, selectors
 from executions.models import TERMINAL_STATUSES, Execution, Status, Step, StepKind, StepStatus
 
 from . import selectors as api_selectors
@@ -188,21 +188,34 @@ def events(stream: ApiStream) -> Iterator[str]:
 
 
 async def aevents(stream: ApiStream) -> AsyncIterator[str]:
-    """For ASGI: the event loop is free between polls; each poll runs in a thread."""
-    first = await sync_to_async(connections.released(stream.start))()
-    if first:
-        yield "".join(first)
-    deadline = time.monotonic() + _setting("RUNBOARD_API_STREAM_MAX_SECONDS", 600)
-    last_sent = time.monotonic()
-    while not stream.finished:
-        if time.monotonic() > deadline:
-            yield TIME_LIMIT
-            return
-        await asyncio.sleep(_setting("RUNBOARD_API_POLL_SECONDS", 0.5))
-        out = await sync_to_async(connections.released(stream.tick))()
-        if out:
-            last_sent = time.monotonic()
-            yield "".join(out)
-        elif time.monotonic() - last_sent > KEEPALIVE_SECONDS:
-            last_sent = time.monotonic()
-            yield ": keep-alive\n\n"
+    """For ASGI: the event loop is free between polls; each poll runs in a thread. On
+    PostgreSQL it sleeps until the listener hears the execution change (notify.py)."""
+    live = notify.enabled()
+    subscription = notify.hub().subscribe(str(stream.execution.pk)) if live else None
+    try:
+        first = await sync_to_async(connections.released(stream.start))()
+        if first:
+            yield "".join(first)
+        deadline = time.monotonic() + _setting("RUNBOARD_API_STREAM_MAX_SECONDS", 600)
+        last_sent = time.monotonic()
+        while not stream.finished:
+            if time.monotonic() > deadline:
+                yield TIME_LIMIT
+                return
+            if subscription is not None and subscription.hub.connected:
+                if not await subscription.wait(KEEPALIVE_SECONDS):
+                    last_sent = time.monotonic()
+                    yield ": keep-alive\n\n"
+                    continue
+            else:
+                await asyncio.sleep(_setting("RUNBOARD_API_POLL_SECONDS", 0.5))
+            out = await sync_to_async(connections.released(stream.tick))()
+            if out:
+                last_sent = time.monotonic()
+                yield "".join(out)
+            elif time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+                last_sent = time.monotonic()
+                yield ": keep-alive\n\n"
+    finally:
+        if subscription is not None:
+            subscription.close()
