@@ -1,7 +1,7 @@
 """Live updates without polling: one PostgreSQL LISTEN per web process (per event loop)
 fanned out to every open stream of that process.
 
-Owns the listener and the subscriptions. The triggers of migration 0018 NOTIFY
+Owns the listener and the subscriptions. The triggers of migration 0021 NOTIFY
 channel `runboard` with "<workspace id>:<execution id>:<what>" in the writing
 transaction. A stream subscribes to its execution's id and sleeps on an asyncio.Event
 until told (or until its keepalive), holding no database connection meanwhile; each

@@ -52,6 +52,6 @@ def backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("executions", "0017_retention")]
+    dependencies = [("executions", "0020_overview_step_rollups")]
 
     operations = [migrations.RunPython(forward, backward, elidable=False)]
