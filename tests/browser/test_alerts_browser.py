@@ -107,7 +107,14 @@ def test_the_rule_form_works_without_javascript(browser, live_server, alice, wor
 
 def test_the_run_page_marks_the_budget_stop(page, workspace):
     version = AgentVersionFactory(agent__workspace=workspace, agent__name="researcher")
-    execution = ExecutionFactory(agent_version=version, status="running", completed_at=None)
+    # Stopped, as the budget leaves it: a running run's page would keep a live stream
+    # open past the end of the test.
+    execution = ExecutionFactory(
+        agent_version=version,
+        status="terminated",
+        stopped_by="budget",
+        failure_reason="budget: cost $0.52 passed $0.50 at step #2",
+    )
     for sequence in range(3):
         StepFactory(execution=execution, sequence=sequence, kind="model_call", name="chat")
     execution.budget = {
