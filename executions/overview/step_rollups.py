@@ -165,7 +165,11 @@ def _sqlite_body(row: str, sign: str) -> str:
 SQLITE_TRIGGERS = [
     "CREATE TRIGGER overview_step_insert AFTER INSERT ON executions_step BEGIN "
     f"{_sqlite_body('NEW', '1')} END",
-    "CREATE TRIGGER overview_step_delete AFTER DELETE ON executions_step BEGIN "
+    # Only while the step's execution exists: the ORM deletes steps before their run,
+    # but a flush empties tables in any order, and a step orphaned that way has no
+    # workspace to subtract from (its rollup rows are being emptied too).
+    "CREATE TRIGGER overview_step_delete AFTER DELETE ON executions_step "
+    "WHEN EXISTS (SELECT 1 FROM executions_execution WHERE id = OLD.execution_id) BEGIN "
     f"{_sqlite_body('OLD', '-1')} END",
     f"CREATE TRIGGER overview_step_update AFTER UPDATE OF {', '.join(WATCHED)} "
     f"ON executions_step WHEN ({', '.join(f'OLD.{c}' for c in WATCHED)}) IS NOT "

@@ -184,3 +184,20 @@ def test_rebuild_recomputes_the_step_rollups(agent_version):
     StepHour.objects.update(calls=99)
     call_command("rebuild_rollups", stdout=io.StringIO())
     assert_exact()
+
+
+def test_a_run_deleted_before_its_steps_breaks_nothing(agent_version):
+    """A flush (every test's teardown on SQLite) empties tables in any order: deleting a
+    run's steps after the run itself must not fail the rollup trigger."""
+    kept = ExecutionFactory(agent_version=agent_version)
+    StepFactory(execution=kept, kind="tool_call", name="search", duration_ms=40)
+    gone = ExecutionFactory(agent_version=agent_version)
+    StepFactory(execution=gone, kind="tool_call", name="search", duration_ms=900)
+    pk = Execution._meta.pk.get_db_prep_value(gone.pk, connection)
+    with connection.cursor() as cursor:
+        # Django's foreign keys are deferred, as a flush relies on.
+        cursor.execute("DELETE FROM executions_execution WHERE id = %s", [pk])
+        cursor.execute("DELETE FROM executions_step WHERE execution_id = %s", [pk])
+    assert not Step.objects.filter(execution_id=gone.pk).exists()
+    # The kept run's call is still counted.
+    assert StepHour.objects.filter(name="search").values_list("calls", flat=True).first() >= 1
