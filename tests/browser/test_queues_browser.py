@@ -53,6 +53,9 @@ def test_a_reviewer_works_through_three_items(page, bob, queue):
     page.get_by_role("button", name="Start").click()
     expect(page.locator("h2", has_text="Fields")).to_be_visible()
     expect(page.locator(".review-run")).to_contain_text('"invoice_id": "INV-')
+    # queues.js is deferred: it binds its listeners by DOMContentLoaded, which the
+    # visible heading does not imply.
+    page.wait_for_load_state("domcontentloaded")
 
     # Typing a value ticks "Corrected to" (queues.js); Ctrl+Enter submits and moves on.
     total = page.get_by_label("Corrected value of /total")
