@@ -17,6 +17,9 @@ the page or ticked in `d|<pointer>`. Keys of rows that existed are their origina
 indices, so the changes can be expressed in the coordinates the reviewer saw.
 
 formhtml.render turns the tree into HTML.
+
+Over 500 lines on purpose: building the form and reading the POST back share the
+input-name encoding above, and must change together.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@
 Views and the API call these; they validate, change rows inside one transaction,
 move statuses only through lifecycle.transition, and leave the runtime to be told
 by dispatch (a webhook task enqueued on commit).
+
+Over 500 lines on purpose: execute, rerun and batches share run creation
+(_execution_new, _metadata_parse, _version_budget); approve and reject share _decide.
 """
 
 import hashlib

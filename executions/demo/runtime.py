@@ -17,6 +17,9 @@ seeded demo's pending, queued, running and paused runs, which no runtime was eve
 told about): each carries on from its last step, so a fresh demo shows runs
 moving, pausing and finishing instead of sitting until they time out. That one
 read at start is its only look at the database besides configure().
+
+Over 500 lines on purpose: one runtime (Api, Run, Runtime and its HTTP handler) whose
+parts share the run-playing state; it is demo code, read as one story.
 """
 
 import contextlib

@@ -1,5 +1,9 @@
 """Request and response schemas of the JSON API (/api/v1/). They validate shape only;
-what the values mean (agents, lifecycle, idempotency) is decided in services.py."""
+what the values mean (agents, lifecycle, idempotency) is decided in services.py.
+
+Over 500 lines on purpose: the API's schemas are declarations that the OpenAPI
+document is generated from; one file is the whole contract of this door.
+"""
 
 from datetime import datetime
 from decimal import Decimal

@@ -13,6 +13,9 @@ content.py turns their payloads into one shape.
 
 otlp.py decodes request bodies into raw span tuples; map_span() here turns one into
 a TraceSpan for traces.traces_ingest.
+
+Over 500 lines on purpose: it is the table of conventions, one reader per library,
+and the one place to change when a new attribute is read (docs/architecture.md).
 """
 
 import re

@@ -4,6 +4,9 @@ Only the last hour (minute buckets, finer than the rollups) and the lists of
 individual runs (credit spikes, approvals waiting) read executions, each through
 an index. Buckets are grouped in the database on PostgreSQL (width_bucket over
 the bucket edges) and in Python on SQLite, where data sets are small.
+
+Over 500 lines on purpose: every region's read shares the range and filter
+resolution (_where, _filtered, _grouped, _scoped_runs); the drawing is in present.py.
 """
 
 from bisect import bisect_right

@@ -3,6 +3,9 @@
 Every filter validates on its own: a bad value is reported beside its field and
 dropped, while the other filters keep applying (django-filter filters with the
 form's cleaned_data, which holds only the fields that validated).
+
+Over 500 lines on purpose: one FilterSet with its filter methods; django-filter
+declares a FilterSet as one class, which cannot be split across modules.
 """
 
 import re
