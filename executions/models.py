@@ -1,7 +1,6 @@
 """The executions app's core: executions, their steps, artifacts, batches, webhook
 deliveries, saved views, pins, counters, search rows and span events waiting for their
-spans; statuses change only through
-lifecycle.py.
+spans. Statuses change only through lifecycle.py.
 
 Over 500 lines on purpose: these models point at each other and Django reads an app's
 models from one module; capabilities with their own tables keep them in their package
