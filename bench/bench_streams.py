@@ -3,18 +3,30 @@
     .venv/bin/python bench/bench_streams.py [--streams 1000] [--runs 50] [--rounds 20]
 
 For each mode (notify, then poll as the baseline, in the same run) it starts one
-uvicorn process on a private PostgreSQL cluster, opens --streams event streams on
-the detail pages of --runs running executions, and prints:
-- database transactions per second while every stream is idle (pg_stat_database);
-- step recorded -> event received: a step is recorded through the API (timed from
-  its 201, i.e. after commit) and every stream of that run reports when the card
-  arrived; p50, p95 and p99 over all of them.
+uvicorn process (RUNBOARD_NOTIFY=1 or 0) on a private PostgreSQL cluster, opens
+--streams event streams (the run page's `GET /executions/<id>/stream`, a logged-in
+session, the per-person cap raised) on --runs running executions, and prints:
+- database statements per second while every stream is idle, counted by the server
+  itself: pg_stat_statements (preloaded in the private cluster, utility statements
+  such as BEGIN/COMMIT included) is reset once the streams are open and read
+  --idle-seconds later; the bench's own statements on the pg_stat_statements views
+  are left out. A count, so never negative (pg_stat_database's xact_commit, used
+  before, is flushed by backends at most once a second and gave negative rates over
+  short windows). Also the connections the database holds and the web process's
+  thread count while idle;
+- step recorded -> event received: a step named `mark-<n>x` is recorded through the
+  API and every stream of that run reports when its `step` event carrying that name
+  arrived. Timed from just before the POST is sent (an event may arrive before the
+  201 does, the NOTIFY firing at commit), so the figure is an upper bound including
+  the POST itself; its round trip is printed too. p50, p95 and p99 over all events.
 Starts and stops its own cluster and process; traffic only to 127.0.0.1; bounded.
 Prints figures; asserts nothing.
 """
 
 import argparse
 import asyncio
+import re
+import resource
 import shutil
 import statistics
 import sys
@@ -36,44 +48,106 @@ from tests.scale.stack import (  # noqa: E402
     prepare,
 )
 
+# The step card's name: the only place the bench's marker appears in an event.
+MARK = re.compile(rb'<span class="step-name">mark-(\d+)x</span>')
+OWN = "%pg_stat_statements%"
+
 
 def percentile(values, q):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def transactions(cluster, dbname) -> int:
+def reset_statements(cluster, dbname) -> None:
+    cluster.sql("SELECT pg_stat_statements_reset()", dbname=dbname)
+
+
+def statements(cluster, dbname) -> int:
+    """Statements the server ran in `dbname` since the reset, the bench's own left out."""
     return cluster.sql(
-        "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", dbname
+        "SELECT coalesce(sum(s.calls), 0)::bigint FROM pg_stat_statements s"
+        " JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = %s AND s.query NOT ILIKE %s",
+        dbname,
+        OWN,
+        dbname=dbname,
     )[0][0]
 
 
-async def open_stream(port, path, cookie, seen, index, opened):
+def held_connections(cluster, dbname) -> int:
+    return cluster.sql(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        dbname,
+        dbname=dbname,
+    )[0][0]
+
+
+def threads(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/task").iterdir()))
+
+
+class SSE:
+    """An HTTP/1.1 chunked response parsed into server-sent events."""
+
+    def __init__(self):
+        self.raw = b""
+        self.body = b""
+        self.headers_done = False
+        self.status = None
+
+    def feed(self, data: bytes) -> list[tuple[str, bytes]]:
+        self.raw += data
+        if not self.headers_done:
+            head, sep, rest = self.raw.partition(b"\r\n\r\n")
+            if not sep:
+                return []
+            self.status = int(head.split(b" ", 2)[1])
+            self.headers_done, self.raw = True, rest
+        while True:  # de-chunk
+            size_line, sep, rest = self.raw.partition(b"\r\n")
+            if not sep:
+                break
+            size = int(size_line.split(b";")[0], 16)
+            if len(rest) < size + 2:
+                break
+            self.body += rest[:size]
+            self.raw = rest[size + 2 :]
+        events = []
+        while b"\n\n" in self.body:
+            block, _, self.body = self.body.partition(b"\n\n")
+            name, data = "message", []
+            for line in block.split(b"\n"):
+                if line.startswith(b"event:"):
+                    name = line[6:].strip().decode()
+                elif line.startswith(b"data:"):
+                    data.append(line[5:].removeprefix(b" "))
+                elif line.startswith(b"retry:"):
+                    name = "retry"
+            events.append((name, b"\n".join(data)))
+        return events
+
+
+async def open_stream(port, path, cookie, seen, index, opened, refused):
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
         "Accept: text/event-stream\r\n\r\n".encode()
     )
     await writer.drain()
-    buffer = b""
+    parser = SSE()
     try:
         while True:
             chunk = await reader.read(65536)
             if not chunk:
                 return
-            buffer += chunk
-            if b"retry:" in buffer and index not in opened:
-                opened.add(index)
-            while b"mark-" in buffer:
-                at = buffer.index(b"mark-") + 5
-                end = at
-                while end < len(buffer) and buffer[end : end + 1].isdigit():
-                    end += 1
-                if end == len(buffer):
-                    break
-                seen.setdefault((index, int(buffer[at:end])), time.perf_counter())
-                buffer = buffer[end:]
-            buffer = buffer[-64:]
+            for name, data in parser.feed(chunk):
+                if name == "retry":
+                    opened.add(index)
+                elif name == "step":
+                    for match in MARK.finditer(data):
+                        seen.setdefault((index, int(match[1])), time.perf_counter())
+            if parser.status is not None and parser.status != 200:
+                refused[parser.status] = refused.get(parser.status, 0) + 1
+                return
     finally:
         writer.close()
 
@@ -81,52 +155,69 @@ async def open_stream(port, path, cookie, seen, index, opened):
 async def measure(web, cluster, dbname, key, cookie, runs, streams, rounds, idle_seconds):
     seen: dict = {}
     opened: set = set()
-    tasks = [
-        asyncio.create_task(
-            open_stream(
-                web.port, f"/executions/{runs[i % len(runs)]}/stream", cookie, seen, i, opened
-            )
+    refused: dict = {}
+    tasks = []
+    for i in range(streams):
+        path = f"/executions/{runs[i % len(runs)]}/stream"
+        tasks.append(
+            asyncio.create_task(open_stream(web.port, path, cookie, seen, i, opened, refused))
         )
-        for i in range(streams)
-    ]
-    deadline = time.monotonic() + 180
-    while len(opened) < streams and time.monotonic() < deadline:
+        if i % 50 == 49:
+            await asyncio.sleep(0.2)  # a gentle ramp: the accept queue is finite
+    deadline = time.monotonic() + 300
+    while len(opened) + sum(refused.values()) < streams and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
     await asyncio.sleep(3)  # the first looks and the listener's wake-up settle
-    before = await asyncio.to_thread(transactions, cluster, dbname)
+    await asyncio.to_thread(reset_statements, cluster, dbname)
+    began = time.perf_counter()
     await asyncio.sleep(idle_seconds)
-    after = await asyncio.to_thread(transactions, cluster, dbname)
-    idle_rate = (after - before - 1) / idle_seconds  # less the reading query itself
+    count = await asyncio.to_thread(statements, cluster, dbname)
+    idle_rate = count / (time.perf_counter() - began)
+    held = await asyncio.to_thread(held_connections, cluster, dbname)
+    idle_threads = threads(web.process.pid)
 
-    recorded = {}
+    sent, trips = {}, []
     session = requests.Session()
     for n in range(rounds):
         run = runs[n % len(runs)]
 
         def post(n=n, run=run):
+            at = time.perf_counter()
             response = session.post(
                 f"{web.url}/api/v1/executions/{run}/steps",
                 json={"steps": [{"sequence": n + 1, "kind": "tool_call", "name": f"mark-{n}x"}]},
                 headers={"Authorization": f"Bearer {key}"},
                 timeout=60,
             )
-            return response.status_code, time.perf_counter()
+            return response.status_code, at, time.perf_counter() - at
 
-        status, done = await asyncio.to_thread(post)
+        status, at, trip = await asyncio.to_thread(post)
         if status < 300:
-            recorded[n] = done
+            sent[n] = at
+            trips.append(trip * 1000)
         await asyncio.sleep(0.3)
     await asyncio.sleep(5)  # let the last events arrive (a poll may be behind)
     latencies = []
     expected = 0
-    for n, at in recorded.items():
-        watchers = [i for i in range(streams) if i % len(runs) == n % len(runs)]
+    for n, at in sent.items():
+        watchers = [i for i in range(streams) if i % len(runs) == n % len(runs) and i in opened]
         expected += len(watchers)
         latencies += [(seen[(i, n)] - at) * 1000 for i in watchers if (i, n) in seen]
+    end_threads = threads(web.process.pid)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return len(opened), idle_rate, latencies, expected
+    return {
+        "opened": len(opened),
+        "refused": refused,
+        "idle_rate": idle_rate,
+        "idle_count": count,
+        "held": held,
+        "threads": (idle_threads, end_threads),
+        "latencies": latencies,
+        "expected": expected,
+        "trips": trips,
+    }
 
 
 def main() -> None:
@@ -134,7 +225,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=50, help="running executions watched")
     parser.add_argument("--rounds", type=int, default=20, help="steps recorded per mode")
-    parser.add_argument("--idle-seconds", type=float, default=10)
+    parser.add_argument("--idle-seconds", type=float, default=30)
     parser.add_argument("--modes", default="notify,poll")
     args = parser.parse_args()
     if not 1 <= args.streams <= 5000 or not 1 <= args.runs <= args.streams:
@@ -143,14 +234,27 @@ def main() -> None:
     if set(modes) - {"notify", "poll"}:
         sys.exit(f"--modes: notify and/or poll, got {args.modes!r}")
 
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = args.streams + 1000  # a socket per stream, and the rest
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
     print_start(f"{args.streams} open live streams on one web process: NOTIFY vs poll")
     workdir = _workdir("rb_streams_")
-    cluster = Cluster(workdir / "pg").init().start()
+    cluster = Cluster(workdir / "pg").init()
+    with open(cluster.datadir / "postgresql.auto.conf", "a") as conf:
+        # The server counts every statement it runs (utility ones too) for the idle figure.
+        conf.write(
+            "shared_preload_libraries = 'pg_stat_statements'\n"
+            "pg_stat_statements.track = all\npg_stat_statements.track_utility = on\n"
+        )
+    cluster.start()
     try:
         cluster.sql("CREATE DATABASE runboard")
+        cluster.sql("CREATE EXTENSION pg_stat_statements", dbname="runboard")
         base = app_env(
             cluster.url("runboard"),
             MAX_STREAMS_PER_USER=str(args.streams * 2),
+            MAX_STREAMS_PER_KEY=str(args.streams * 2),
             DB_POOL_MAX_SIZE="8",
         )
         key = prepare(base)
@@ -169,22 +273,31 @@ def main() -> None:
                 browser = Browser(web.url)
                 browser.login()
                 cookie = "; ".join(f"{k}={v}" for k, v in browser.session.cookies.items())
-                opened, idle, latencies, expected = asyncio.run(
+                result = asyncio.run(
                     measure(
                         web, cluster, "runboard", key, cookie, runs, args.streams,
                         args.rounds, args.idle_seconds,
                     )
                 )  # fmt: skip
-                line = f"{mode:6}  {opened} streams open  idle {idle:7.1f} transactions/s"
+                latencies, trips = result["latencies"], result["trips"]
+                line = (
+                    f"{mode:6}  {result['opened']} streams open"
+                    + (f" (refused {result['refused']})" if result["refused"] else "")
+                    + f"  idle: {result['idle_rate']:.1f} statements/s"
+                    f" ({result['idle_count']} in {args.idle_seconds:.0f} s),"
+                    f" {result['held']} connections held,"
+                    f" web threads {result['threads'][0]} idle / {result['threads'][1]} after"
+                )
                 if latencies:
                     line += (
-                        f"  step -> event p50 {statistics.median(latencies):6.0f} ms"
-                        f"  p95 {percentile(latencies, 95):6.0f} ms"
-                        f"  p99 {percentile(latencies, 99):6.0f} ms"
-                        f"  ({len(latencies)} of {expected} events received)"
+                        f"\n        step -> event p50 {statistics.median(latencies):.0f} ms"
+                        f"  p95 {percentile(latencies, 95):.0f} ms"
+                        f"  p99 {percentile(latencies, 99):.0f} ms"
+                        f"  ({len(latencies)} of {result['expected']} events received;"
+                        f" POST round trip p50 {statistics.median(trips):.0f} ms)"
                     )
                 else:
-                    line += f"  no events received of {expected}"
+                    line += f"\n        no events received of {result['expected']}"
                 print(line, flush=True)
             finally:
                 web.stop()
