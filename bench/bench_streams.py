@@ -85,6 +85,13 @@ def threads(pid: int) -> int:
     return len(list(Path(f"/proc/{pid}/task").iterdir()))
 
 
+def rss_mb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
 class SSE:
     """An HTTP/1.1 chunked response parsed into server-sent events."""
 
@@ -127,29 +134,36 @@ class SSE:
 
 
 async def open_stream(port, path, cookie, seen, index, opened, refused):
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
-        "Accept: text/event-stream\r\n\r\n".encode()
-    )
-    await writer.drain()
-    parser = SSE()
-    try:
-        while True:
-            chunk = await reader.read(65536)
-            if not chunk:
-                return
-            for name, data in parser.feed(chunk):
-                if name == "retry":
-                    opened.add(index)
-                elif name == "step":
-                    for match in MARK.finditer(data):
-                        seen.setdefault((index, int(match[1])), time.perf_counter())
-            if parser.status is not None and parser.status != 200:
-                refused[parser.status] = refused.get(parser.status, 0) + 1
-                return
-    finally:
-        writer.close()
+    """One stream, held until cancelled. A 503 (the process's connection pool stayed
+    busy past DB_POOL_TIMEOUT while hundreds of streams open at once) is retried a
+    second later, as a browser's reload would; each refusal is counted and printed."""
+    for _attempt in range(60):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
+            "Accept: text/event-stream\r\n\r\n".encode()
+        )
+        await writer.drain()
+        parser = SSE()
+        try:
+            while True:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    return
+                for name, data in parser.feed(chunk):
+                    if name == "retry":
+                        opened.add(index)
+                    elif name == "step":
+                        for match in MARK.finditer(data):
+                            seen.setdefault((index, int(match[1])), time.perf_counter())
+                if parser.status is not None and parser.status != 200:
+                    refused[parser.status] = refused.get(parser.status, 0) + 1
+                    break
+        finally:
+            writer.close()
+        if parser.status not in (429, 503):
+            return
+        await asyncio.sleep(1)
 
 
 async def measure(web, cluster, dbname, key, cookie, runs, streams, rounds, idle_seconds):
@@ -162,10 +176,10 @@ async def measure(web, cluster, dbname, key, cookie, runs, streams, rounds, idle
         tasks.append(
             asyncio.create_task(open_stream(web.port, path, cookie, seen, i, opened, refused))
         )
-        if i % 50 == 49:
-            await asyncio.sleep(0.2)  # a gentle ramp: the accept queue is finite
+        if i % 20 == 19:
+            await asyncio.sleep(0.5)  # a ramp: 40 new streams a second
     deadline = time.monotonic() + 300
-    while len(opened) + sum(refused.values()) < streams and time.monotonic() < deadline:
+    while len(opened) < streams and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
     await asyncio.sleep(3)  # the first looks and the listener's wake-up settle
     await asyncio.to_thread(reset_statements, cluster, dbname)
@@ -174,7 +188,7 @@ async def measure(web, cluster, dbname, key, cookie, runs, streams, rounds, idle
     count = await asyncio.to_thread(statements, cluster, dbname)
     idle_rate = count / (time.perf_counter() - began)
     held = await asyncio.to_thread(held_connections, cluster, dbname)
-    idle_threads = threads(web.process.pid)
+    idle_threads, idle_rss = threads(web.process.pid), rss_mb(web.process.pid)
 
     sent, trips = {}, []
     session = requests.Session()
@@ -214,6 +228,7 @@ async def measure(web, cluster, dbname, key, cookie, runs, streams, rounds, idle
         "idle_count": count,
         "held": held,
         "threads": (idle_threads, end_threads),
+        "rss": idle_rss,
         "latencies": latencies,
         "expected": expected,
         "trips": trips,
@@ -282,11 +297,16 @@ def main() -> None:
                 latencies, trips = result["latencies"], result["trips"]
                 line = (
                     f"{mode:6}  {result['opened']} streams open"
-                    + (f" (refused {result['refused']})" if result["refused"] else "")
+                    + (
+                        f" (answers refused while opening, retried: {result['refused']})"
+                        if result["refused"]
+                        else ""
+                    )
                     + f"  idle: {result['idle_rate']:.1f} statements/s"
                     f" ({result['idle_count']} in {args.idle_seconds:.0f} s),"
                     f" {result['held']} connections held,"
-                    f" web threads {result['threads'][0]} idle / {result['threads'][1]} after"
+                    f" web process {result['threads'][0]} threads ({result['threads'][1]} after"
+                    f" the steps), {result['rss']} MB resident"
                 )
                 if latencies:
                     line += (
