@@ -15,6 +15,7 @@ from django.http import Http404
 from agents.models import Membership, Role
 from executions.models import Execution
 from executions.table.selectors import execution_filterset
+from feedback.selectors import Corrected, execution_corrected
 
 from . import agreement, rubric
 from .models import Queue, QueueItem, Review
@@ -81,11 +82,18 @@ def queue_get(*, workspace, pk) -> Queue:
 def review_get(*, membership: Membership, pk) -> Review:
     """One of this member's own reviews (claims); anyone else's answers 404."""
     try:
-        return Review.objects.select_related("item__queue", "item__execution").get(
+        return Review.objects.select_related("item__queue", "item__execution__agent_version").get(
             workspace=membership.workspace, reviewer=membership.user, pk=pk
         )
     except (Review.DoesNotExist, ValueError, TypeError):
         raise Http404("No such review of yours.") from None
+
+
+def review_record(*, review: Review) -> Corrected:
+    """The run of a claim as its Form tab shows it: the output with the corrections of
+    record applied."""
+    execution = review.item.execution
+    return execution_corrected(workspace=execution.workspace_id, execution=execution)
 
 
 def item_get(*, workspace, pk) -> QueueItem:

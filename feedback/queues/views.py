@@ -28,7 +28,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from agents.decorators import with_workspace
-from feedback import pointer
+from feedback import formhtml, jsonform, pointer
+from feedback.formhtml import Annotations
+from feedback.selectors import correction_marks
+from feedback.services import FieldErrors, StaleBase
+from feedback.views import _conflict_notes
 
 from . import rubric, selectors, services
 from .models import QueueItem
@@ -65,100 +69,181 @@ def queue_start(request: HttpRequest, pk: int) -> HttpResponse:
         return _forbidden(request, exc)
 
 
-def _field_rows(review, output, posted=None, errors=None):
+def _text(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _shown(doc, ptr: str) -> tuple[str, bool]:
+    value = pointer.get(doc, ptr, pointer.MISSING) if doc is not None else pointer.MISSING
+    return ("", True) if value is pointer.MISSING else (_text(value), False)
+
+
+def _field_rows(review, output, record, tree, posted=None, errors=None):
+    """One row per rubric field: what the agent said, what the record says now (when a
+    correction changed it), the verdict, and a text box only for a field the Form
+    cannot show (missing from the output)."""
     posted, errors = posted or {}, errors or {}
     saved = review.fields or {}
     rows = []
     for i, ptr in enumerate(rubric.review_fields(review.item.queue.fields, output)):
-        value = pointer.get(output, ptr, pointer.MISSING) if output is not None else None
-        shown = "" if value is pointer.MISSING else _text(value)
+        shown, missing = _shown(output, ptr)
+        now, _ = _shown(record, ptr)
         entry = saved.get(ptr, {})
-        verdict = posted.get(f"v-{i}", entry.get("verdict", "ok"))
-        corrected = posted.get(f"x-{i}", _text(entry["value"]) if "value" in entry else shown)
         rows.append(
             {
                 "i": i,
                 "ptr": ptr,
                 "label": ptr or "(whole output)",
                 "value": shown,
-                "missing": value is pointer.MISSING,
-                "verdict": verdict,
-                "corrected": corrected,
+                "missing": missing,
+                "record": now if now != shown else None,
+                "in_form": tree is not None and jsonform.find(tree, ptr) is not None,
+                "verdict": posted.get(f"v-{i}", entry.get("verdict", "ok")),
+                "typed": posted.get(f"x-{i}", ""),
                 "error": errors.get(f"field:{ptr}", ""),
             }
         )
     return rows
 
 
-def _text(value) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def _parse_fields(review, output, data) -> tuple[dict, dict]:
-    """The posted verdicts: a corrected value is text where the field held text, else
-    JSON (so 12 stays a number and "12" can still be typed as a string). An edited
-    value counts as a correction even if its "Corrected to" button was not pressed."""
-    fields, errors = {}, {}
+def _typed(review, output, data, errors: dict) -> dict:
+    """Values typed in the rubric for fields the Form does not show: text where the
+    agent gave text, else JSON (so 12 stays a number and "12" can be typed as a
+    string)."""
+    typed = {}
     for i, ptr in enumerate(rubric.review_fields(review.item.queue.fields, output)):
-        verdict = data.get(f"v-{i}", "ok")
-        raw = data.get(f"x-{i}")
-        was = pointer.get(output, ptr, pointer.MISSING) if output is not None else None
-        shown = "" if was is pointer.MISSING else _text(was)
-        if verdict == "ok" and raw is not None and raw != shown:
-            verdict = "corrected"
-        if verdict != "corrected":
-            fields[ptr] = {"verdict": verdict}
+        raw = (data.get(f"x-{i}") or "").strip()
+        if not raw:
             continue
-        raw = raw or ""
+        was = pointer.get(output, ptr, pointer.MISSING) if output is not None else None
         if isinstance(was, str):
-            fields[ptr] = {"verdict": "corrected", "value": raw}
+            typed[ptr] = raw
             continue
         try:
-            fields[ptr] = {"verdict": "corrected", "value": json.loads(raw)}
+            typed[ptr] = json.loads(raw)
         except ValueError:
             errors[f"field:{ptr}"] = 'Enter a JSON value (a number, true, null, "text"...).'
-    return fields, errors
+    return typed
 
 
 def _answers(queue, data) -> dict:
     return {q["key"]: data.get(f"q-{q['key']}", "") for q in queue.questions}
 
 
+def _form_notes(errors: dict) -> Annotations:
+    """Rubric errors shown on the Form's fields too, where the value is edited."""
+    return Annotations(
+        errors={k.removeprefix("field:"): [v] for k, v in errors.items() if k.startswith("field:")}
+    )
+
+
+def _submit(request: HttpRequest, review, output) -> tuple[HttpResponse | None, dict]:
+    """Submit the review page's one form: the Form tab's fields and the rubric. Returns
+    (a redirect, {}) when saved, else (None, what to show again)."""
+    queue = review.item.queue
+    field_list = rubric.review_fields(queue.fields, output)
+    parsed = None
+    if output is not None:
+        try:
+            parsed = jsonform.parse_form(request.POST)
+        except jsonform.FormError as exc:
+            return None, {"errors": {"": f"Not saved: {exc}"}}
+        if parsed.errors:
+            return None, {
+                "errors": {"": "Not saved: fix the fields marked in the Form."},
+                "tree": parsed.root,
+                "notes": Annotations(errors=parsed.errors),
+            }
+    errors: dict = {}
+    typed = _typed(review, output, request.POST, errors)
+    tree = parsed.root if parsed else None
+    if errors:
+        return None, {"errors": errors, "tree": tree, "notes": _form_notes(errors)}
+    changes = jsonform.changes(parsed.root) if parsed else []
+
+    def locate(path: str) -> str:
+        while parsed and path not in parsed.located and path:
+            path = pointer.parent(path)[0]
+        return parsed.located.get(path, "") if parsed else path
+
+    try:
+        services.review_submit_form(
+            review=review,
+            membership=request.membership,
+            root=tree,
+            changes=changes,
+            marks={ptr: request.POST.get(f"v-{i}", "ok") for i, ptr in enumerate(field_list)},
+            typed=typed,
+            answers=_answers(queue, request.POST),
+            comment=request.POST.get("_comment", ""),
+            locate=locate,
+        )
+    except StaleBase as exc:
+        return None, {
+            "errors": {
+                "": "Not saved: another reviewer changed some of these fields after you "
+                "opened the run. Their values are shown beside yours; submit again to "
+                "replace them with yours."
+            },
+            "tree": tree,
+            "notes": _conflict_notes(tree, exc),
+        }
+    except FieldErrors as exc:
+        errors = {"": "Not saved: fix the fields marked in the Form."}
+        return None, {"errors": errors, "tree": tree, "notes": Annotations(errors=exc.errors)}
+    except services.QueueError as exc:
+        errors = {"": "Not saved: fix the fields marked below.", **exc.errors}
+        return None, {"errors": errors, "tree": tree, "notes": _form_notes(exc.errors)}
+    if request.POST.get("action") == "done":
+        messages.success(request, "Review saved.")
+        return redirect("queues:mine"), {}
+    return _claim_and_go(request, queue), {}
+
+
 @require_http_methods(["GET", "POST"])
 @with_workspace
 def review_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """The run's Form tab (the feedback app's JSON form, so what the reviewer changes
+    there is an ordinary correction) beside the rubric, in one plain form: Submit and
+    next, Skip and every verdict work without JavaScript."""
     review = selectors.review_get(membership=request.membership, pk=pk)
     item, queue = review.item, review.item.queue
-    output = item.execution.output
-    errors: dict = {}
-    posted = None
+    execution = item.execution
+    output = execution.output
+    shown: dict = {}
     if request.method == "POST":
         try:
             if request.POST.get("action") == "skip":
                 services.review_skip(review=review, membership=request.membership)
                 return _claim_and_go(request, queue)
-            fields, errors = _parse_fields(review, output, request.POST)
-            if not errors:
-                services.review_submit(
-                    review=review,
-                    membership=request.membership,
-                    fields=fields,
-                    answers=_answers(queue, request.POST),
-                )
-                if request.POST.get("action") == "done":
-                    messages.success(request, "Review saved.")
-                    return redirect("queues:mine")
-                return _claim_and_go(request, queue)
+            done, shown = _submit(request, review, output)
+            if done is not None:
+                return done
         except PermissionDenied as exc:
             return _forbidden(request, exc)
         except services.QueueError as exc:
-            errors = exc.errors
-        posted = request.POST
+            shown = {"errors": exc.errors}
+    errors = shown.get("errors", {})
+    posted = request.POST if request.method == "POST" else None
+    corrected = selectors.review_record(review=review)
+    schema = execution.agent_version.output_schema if execution.agent_version else None
+    tree = shown.get("tree")
+    if tree is None and output is not None:
+        tree = jsonform.build_tree(corrected.output, output_schema=schema)
+    form_html = None
+    if tree is not None:
+        notes = shown.get("notes") or Annotations()
+        notes.corrected = correction_marks(corrected)
+        form_html = formhtml.render(tree, notes=notes, editable=True)
     context = {
         "review": review,
         "queue": queue,
-        "execution": item.execution,
-        "rows": _field_rows(review, output, posted, errors),
+        "execution": execution,
+        "form_html": form_html,
+        "has_schema": bool(schema),
+        "correction_total": len(corrected.corrections),
+        "tab": request.GET.get("tab") if request.GET.get("tab") in RUN_TABS else "form",
+        "rows": _field_rows(review, output, corrected.output, tree, posted, errors),
         "questions": [
             {
                 **q,
@@ -169,11 +254,16 @@ def review_page(request: HttpRequest, pk: int) -> HttpResponse:
         ],
         "general_error": errors.get("", ""),
         "output_json": json.dumps(output, indent=2, ensure_ascii=False),
-        "input_json": json.dumps(item.execution.input, indent=2, ensure_ascii=False),
+        "input_json": json.dumps(execution.input, indent=2, ensure_ascii=False),
         "renew_every": max(queue.lock_seconds // 3, 20),
+        "held": queue.reviewers_per_item > 1,
     }
     status = 400 if errors else 200
     return render(request, "queues/review.html", context, status=status)
+
+
+# The run's panes on the review page; with JavaScript they switch in place.
+RUN_TABS = ("form", "output", "input")
 
 
 @require_POST

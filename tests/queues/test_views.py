@@ -11,6 +11,7 @@ from feedback.models import FieldCorrection
 from feedback.queues.models import Queue, QueueItem, Review
 from feedback.queues.services import claim_next, items_add, queue_create, review_submit
 from tests.factories import ExecutionFactory
+from tests.feedback.browserform import edit, form_fields, to_post
 
 
 @pytest.fixture
@@ -36,6 +37,22 @@ def test_my_reviews_costs_a_fixed_number_of_queries(
         bob_client.get(reverse("queues:mine"))
 
 
+def review_form(response) -> list[list[str]]:
+    """What a browser without JavaScript submits from the review page's one form."""
+    html = response.content.decode()
+    start = html.index('id="review-form"')
+    return form_fields(html[start : html.index("</form>", start)])
+
+
+def submit(client, response, *, set_=None, extra=None, action="next"):
+    fields = review_form(response)
+    for ptr, text in (set_ or {}).items():
+        fields = edit(fields, ptr, text)
+    fields = [[n, v] for n, v in fields if n not in (extra or {})]
+    fields += [[k, v] for k, v in (extra or {}).items()] + [["action", action]]
+    return client.post(response.wsgi_request.path, to_post(fields))
+
+
 def test_a_reviewer_works_through_the_queue_without_javascript(bob_client, bob, queue, order):
     response = bob_client.post(reverse("queues:start", args=[queue.pk]))
     first = Review.objects.get(reviewer=bob)
@@ -44,46 +61,129 @@ def test_a_reviewer_works_through_the_queue_without_javascript(bob_client, bob, 
     page = bob_client.get(response["Location"])
     assert page.status_code == 200
     html = page.content.decode()
-    assert 'name="v-0"' in html and 'name="x-1"' in html and "Submit and next" in html
+    # The run's Form tab (the feedback app's JSON form) inside the review's one form.
+    assert 'name="v-0"' in html and "Submit and next" in html and 'data-tab="form"' in html
     assert [r["ptr"] for r in page.context["rows"]] == ["/invoice_id", "/total"]
+    assert all(r["in_form"] for r in page.context["rows"])
 
-    # Editing the total without pressing its "Corrected to" button still corrects it.
+    # Editing the total in the Form, with its verdict left at "Correct", corrects it:
+    # an ordinary correction of the run.
     run = first.item.execution
-    response = bob_client.post(
-        response["Location"],
-        {"v-0": "ok", "x-0": run.output["invoice_id"], "v-1": "ok", "x-1": "42", "action": "next"},
-    )
+    response = submit(bob_client, page, set_={"/total": "42"})
     second = Review.objects.exclude(pk=first.pk).get(reviewer=bob)
     assert response["Location"] == reverse("queues:review", args=[second.pk])
-    assert FieldCorrection.objects.get(execution=run).value_after == 42
+    fc = FieldCorrection.objects.get(execution=run)
+    assert (fc.path, fc.value_after, fc.author) == ("/total", 42, bob)
+    first.refresh_from_db()
+    assert first.fields == {
+        "/invoice_id": {"verdict": "ok"},
+        "/total": {"verdict": "corrected", "value": 42},
+    }
     assert second.item.execution_id == order[1]
 
     response = bob_client.post(response["Location"], {"action": "skip"})
     third = Review.objects.get(reviewer=bob, submitted_at__isnull=True)
     assert third.item.execution_id == order[2]
-    response = bob_client.post(
-        reverse("queues:review", args=[third.pk]), {"v-0": "ok", "v-1": "ok", "action": "next"}
-    )
+    # Nothing changed and nothing marked: a review all the same.
+    response = submit(bob_client, bob_client.get(response["Location"]))
     assert response["Location"] == reverse("queues:mine")
     follow = bob_client.get(response["Location"])
     assert "Nothing left for you in Invoices." in follow.content.decode()
     states = dict(QueueItem.objects.values_list("execution_id", "state"))
     assert states == {order[0]: "done", order[1]: "open", order[2]: "done"}
+    assert FieldCorrection.objects.count() == 1
 
 
-def test_a_bad_corrected_value_is_refused_naming_the_field(bob_client, queue):
+def test_a_form_save_counts_in_accuracy_and_shows_as_the_record(
+    bob_client, bob, queue, agent_version
+):
+    from feedback.selectors import field_accuracy
+
+    bob_client.post(reverse("queues:start", args=[queue.pk]))
+    review = Review.objects.get(reviewer=bob)
+    page = bob_client.get(reverse("queues:review", args=[review.pk]))
+    submit(bob_client, page, set_={"/invoice_id": "INV-X"})
+    (version,) = field_accuracy(workspace=agent_version.agent.workspace, agent=agent_version.agent)
+    assert {f.path: f.corrected for f in version.fields} == {"/invoice_id": 1}
+    # The next item's page shows a correction of record on the Form's field.
+    mine = Review.objects.filter(reviewer=bob, submitted_at__isnull=True).get()
+    FieldCorrection.objects.update(execution=mine.item.execution)
+    page = bob_client.get(reverse("queues:review", args=[mine.pk]))
+    assert "Corrected by bob" in str(page.context["form_html"])
+    assert page.context["rows"][0]["record"] == "INV-X"
+
+
+def test_needs_fix_without_a_change_is_refused_naming_the_field(bob_client, queue):
     bob_client.post(reverse("queues:start", args=[queue.pk]))
     review = Review.objects.get()
-    response = bob_client.post(
-        reverse("queues:review", args=[review.pk]),
-        {"v-0": "ok", "v-1": "corrected", "x-1": "forty-two", "action": "next"},
-    )
+    page = bob_client.get(reverse("queues:review", args=[review.pk]))
+    response = submit(bob_client, page, extra={"v-1": "corrected"})
     assert response.status_code == 400
     (row,) = [r for r in response.context["rows"] if r["error"]]
-    assert row["ptr"] == "/total" and "JSON value" in row["error"]
-    assert response.context["rows"][1]["corrected"] == "forty-two"  # kept for fixing
+    assert row["ptr"] == "/total" and "change its value in the Form" in row["error"]
+    # Shown on the Form's field too, where the value is changed.
+    assert "change its value in the Form" in str(response.context["form_html"])
     review.refresh_from_db()
     assert review.submitted_at is None
+
+
+def test_a_bad_value_in_the_form_is_refused_and_kept(bob_client, queue):
+    bob_client.post(reverse("queues:start", args=[queue.pk]))
+    review = Review.objects.get()
+    page = bob_client.get(reverse("queues:review", args=[review.pk]))
+    response = submit(bob_client, page, set_={"/total": "forty-two"})
+    assert response.status_code == 400
+    assert "fix the fields marked in the Form" in response.context["general_error"]
+    assert 'value="forty-two"' in str(response.context["form_html"])  # kept for fixing
+    review.refresh_from_db()
+    assert review.submitted_at is None and not FieldCorrection.objects.exists()
+
+
+def test_with_two_reviewers_form_changes_wait_for_agreement(client, alice, bob, alice_m, runs):
+    q = queue_create(membership=alice_m, name="Pairs", reviewers_per_item=2, fields=["/total"])
+    items_add(queue=q, membership=alice_m, executions=[runs[1].pk])
+    for user in (alice, bob):
+        client.force_login(user)
+        client.post(reverse("queues:start", args=[q.pk]))
+        review = Review.objects.get(reviewer=user)
+        page = client.get(reverse("queues:review", args=[review.pk]))
+        # The other reviewer's answer is not shown: the form holds the agent's value.
+        assert 'value="1"' in str(page.context["form_html"])
+        if user == alice:
+            refused = submit(client, page, set_={"/invoice_id": "INV-Z"})
+            assert refused.status_code == 400
+            assert "only the rubric&#x27;s fields" in str(refused.context["form_html"])
+        submit(client, page, set_={"/total": "9"}, action="done")
+        if user == alice:
+            assert not FieldCorrection.objects.exists()  # held until both are in
+    item = QueueItem.objects.get(queue=q)
+    assert item.state == "done"
+    assert FieldCorrection.objects.get(execution=runs[1]).value_after == 9
+
+
+def test_reviews_that_change_nothing_are_done_and_agree(client, alice, bob, alice_m, runs):
+    q = queue_create(membership=alice_m, name="Pairs", reviewers_per_item=2)
+    items_add(queue=q, membership=alice_m, executions=[runs[2].pk])
+    for user in (alice, bob):
+        client.force_login(user)
+        client.post(reverse("queues:start", args=[q.pk]))
+        review = Review.objects.get(reviewer=user)
+        page = client.get(reverse("queues:review", args=[review.pk]))
+        assert submit(client, page).status_code == 302
+    item = QueueItem.objects.get(queue=q)
+    assert (item.state, item.reviews_done) == ("done", 2)
+    page = client.get(reverse("queues:detail", args=[q.pk]))
+    ag = page.context["agreement"]
+    # Both left both fields unchanged: the item agrees, and so does every check.
+    assert (ag.items_compared, ag.items_agreeing, ag.overall.units, ag.overall.raw) == (
+        1,
+        1,
+        2,
+        1.0,
+    )
+    done = {a.reviewer: a.done for a in page.context["progress"].assignees}
+    assert done == {"alice": 1, "bob": 1}
+    assert not FieldCorrection.objects.exists()
 
 
 def test_other_workspaces_and_other_reviewers_get_404(client, charlie, bob, queue, alice_m):
