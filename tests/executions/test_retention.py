@@ -19,8 +19,17 @@ from executions.models import (
     Status,
     Step,
 )
-from executions.overview import rollups
-from executions.overview.models import RunRollup, StatusHour
+from executions.overview import rollups, step_rollups
+from executions.overview.models import (
+    AgentHour,
+    DurationHour,
+    DurationRollup,
+    ErrorGroupHour,
+    RunRollup,
+    StatusHour,
+    StepDurationHour,
+    StepHour,
+)
 
 from ..factories import (
     AgentVersionFactory,
@@ -54,10 +63,42 @@ def version(kept_30_days):
 
 def snapshot(model, workspace):
     """The rollup rows that count something (a delete leaves a row at zero behind)."""
+    counted = "calls" if model in STEP_ROLLUPS else "runs"
     return sorted(
         tuple(v for k, v in row.items() if k != "id")
-        for row in model.objects.filter(workspace_id=workspace.pk).exclude(runs=0).values()
+        for row in model.objects.filter(workspace_id=workspace.pk).exclude(**{counted: 0}).values()
     )
+
+
+RUN_ROLLUPS = (RunRollup, DurationRollup, StatusHour, AgentHour, DurationHour, ErrorGroupHour)
+STEP_ROLLUPS = (StepHour, StepDurationHour)
+
+
+def every_rollup(workspace):
+    return {model.__name__: snapshot(model, workspace) for model in RUN_ROLLUPS + STEP_ROLLUPS}
+
+
+def with_calls(execution):
+    """A model call and a failed tool call, so the step rollups count something."""
+    StepFactory(
+        execution=execution,
+        sequence=0,
+        kind="model_call",
+        name="chat",
+        model="gpt-4o",
+        prompt_tokens=10,
+        completion_tokens=5,
+        duration_ms=800,
+    )
+    StepFactory(
+        execution=execution,
+        sequence=1,
+        kind="tool_call",
+        name="lookup",
+        status="failed",
+        duration_ms=120,
+    )
+    return execution
 
 
 def test_old_ended_runs_go_and_the_rest_stay(kept_30_days, version):
@@ -124,14 +165,19 @@ def test_counters_search_rows_and_rollups_stay_exact(kept_30_days, version, othe
     other = AgentVersionFactory(agent__workspace=other_workspace, agent__name="theirs")
     for days in (1, 10, 35, 60, 90):
         for status in (Status.COMPLETED, Status.FAILED, Status.RUNNING):
-            old(version, days=days, status=status, error="boom" if status == "failed" else "")
-            old(other, days=days, status=status)
+            with_calls(
+                old(version, days=days, status=status, error="boom" if status == "failed" else "")
+            )
+            with_calls(old(other, days=days, status=status))
     counters.rebuild(kept_30_days)
     counters.rebuild(other_workspace)
-    theirs = snapshot(RunRollup, other_workspace)
+    theirs = every_rollup(other_workspace)
+    before = every_rollup(kept_30_days)
+    assert all(before.values()), "every rollup counts something before retention"
 
     report = retention.apply(kept_30_days, now=NOW, batch_size=2)
     assert report.executions == 6  # completed and failed, 35/60/90 days old
+    assert report.steps == 12
     assert report.batches >= 2
 
     for workspace in (kept_30_days, other_workspace):
@@ -150,11 +196,14 @@ def test_counters_search_rows_and_rollups_stay_exact(kept_30_days, version, othe
     assert set(ExecutionSearch.objects.values_list("execution_id", flat=True)) == set(
         Execution.objects.values_list("pk", flat=True)
     )
-    # The triggers' rollups equal rollups recomputed from what is left.
-    ours = (snapshot(RunRollup, kept_30_days), snapshot(StatusHour, kept_30_days))
+    # Every rollup the triggers kept (runs' and steps', hourly and by run) equals the
+    # one recomputed from what is left, and retention changed them.
+    ours = every_rollup(kept_30_days)
+    assert ours != before
     rollups.rebuild(kept_30_days.pk)
-    assert ours == (snapshot(RunRollup, kept_30_days), snapshot(StatusHour, kept_30_days))
-    assert snapshot(RunRollup, other_workspace) == theirs
+    step_rollups.rebuild(kept_30_days.pk)
+    assert every_rollup(kept_30_days) == ours
+    assert every_rollup(other_workspace) == theirs
 
 
 def test_artifacts_files_go_with_their_rows(
