@@ -22,7 +22,7 @@ from executions.models import (
 from executions.templatetags.runboard import compact, duration, usd
 from feedback.selectors import execution_corrected
 
-from . import rendering, selectors
+from . import conversation, rendering, selectors
 
 # Budgets of the regions that show payloads: lines of pretty JSON, and how many
 # characters of the JSON text the database sends for them (a line is rarely > 100).
@@ -294,6 +294,16 @@ def decorate_steps(steps: list[Step], execution: Execution) -> None:
         if kind == StepKind.THOUGHT:
             step.preview_main = rendering.preview_from_head(head_out or head_in, 400)
             step.preview_in = step.preview_out = ""
+        elif kind == StepKind.MODEL_CALL:
+            # Whatever shape the messages came in (OpenAI, Anthropic, the stored one):
+            # the reply's words and calls, and the prompt's last message.
+            step.preview_main = ""
+            step.preview_in = conversation.preview_line(
+                head_in, selectors.STEP_HEAD_CHARS, "input", 200
+            ) or rendering.preview_from_head(head_in, 200)
+            step.preview_out = conversation.preview_line(
+                head_out, selectors.STEP_HEAD_CHARS, "output", 200
+            ) or rendering.preview_from_head(head_out, 200)
         else:
             step.preview_main = ""
             step.preview_in = rendering.preview_from_head(head_in, 200)
@@ -371,6 +381,26 @@ def artifact_view(artifact) -> dict:
     }
 
 
+def step_conversation(
+    step: Step, chars: int | None, *, max_string: int | None = rendering.DEFAULT_MAX_STRING
+) -> conversation.Conversation | None:
+    """A model call's messages to read (None for other steps, or a payload that is no
+    conversation). chars: the head budget the step was read with (None: read whole)."""
+    if step.kind != StepKind.MODEL_CALL:
+        return None
+    if chars is None:
+        return conversation.conversation_view(step.input, step.output, max_string=max_string)
+    prompt, prompt_whole = conversation.loads_head(step.input_head, chars)
+    reply, reply_whole = conversation.loads_head(step.output_head, chars)
+    return conversation.conversation_view(
+        prompt,
+        reply,
+        input_whole=prompt_whole,
+        output_whole=reply_whole,
+        max_string=max_string,
+    )
+
+
 def inspector_context(execution: Execution, sequence: int | None, *, pinned: bool) -> dict:
     if sequence is None:
         return {"inspected": None, "pinned": pinned}
@@ -390,4 +420,5 @@ def inspector_context(execution: Execution, sequence: int | None, *, pinned: boo
             step.output_head, INSPECTOR_HEAD_CHARS, max_lines=INSPECTOR_LINES, max_string=800
         ),
         "step_url": reverse("executions:step", args=[execution.pk, step.sequence]),
+        "convo": step_conversation(step, INSPECTOR_HEAD_CHARS, max_string=800),
     }

@@ -39,6 +39,7 @@ from .context import (
     inspector_context,
     live_context,
     run_window,
+    step_conversation,
 )
 from .ranges import ranged_response
 from .reproduce import redact_headers, reproduce_request
@@ -419,6 +420,9 @@ def step_detail(request, pk, sequence):
         "step_input": payloads["input"],
         "step_output": payloads["output"],
         "step_attributes": payloads["attributes"],
+        "convo": step_conversation(
+            step, None if full else CARD_HEAD_CHARS, max_string=None if full else 4000
+        ),
     }
     if request.htmx and not request.htmx.history_restore_request:
         return _finish(render(request, "executions/detail/step_body.html", context))

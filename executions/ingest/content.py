@@ -157,11 +157,8 @@ def _text_of(content: Any) -> tuple[str, list[dict]]:
         kind = str(part.get("type") or "")
         if kind in ("tool_call", "tool_use", "tool-call", "function_call"):
             calls.append(_tool_call(part))
-        elif kind in ("tool_call_response", "tool_result", "tool-result"):
-            result = next(
-                (part[k] for k in ("response", "result", "content", "output") if k in part), None
-            )
-            texts.append(result if isinstance(result, str) else _compact(result))
+        elif kind in RESULT_PARTS:
+            texts.append(_result_text(part))
         elif kind in ("reasoning", "thinking"):
             continue
         else:
@@ -176,6 +173,36 @@ def _text_of(content: Any) -> tuple[str, list[dict]]:
 
 def _compact(value: Any) -> str:
     return orjson.dumps(value).decode() if value is not None else ""
+
+
+# Parts that carry a tool's answer: GenAI, Anthropic, the Vercel AI SDK.
+RESULT_PARTS = ("tool_call_response", "tool_result", "tool-result")
+
+
+def _result_text(part: dict) -> str:
+    """A tool result part's answer as text: Anthropic's list of text blocks joined, the
+    Vercel AI SDK's {"type": "text" | "json", "value"} unwrapped, anything else as JSON."""
+    result = next((part[k] for k in ("response", "result", "content", "output") if k in part), None)
+    if isinstance(result, dict) and "value" in result and result.get("type") in (
+        "text", "json", "error-text", "error-json",
+    ):  # fmt: skip
+        result = result["value"]
+    if (
+        isinstance(result, list)
+        and result
+        and all(isinstance(b, dict) and b.get("type") == "text" for b in result)
+    ):
+        return "\n".join(str(b.get("text", "")) for b in result)
+    return result if isinstance(result, str) else _compact(result)
+
+
+def _is_result(part: Any) -> bool:
+    return isinstance(part, dict) and part.get("type") in RESULT_PARTS
+
+
+def _result_id(part: dict) -> str | None:
+    found = part.get("tool_use_id") or part.get("toolCallId") or part.get("id")
+    return str(found) if found else None
 
 
 def _tool_call(call: dict) -> dict:
@@ -193,10 +220,15 @@ def _tool_call(call: dict) -> dict:
     return out
 
 
-def message(raw: Any) -> dict | None:
-    """One message of any known form, in the conversation shape (None: not a message)."""
+def as_messages(raw: Any) -> list[dict] | None:
+    """One message of any known form, in the conversation shape (None: not a message).
+
+    Usually one message; a turn made only of tool results (Anthropic's and
+    pydantic-ai's user turn answering tool calls, the Vercel AI SDK's tool message)
+    is one "tool" message per result, each with the call it answers.
+    """
     if isinstance(raw, str):
-        return {"role": "user", "content": raw}
+        return [{"role": "user", "content": raw}]
     if not isinstance(raw, dict):
         return None
     if "message" in raw and isinstance(raw["message"], dict) and "role" not in raw:
@@ -213,6 +245,17 @@ def message(raw: Any) -> dict | None:
         return None
     out: dict[str, Any] = {"role": ROLES[role.lower()]}
     content = raw.get("parts", raw.get("content", raw.get("contents")))
+    results = [p for p in content if _is_result(p)] if isinstance(content, list) else []
+    if results and len(results) == len(content) and not raw.get("tool_calls"):
+        answers = []
+        for part in results:
+            answer = {"role": "tool", "content": _result_text(part)}
+            if call_id := _result_id(part):
+                answer["tool_call_id"] = call_id
+            if part.get("toolName") or part.get("name"):
+                answer["name"] = str(part.get("toolName") or part.get("name"))
+            answers.append(answer)
+        return answers
     text, calls = _text_of(content)
     for call in raw.get("tool_calls") or []:
         if isinstance(call, dict):
@@ -223,16 +266,12 @@ def message(raw: Any) -> dict | None:
         out["tool_calls"] = calls
     call_id = raw.get("tool_call_id") or raw.get("toolCallId")
     if not call_id and isinstance(content, list):
-        call_id = next(
-            (p.get("id") or p.get("tool_use_id") for p in content
-             if isinstance(p, dict) and p.get("type") in ("tool_call_response", "tool_result")),
-            None,
-        )  # fmt: skip
+        call_id = next((_result_id(p) for p in content if _is_result(p)), None)
     if call_id:
         out["tool_call_id"] = str(call_id)
     if raw.get("name") and out["role"] == "tool":
         out["name"] = str(raw["name"])
-    return out
+    return [out]
 
 
 def conversation(value: Any) -> list[dict] | None:
@@ -267,10 +306,10 @@ def conversation(value: Any) -> list[dict] | None:
         value = [{"role": "user", "content": value}]
     if not isinstance(value, list) or not value:
         return None
-    messages = [message(item) for item in value]
-    if any(m is None for m in messages):
+    found = [as_messages(item) for item in value]
+    if any(m is None for m in found):
         return None
-    return messages
+    return [m for group in found for m in group]
 
 
 def reply(value: Any) -> list[dict] | None:
