@@ -270,10 +270,18 @@ class RollupAdmin(WorkspaceScopedAdmin):
         return False
 
 
+class DailyRollupAdmin(RollupAdmin):
+    """The daily tier: the same, by its `day`."""
+
+    date_hierarchy = "day"
+    list_filter = ["day"]
+
+
 # Every rollup table of the overview, present and future: all are trigger-owned and
 # read the same way, so a new one is visible to staff without another admin class.
 for _model in apps.get_app_config("executions").get_models():
     if _model.__module__ == "executions.overview.models":
-        admin.site.register(_model, RollupAdmin)
+        _fields = {field.name for field in _model._meta.fields}
+        admin.site.register(_model, DailyRollupAdmin if "day" in _fields else RollupAdmin)
 
 from executions.alerts import admin as _alerts_admin  # noqa: E402, F401 - registers the alert models

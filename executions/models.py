@@ -204,6 +204,10 @@ class Execution(models.Model):
             models.Index(
                 fields=["workspace", "agent_version", "credits"], name="exec_ws_version_credits"
             ),
+            # ... and the cost spikes the same way.
+            models.Index(
+                fields=["workspace", "agent_version", "cost_usd"], name="exec_ws_version_cost"
+            ),
             models.Index(fields=["status", "priority", "created_at"], name="exec_queue"),
             # Staff in admin see every workspace: their changelist sorts without one.
             models.Index(fields=["-created_at", "-id"], name="exec_created"),
@@ -525,12 +529,19 @@ class WebhookDelivery(models.Model):
 # registers them with this app.
 from executions.alerts.models import AlertEvent, AlertRule, Notification  # noqa: E402, F401
 from executions.overview.models import (  # noqa: E402, F401
+    AgentDay,
     AgentHour,
+    DurationDay,
     DurationHour,
     DurationRollup,
+    DurationRollupDay,
     ErrorGroupHour,
     RunRollup,
+    RunRollupDay,
+    StatusDay,
     StatusHour,
+    StepDay,
+    StepDurationDay,
     StepDurationHour,
     StepHour,
 )

@@ -13,7 +13,8 @@ def install(apps, schema_editor):
     if postgres:
         schema_editor.execute(errors.POSTGRES_FUNCTION)
     rollups.uninstall_triggers(schema_editor)
-    rollups.install_triggers(schema_editor)
+    # Pinned to the rollups of this point in history (0023 adds the daily tier).
+    rollups.install_triggers(schema_editor, rollups.HOURLY_TARGETS)
     rollups.rebuild(using=schema_editor.connection, names=("error_groups",))
     if postgres:
         schema_editor.execute(errors.POSTGRES_INDEX)
@@ -21,7 +22,7 @@ def install(apps, schema_editor):
 
 def uninstall(apps, schema_editor):
     rollups.uninstall_triggers(schema_editor)
-    rollups.install_triggers(schema_editor, [n for n in rollups.TARGETS if n != "error_groups"])
+    rollups.install_triggers(schema_editor, [n for n in rollups.HOURLY_TARGETS if n != "error_groups"])
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute("DROP INDEX IF EXISTS exec_ws_error_group")
         schema_editor.execute(errors.POSTGRES_DROP)

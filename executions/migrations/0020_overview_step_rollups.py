@@ -8,8 +8,8 @@ from executions.overview import step_rollups
 
 
 def install(apps, schema_editor):
-    step_rollups.install_triggers(schema_editor)
-    step_rollups.rebuild(using=schema_editor.connection)
+    step_rollups.install_triggers(schema_editor, daily=False)
+    step_rollups.rebuild(using=schema_editor.connection, grains=("hour",))
 
 
 def uninstall(apps, schema_editor):

@@ -17,6 +17,7 @@ KEY = [
     "source",
     "schedule_id",
 ]
+DAY_KEY = ["day" if c == "hour" else c for c in KEY]
 
 
 class RunRollup(models.Model):
@@ -226,3 +227,183 @@ class StepDurationHour(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h {self.name} bucket {self.bucket}: {self.calls}"
+
+
+# The daily tier: the same sums per UTC day (`day` is its midnight, UTC), so a 90-day
+# view reads ~90 rows per series instead of ~2,160. A viewer's local day rarely is a
+# UTC day: selectors.py adds and takes away the hourly rows between a local midnight
+# and the nearest UTC one, so every bucket stays exact in any time zone.
+
+
+class RunRollupDay(models.Model):
+    """RunRollup per UTC day."""
+
+    workspace_id = models.BigIntegerField()
+    day = models.DateTimeField()
+    agent_name = models.CharField(max_length=200)
+    version_name = models.CharField(max_length=100)
+    agent_version_id = models.BigIntegerField()
+    source = models.CharField(max_length=16)
+    schedule_id = models.BigIntegerField()
+    status = models.CharField(max_length=20)
+    runs = models.BigIntegerField(default=0)
+    timed_runs = models.BigIntegerField(default=0)
+    duration_ms = models.BigIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    total_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=30, decimal_places=12, default=0)
+    credits = models.DecimalField(max_digits=24, decimal_places=4, default=0)
+    credited_runs = models.BigIntegerField(default=0)
+
+    class Meta:
+        app_label = "executions"
+        constraints = [
+            models.UniqueConstraint(fields=[*DAY_KEY, "status"], name="runrollupday_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.agent_name} {self.status}: {self.runs}"
+
+
+class DurationRollupDay(models.Model):
+    """DurationRollup per UTC day."""
+
+    workspace_id = models.BigIntegerField()
+    day = models.DateTimeField()
+    agent_name = models.CharField(max_length=200)
+    version_name = models.CharField(max_length=100)
+    agent_version_id = models.BigIntegerField()
+    source = models.CharField(max_length=16)
+    schedule_id = models.BigIntegerField()
+    bucket = models.SmallIntegerField()
+    runs = models.BigIntegerField(default=0)
+
+    class Meta:
+        app_label = "executions"
+        constraints = [
+            models.UniqueConstraint(fields=[*DAY_KEY, "bucket"], name="durationrollupday_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.agent_name} bucket {self.bucket}: {self.runs}"
+
+
+class StatusDay(models.Model):
+    """StatusHour per UTC day."""
+
+    workspace_id = models.BigIntegerField()
+    day = models.DateTimeField()
+    status = models.CharField(max_length=20)
+    runs = models.BigIntegerField(default=0)
+    timed_runs = models.BigIntegerField(default=0)
+    duration_ms = models.BigIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    total_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=30, decimal_places=12, default=0)
+    credits = models.DecimalField(max_digits=24, decimal_places=4, default=0)
+    credited_runs = models.BigIntegerField(default=0)
+
+    class Meta:
+        app_label = "executions"
+        constraints = [
+            models.UniqueConstraint(fields=["workspace_id", "day", "status"], name="statusday_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.status}: {self.runs}"
+
+
+class AgentDay(models.Model):
+    """AgentHour per UTC day."""
+
+    workspace_id = models.BigIntegerField()
+    day = models.DateTimeField()
+    agent_name = models.CharField(max_length=200)
+    runs = models.BigIntegerField(default=0)
+    total_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=30, decimal_places=12, default=0)
+
+    class Meta:
+        app_label = "executions"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace_id", "day", "agent_name"], name="agentday_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.agent_name}: {self.runs}"
+
+
+class DurationDay(models.Model):
+    """DurationHour per UTC day."""
+
+    workspace_id = models.BigIntegerField()
+    day = models.DateTimeField()
+    bucket = models.SmallIntegerField()
+    runs = models.BigIntegerField(default=0)
+
+    class Meta:
+        app_label = "executions"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace_id", "day", "bucket"], name="durationday_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} bucket {self.bucket}: {self.runs}"
+
+
+class StepDay(models.Model):
+    """StepHour per UTC day."""
+
+    workspace_id = models.BigIntegerField()
+    day = models.DateTimeField()
+    kind = models.CharField(max_length=16)
+    name = models.CharField(max_length=200)
+    model = models.CharField(max_length=200)
+    calls = models.BigIntegerField(default=0)
+    failed = models.BigIntegerField(default=0)
+    timed_calls = models.BigIntegerField(default=0)
+    duration_ms = models.BigIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=30, decimal_places=12, default=0)
+
+    class Meta:
+        app_label = "executions"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace_id", "day", "kind", "name", "model"], name="stepday_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.kind} {self.name} {self.model}: {self.calls}"
+
+
+class StepDurationDay(models.Model):
+    """StepDurationHour per UTC day."""
+
+    workspace_id = models.BigIntegerField()
+    day = models.DateTimeField()
+    kind = models.CharField(max_length=16)
+    name = models.CharField(max_length=200)
+    model = models.CharField(max_length=200)
+    bucket = models.SmallIntegerField()
+    calls = models.BigIntegerField(default=0)
+
+    class Meta:
+        app_label = "executions"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace_id", "day", "kind", "name", "model", "bucket"],
+                name="stepdurationday_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.name} bucket {self.bucket}: {self.calls}"

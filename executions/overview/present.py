@@ -389,22 +389,27 @@ def ranked_chart(query: OverviewQuery, items: list[selectors.Ranked], by_version
     return chart
 
 
+SPIKE_LABELS = {"credits": "Credits", "cost_usd": "Cost"}
+
+
 def spikes_chart(spikes: list[selectors.Spike]) -> Chart:
     chart = Chart(
         "spikes",
-        "Credit spikes",
-        ["Run", "Agent", "Created", "Credits", "Usual for its version", "Times usual"],
-        note=f"runs over {selectors.SPIKE_FACTOR}x their version's mean credits per run",
+        "Credit and cost spikes",
+        ["Run", "Agent", "Created", "Spike in", "Value", "Usual for its version", "Times usual"],
+        note=f"runs over {selectors.SPIKE_FACTOR}x their version's mean credits or cost per run",
     )
     for spike in spikes:
         e = spike.execution
+        money = spike.measure == "cost_usd"
         chart.rows.append(
             [
                 Cell(e.short_id, e.get_absolute_url()),
                 Cell(e.agent_label),
                 Cell(timezone.localtime(e.created_at).strftime("%Y-%m-%d %H:%M")),
-                Cell(f"{e.credits}", number=True),
-                Cell(f"{spike.usual:.2f}", number=True),
+                Cell(SPIKE_LABELS[spike.measure]),
+                Cell(_money(spike.value) if money else f"{spike.value}", number=True),
+                Cell(_money(spike.usual) if money else f"{spike.usual:.2f}", number=True),
                 Cell(f"{spike.ratio:.1f}x", number=True),
             ]
         )
@@ -412,7 +417,12 @@ def spikes_chart(spikes: list[selectors.Spike]) -> Chart:
 
 
 def approvals_chart(query: OverviewQuery, approvals: selectors.Approvals) -> Chart:
-    chart = Chart("approvals", "Approvals waiting", ["Waiting since", "Runs"])
+    chart = Chart(
+        "approvals",
+        "Approvals waiting",
+        ["Waiting for", "Runs"],
+        note="since each run last paused for approval",
+    )
     url = f"{reverse('executions:list')}?" + query.table_params(
         None, None, status="awaiting_approval"
     )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 
 from .histogram import bucket_sql
-from .models import KEY
+from .models import DAY_KEY, KEY
 
 RUNS = "executions_runrollup"
 DURATIONS = "executions_durationrollup"
@@ -29,6 +29,19 @@ STATUS_HOURS = "executions_statushour"
 AGENT_HOURS = "executions_agenthour"
 DURATION_HOURS = "executions_durationhour"
 ERROR_GROUPS = "executions_errorgrouphour"
+RUNS_DAYS = "executions_runrollupday"
+DURATIONS_DAYS = "executions_durationrollupday"
+STATUS_DAYS = "executions_statusday"
+AGENT_DAYS = "executions_agentday"
+DURATION_DAYS = "executions_durationday"
+# Each hourly table's daily twin (selectors.py reads the daily one for whole UTC days).
+DAILY = {
+    RUNS: RUNS_DAYS,
+    DURATIONS: DURATIONS_DAYS,
+    STATUS_HOURS: STATUS_DAYS,
+    AGENT_HOURS: AGENT_DAYS,
+    DURATION_HOURS: DURATION_DAYS,
+}
 
 # What the rollups read from an execution: an UPDATE touching none of these
 # (output, step_count, summary...) leaves them alone.
@@ -72,10 +85,17 @@ def _hour(vendor: str) -> str:
     return "strftime('%Y-%m-%d %H:00:00', r.created_at)"
 
 
+def _day(vendor: str) -> str:
+    if vendor == "postgresql":
+        return "date_trunc('day', r.created_at, 'UTC')"
+    return "strftime('%Y-%m-%d 00:00:00', r.created_at)"
+
+
 def _key_value(column: str, vendor: str) -> str:
     return {
         "workspace_id": "r.workspace_id",
         "hour": _hour(vendor),
+        "day": _day(vendor),
         "agent_name": "r.agent_name",
         "version_name": "r.version_name",
         "agent_version_id": "COALESCE(r.agent_version_id, 0)",
@@ -119,9 +139,31 @@ TARGETS = {
         ("runs",),
         "r.error <> ''",
     ),
+    # The daily tier (0023): the same keys with the UTC day instead of the hour.
+    "runs_days": Target(RUNS_DAYS, (*DAY_KEY, "status"), ALL_SUMS),
+    "durations_days": Target(
+        DURATIONS_DAYS, (*DAY_KEY, "bucket"), ("runs",), "r.duration_ms IS NOT NULL"
+    ),
+    "status_days": Target(STATUS_DAYS, ("workspace_id", "day", "status"), ALL_SUMS),
+    "agent_days": Target(
+        AGENT_DAYS, ("workspace_id", "day", "agent_name"), ("runs", "total_tokens", "cost_usd")
+    ),
+    "duration_days": Target(
+        DURATION_DAYS, ("workspace_id", "day", "bucket"), ("runs",), "r.duration_ms IS NOT NULL"
+    ),
 }
 # What migration 0007 installed, before the narrow tables existed (0008).
 FIRST_TARGETS = ("runs", "durations")
+# What migrations 0013 to 0022 installed, before the daily tier (0023).
+HOURLY_TARGETS = (
+    "runs",
+    "durations",
+    "status_hours",
+    "agent_hours",
+    "duration_hours",
+    "error_groups",
+)
+DAILY_TARGETS = ("runs_days", "durations_days", "status_days", "agent_days", "duration_days")
 
 
 def upsert(target: Target, rows: str, vendor: str, grouped: bool) -> str:

@@ -18,11 +18,12 @@ from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Count, F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from executions.models import TERMINAL_STATUSES, Execution, Status
 
-from . import histogram
+from . import histogram, rollups, step_rollups
 from .query import OverviewQuery, local_day_start
 from .rollups import AGENT_HOURS, DURATION_HOURS, DURATIONS, ERROR_GROUPS, RUNS, STATUS_HOURS
 from .step_rollups import STEP_DURATIONS, STEP_HOURS
@@ -37,6 +38,7 @@ SPIKE_LIMIT = 20
 SPIKE_SCAN = 1000  # at most this many spikes are ranked
 APPROVAL_LIMIT = 20
 
+DAILY_TABLES = {**rollups.DAILY, **step_rollups.DAILY}
 RUN_SUMS = [
     "runs",
     "timed_runs",
@@ -48,61 +50,168 @@ RUN_SUMS = [
 ]
 
 
-def _where(query: OverviewQuery, start: datetime, end: datetime) -> tuple[str, list]:
-    sql = ["workspace_id = %s", "hour >= %s", "hour < %s"]
-    adapt = connection.ops.adapt_datetimefield_value
-    params: list = [query.workspace.pk, adapt(start), adapt(end)]
-    for column, value in (
-        ("agent_name", query.agent),
-        ("agent_version_id", query.version),
-        ("source", query.source),
-        ("schedule_id", query.schedule),
-    ):
+FILTER_COLUMNS = (
+    ("agent_name", "agent"),
+    ("agent_version_id", "version"),
+    ("source", "source"),
+    ("schedule_id", "schedule"),
+)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+# What a UTC day's rows cost to read against an hour's (a day holds more distinct keys
+# than an hour, fewer than 24 hours' worth): the daily tier is used when it reads less.
+DAY_COST = 6
+
+
+def _where(
+    query: OverviewQuery, time_sql: str, time_params: list, filters: bool = True
+) -> tuple[str, list]:
+    sql = ["workspace_id = %s", time_sql]
+    params: list = [query.workspace.pk, *time_params]
+    for column, name in FILTER_COLUMNS if filters else ():
+        value = getattr(query, name)
         if value is not None:
             sql.append(f"{column} = %s")
             params.append(value)
     return " AND ".join(sql), params
 
 
+def _range(column: str, start: datetime, end: datetime) -> tuple[str, list]:
+    adapt = connection.ops.adapt_datetimefield_value
+    return f"{column} >= %s AND {column} < %s", [adapt(start), adapt(end)]
+
+
+def _nearest_midnight(moment: datetime) -> datetime:
+    """The UTC midnight nearest to an hour (the earlier one at noon)."""
+    moment = moment.astimezone(UTC)
+    floor = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return floor + DAY if moment - floor > timedelta(hours=12) else floor
+
+
+def daily_plan(edges: list[datetime]) -> tuple[list[datetime], list[datetime]] | None:
+    """How to read buckets with these edges from the daily tier, exactly, in any zone.
+
+    Each edge moves to its nearest UTC midnight; the daily rows are bucketed by those
+    moved edges. An hour between an edge and its moved edge then sits in the wrong
+    bucket, and only those: its hourly rows are added to the bucket it belongs to
+    and taken from the one the days gave it to (sums and histogram counts both add
+    and subtract). In UTC that is no hour at all; in New York 5 per edge instead of
+    24 per day. Returns (moved edges, the hours to correct with), or None when the
+    hourly rows alone are fewer to read (short ranges, hour buckets, minute edges).
+    """
+    if any(e.minute or e.second or e.microsecond for e in edges):
+        return None
+    moved = [_nearest_midnight(e) for e in edges]
+    hours: set[datetime] = set()
+    for edge, midnight in zip(edges, moved, strict=True):
+        moment = min(edge, midnight)
+        while moment < max(edge, midnight):
+            hours.add(moment)
+            moment += HOUR
+    days = (moved[-1] - moved[0]) // DAY
+    if days == 0 or days * DAY_COST + len(hours) >= (edges[-1] - edges[0]) // HOUR:
+        return None
+    return moved, sorted(hours)
+
+
 def _grouped(
-    query: OverviewQuery, table: str, keys: list[str], sums: list[str], edges: list[datetime] | None
+    query: OverviewQuery,
+    table: str,
+    keys: list[str],
+    sums: list[str],
+    edges: list[datetime] | None,
+    filters: bool = True,
 ) -> list[dict]:
     """Sums of `sums` over the rollup `table` in [edges[0], edges[-1]), per bucket of
-    `edges` (None: one bucket) and per `keys`. Each row: {"b": index, key..., sum...}."""
+    `edges` (None: one bucket) and per `keys`. Each row: {"b": index, key..., sum...}.
+
+    From the daily twin of `table` plus a few hourly corrections when that reads
+    fewer rows (daily_plan), else from the hourly table alone."""
     edges = edges or [query.start, query.end]
-    where, params = _where(query, edges[0], edges[-1])
+    daily = DAILY_TABLES.get(table)
+    plan = daily_plan(edges) if daily else None
+    merged: dict[tuple, list] = {}
+    if plan is None:
+        time_sql, time_params = _range("hour", edges[0], edges[-1])
+        parts = [(table, "hour", time_sql, time_params, edges, None)]
+    else:
+        moved, hours = plan
+        time_sql, time_params = _range("day", moved[0], moved[-1])
+        parts = [(daily, "day", time_sql, time_params, moved, None)]
+        if hours:
+            parts.append((table, "hour", *_any_hour(hours), edges, moved))
+    for part in parts:
+        for b, sign, key, values in _fetch(query, keys, sums, filters, *part):
+            if not 0 <= b < len(edges) - 1:
+                continue
+            values = values if sign > 0 else [-v for v in values]
+            key = (b, *key)
+            if key in merged:
+                merged[key] = [a + v for a, v in zip(merged[key], values, strict=True)]
+            else:
+                merged[key] = values
+    return [
+        {"b": k[0], **dict(zip(keys, k[1:], strict=True)), **dict(zip(sums, v, strict=True))}
+        for k, v in merged.items()
+        if sum(v) != 0 or not sums
+    ]
+
+
+def _any_hour(hours: list[datetime]) -> tuple[str, list]:
+    adapt = connection.ops.adapt_datetimefield_value
+    if connection.vendor == "postgresql":
+        return "hour = ANY(%s::timestamptz[])", [list(hours)]
+    return f"hour IN ({', '.join(['%s'] * len(hours))})", [adapt(h) for h in hours]
+
+
+def _fetch(query, keys, sums, filters, table, column, time_sql, time_params, edges, moved):
+    """Rows of one table as (bucket, sign, key values, sums). `moved` (corrections
+    only): each row counts +1 in its bucket of `edges`, -1 in its bucket of `moved`."""
+    where, params = _where(query, time_sql, time_params, filters)
     sum_sql = ", ".join(f"SUM({s})" for s in sums)
     key_sql = "".join(f", {k}" for k in keys)
-    if connection.vendor == "postgresql" and len(edges) > 2:
+    by_time = len(edges) > 2 or moved is not None
+    postgres = connection.vendor == "postgresql"
+    if postgres and moved is not None:
         sql = (
-            f"SELECT width_bucket(hour, %s::timestamptz[]) - 1 AS b{key_sql}, {sum_sql} "
+            f"SELECT width_bucket({column}, %s::timestamptz[]) - 1, "
+            f"width_bucket({column}, %s::timestamptz[]) - 1{key_sql}, {sum_sql} "
+            f"FROM {table} WHERE {where} GROUP BY 1, 2{key_sql}"
+        )
+        params = [list(edges), list(moved), *params]
+    elif postgres and by_time:
+        sql = (
+            f"SELECT width_bucket({column}, %s::timestamptz[]) - 1{key_sql}, {sum_sql} "
             f"FROM {table} WHERE {where} GROUP BY 1{key_sql}"
         )
         params = [list(edges), *params]
-    elif len(edges) > 2:
-        sql = f"SELECT hour{key_sql}, {sum_sql} FROM {table} WHERE {where} GROUP BY hour{key_sql}"
+    elif by_time:  # SQLite: bucket the times here
+        sql = f"SELECT {column}{key_sql}, {sum_sql} FROM {table} WHERE {where} "
+        sql += f"GROUP BY {column}{key_sql}"
     else:
         sql = f"SELECT 0{key_sql}, {sum_sql} FROM {table} WHERE {where}"
         sql += f" GROUP BY {', '.join(keys)}" if keys else ""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         raw = cursor.fetchall()
-    merged: dict[tuple, list] = {}
     for row in raw:
-        b = row[0]
-        if isinstance(b, datetime | str):  # SQLite: bucket the hour here
-            b = bisect_right(edges, _sqlite_time(b)) - 1
-        key = (b, *row[1 : 1 + len(keys)])
-        values = [_number(name, v) for name, v in zip(sums, row[1 + len(keys) :], strict=True)]
-        if key in merged:
-            merged[key] = [a + v for a, v in zip(merged[key], values, strict=True)]
+        if postgres and moved is not None:
+            (b, d), rest = row[:2], row[2:]
         else:
-            merged[key] = values
-    return [
-        {"b": k[0], **dict(zip(keys, k[1:], strict=True)), **dict(zip(sums, v, strict=True))}
-        for k, v in merged.items()
-        if sum(v) != 0 or not sums
-    ]
+            b, rest = row[0], row[1:]
+            d = None
+            if isinstance(b, datetime | str):
+                moment = _sqlite_time(b)
+                b = bisect_right(edges, moment) - 1
+                if moved is not None:
+                    d = bisect_right(moved, moment) - 1
+        key = tuple(rest[: len(keys)])
+        values = [_number(name, v) for name, v in zip(sums, rest[len(keys) :], strict=True)]
+        if moved is None:
+            yield b, 1, key, values
+        elif b != d:
+            yield b, 1, key, values
+            yield d, -1, key, values
 
 
 # Decimal sums, at the scale of the execution's own columns (SQLite sums them as floats).
@@ -388,41 +497,59 @@ def agent_sparklines(*, workspace, tz, agent_name: str | None = None, now=None) 
 @dataclass
 class Spike:
     execution: Execution
+    measure: str  # "credits" or "cost_usd"
     usual: Decimal
     ratio: float
 
+    @property
+    def value(self) -> Decimal:
+        return getattr(self.execution, self.measure)
 
-def credit_spikes(query: OverviewQuery) -> list[Spike]:
-    """Runs in the range whose credits are over SPIKE_FACTOR times their version's
-    mean credits per run (over the range, or the 30 days before its end if longer),
-    the furthest above first. One range scan per version on the
-    (workspace, agent_version, credits) index, so only the spikes are read."""
+
+# (measure, its rollup sum, the runs it is averaged over): credits are NULL until
+# calculated, so their mean is over credited runs; cost is never NULL (0 until known).
+SPIKE_MEASURES = (("credits", "credits", "credited_runs"), ("cost_usd", "cost_usd", "runs"))
+
+
+def spikes(query: OverviewQuery) -> list[Spike]:
+    """Runs in the range whose credits or cost are over SPIKE_FACTOR times their
+    version's mean per run (over the range, or the 30 days before its end if longer),
+    the furthest above first; a run above on both measures is listed for each. One
+    rollup read, then per measure one range scan per version on the (workspace,
+    agent_version, credits) and (..., cost_usd) indexes, so only the spikes are read."""
     window = copy(query)
     window.start = min(query.start, query.end - timedelta(days=30))
-    usual = {}
-    for row in _grouped(
-        window, RUNS, ["agent_version_id", "agent_name"], ["credits", "credited_runs"], None
-    ):
-        if row["credited_runs"]:
-            usual[(row["agent_version_id"], row["agent_name"])] = Decimal(row["credits"]) / int(
-                row["credited_runs"]
-            )
+    sums = ["credits", "credited_runs", "cost_usd", "runs"]
+    rows = _grouped(window, RUNS, ["agent_version_id", "agent_name"], sums, None)
+    found = []
+    for measure, total, count in SPIKE_MEASURES:
+        usual = {
+            (row["agent_version_id"], row["agent_name"]): Decimal(row[total]) / int(row[count])
+            for row in rows
+            if row[count] and row[total] > 0
+        }
+        found += _spikes_of(query, measure, usual)
+    found.sort(key=lambda s: (-s.ratio, s.execution.created_at, s.measure))
+    return found[:SPIKE_LIMIT]
+
+
+def _spikes_of(query: OverviewQuery, measure: str, usual: dict) -> list[Spike]:
     if not usual:
         return []
     conditions = [
-        Q(agent_version_id=version, credits__gt=mean * SPIKE_FACTOR)
+        Q(agent_version_id=version, **{f"{measure}__gt": mean * SPIKE_FACTOR})
         if version
-        else Q(agent_version_id=None, agent_name=agent, credits__gt=mean * SPIKE_FACTOR)
+        else Q(agent_version_id=None, agent_name=agent, **{f"{measure}__gt": mean * SPIKE_FACTOR})
         for (version, agent), mean in usual.items()
     ]
     # No ORDER BY on the outer query: the model's default (-created_at) would have the
     # planner walk the time index through every run of the range.
     base = _scoped_runs(query).order_by()
     if connection.features.supports_slicing_ordering_in_compound:
-        # One branch per version, each a short walk down (workspace, version, credits):
+        # One branch per version, each a short walk down (workspace, version, measure):
         # an OR of them all is estimated as common and read with a sequential scan.
         branches = [
-            base.filter(c).values_list("pk", "credits").order_by("-credits")[:SPIKE_LIMIT]
+            base.filter(c).values_list("pk", measure).order_by(f"-{measure}")[:SPIKE_LIMIT]
             for c in conditions
         ]
         ids = (
@@ -446,12 +573,12 @@ def credit_spikes(query: OverviewQuery) -> list[Spike]:
         "created_at",
         "status",
     )
-    spikes = []
+    found = []
     for execution in runs[:SPIKE_SCAN]:
         mean = usual[(execution.agent_version_id or 0, execution.agent_name)]
-        spikes.append(Spike(execution, mean, float(execution.credits / mean)))
-    spikes.sort(key=lambda s: (-s.ratio, s.execution.created_at))
-    return spikes[:SPIKE_LIMIT]
+        value = getattr(execution, measure)
+        found.append(Spike(execution, measure, mean, float(value / mean)))
+    return found
 
 
 def _scoped_runs(query: OverviewQuery):
@@ -485,32 +612,32 @@ AGE_BANDS = [
 
 
 def approvals_waiting(query: OverviewQuery, now: datetime | None = None) -> Approvals:
-    """Runs awaiting approval now (whatever the range), counted by how long since they
-    were created, the oldest listed. Two queries on the (workspace, status) index."""
+    """Runs awaiting approval now (whatever the range), counted by how long they have
+    waited: since they last paused for approval (paused_at; a run that has waited
+    before, then ran again, starts afresh), or since created when an older row has no
+    paused_at. The longest waiting listed. Two queries on the (workspace, status) index."""
     now = now or timezone.now()
-    waiting = Execution.objects.filter(workspace=query.workspace, status=Status.AWAITING_APPROVAL)
-    for column, value in (
-        ("agent_name", query.agent),
-        ("agent_version_id", query.version),
-        ("source", query.source),
-        ("schedule_id", query.schedule),
-    ):
+    waiting = Execution.objects.filter(
+        workspace=query.workspace, status=Status.AWAITING_APPROVAL
+    ).annotate(waiting_since=Coalesce("paused_at", "created_at"))
+    for column, name in FILTER_COLUMNS:
+        value = getattr(query, name)
         if value is not None:
             waiting = waiting.filter(**{column: value})
     bands, lower = {}, None
     for i, (_, upper) in enumerate(AGE_BANDS):
         condition = Q()
         if upper is not None:
-            condition &= Q(created_at__gt=now - upper)
+            condition &= Q(waiting_since__gt=now - upper)
         if lower is not None:
-            condition &= Q(created_at__lte=now - lower)
+            condition &= Q(waiting_since__lte=now - lower)
         bands[f"band{i}"] = Count("pk", filter=condition)
         lower = upper
     counts = waiting.order_by().aggregate(**bands)
     ages = [(label, counts[f"band{i}"]) for i, (label, _) in enumerate(AGE_BANDS)]
     oldest = list(
-        waiting.order_by("created_at").only(
-            "id", "agent_name", "version_name", "created_at", "status"
+        waiting.order_by("waiting_since", "id").only(
+            "id", "agent_name", "version_name", "created_at", "paused_at", "status"
         )[:APPROVAL_LIMIT]
     )
     return Approvals(waiting=sum(n for _, n in ages), oldest=oldest, ages=ages)
@@ -534,7 +661,7 @@ def error_groups(query: OverviewQuery) -> list[ErrorGroup]:
     rollup: with one of them set, the groups are counted from the executions."""
     if any(v is not None for v in (query.version, query.source, query.schedule)):
         return _error_groups_from_executions(query)
-    where, params = _where(query, query.start, query.end)
+    where, params = _where(query, *_range("hour", query.start, query.end))
     sql = (
         "SELECT error_group, SUM(runs), MIN(hour), MAX(hour), COUNT(DISTINCT agent_name) "
         f"FROM {ERROR_GROUPS} WHERE {where} AND runs > 0 GROUP BY error_group "
@@ -594,45 +721,27 @@ class CallStats:
         return self.prompt_tokens + self.completion_tokens
 
 
-def _step_where(query: OverviewQuery) -> tuple[str, list]:
-    adapt = connection.ops.adapt_datetimefield_value
-    return "workspace_id = %s AND hour >= %s AND hour < %s", [
-        query.workspace.pk,
-        adapt(query.start),
-        adapt(query.end),
-    ]
-
-
 def call_stats(query: OverviewQuery) -> list[CallStats]:
     """Tool and model calls of the range per kind, name and model: calls, failures,
-    tokens, cost and their duration histogram. Two queries on the step rollups (which
-    have no agent, version, source or schedule: the page says so when one is set)."""
-    where, params = _step_where(query)
+    tokens, cost and their duration histogram. Two or four queries on the step
+    rollups (daily plus hourly corrections, _grouped), which have no agent, version,
+    source or schedule: the page says so when one is set."""
+    keys = ["kind", "name", "model"]
     found: dict[tuple, CallStats] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT kind, name, model, SUM(calls), SUM(failed), SUM(prompt_tokens), "
-            f"SUM(completion_tokens), SUM(cost_usd) FROM {STEP_HOURS} WHERE {where} "
-            "GROUP BY kind, name, model",
-            params,
+    sums = ["calls", "failed", "prompt_tokens", "completion_tokens", "cost_usd"]
+    for row in _grouped(query, STEP_HOURS, keys, sums, None, filters=False):
+        found[(row["kind"], row["name"], row["model"])] = CallStats(
+            row["kind"],
+            row["name"],
+            row["model"],
+            row["calls"],
+            row["failed"],
+            row["prompt_tokens"],
+            row["completion_tokens"],
+            row["cost_usd"],
         )
-        for kind, name, model, calls, failed, prompt, completion, cost in cursor.fetchall():
-            found[(kind, name, model)] = CallStats(
-                kind,
-                name,
-                model,
-                int(calls),
-                int(failed),
-                int(prompt),
-                int(completion),
-                _number("cost_usd", cost),
-            )
-        cursor.execute(
-            f"SELECT kind, name, model, bucket, SUM(calls) FROM {STEP_DURATIONS} WHERE {where} "
-            "GROUP BY kind, name, model, bucket",
-            params,
-        )
-        for kind, name, model, bucket, calls in cursor.fetchall():
-            if (kind, name, model) in found:
-                found[(kind, name, model)].durations[bucket] = int(calls)
+    for row in _grouped(query, STEP_DURATIONS, [*keys, "bucket"], ["calls"], None, filters=False):
+        stats = found.get((row["kind"], row["name"], row["model"]))
+        if stats is not None:
+            stats.durations[row["bucket"]] = row["calls"]
     return [c for c in found.values() if c.calls]

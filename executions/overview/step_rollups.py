@@ -14,6 +14,10 @@ from .histogram import bucket_sql
 
 STEP_HOURS = "executions_stephour"
 STEP_DURATIONS = "executions_stepdurationhour"
+# The daily tier (0023), read for the whole UTC days of a range (selectors.py).
+STEP_DAYS = "executions_stepday"
+STEP_DURATION_DAYS = "executions_stepdurationday"
+DAILY = {STEP_HOURS: STEP_DAYS, STEP_DURATIONS: STEP_DURATION_DAYS}
 KINDS = ("tool_call", "model_call")
 FAILED = ("failed", "timed_out")
 KEY = ("workspace_id", "hour", "kind", "name", "model")
@@ -43,15 +47,14 @@ SUMS = [
 TRIGGER_NAMES = {"overview_step_insert", "overview_step_update", "overview_step_delete"}
 
 
-def _key(vendor: str) -> list[str]:
-    hour = (
-        "date_trunc('hour', r.created_at, 'UTC')"
-        if vendor == "postgresql"
-        else "strftime('%Y-%m-%d %H:00:00', r.created_at)"
-    )
+def _key(vendor: str, grain: str = "hour") -> list[str]:
+    if vendor == "postgresql":
+        time = f"date_trunc('{grain}', r.created_at, 'UTC')"
+    else:
+        time = f"strftime('%Y-%m-%d {'%H' if grain == 'hour' else '00'}:00:00', r.created_at)"
     # Names are cut to 200 characters so the key stays indexable.
     name = "left(r.name, 200)" if vendor == "postgresql" else "substr(r.name, 1, 200)"
-    return ["r.workspace_id", hour, "r.kind", name, "r.model"]
+    return ["r.workspace_id", time, "r.kind", name, "r.model"]
 
 
 def _upsert(
@@ -80,20 +83,37 @@ def _upsert(
     )
 
 
-def upserts(rows: str, vendor: str, grouped: bool) -> list[str]:
+GRAINS = {"hour": (STEP_HOURS, STEP_DURATIONS), "day": (STEP_DAYS, STEP_DURATION_DAYS)}
+
+
+def _grains(daily: bool) -> tuple[str, ...]:
+    # Without the daily tier: as migrations 0020-0022 had them.
+    return ("hour", "day") if daily else ("hour",)
+
+
+def tables(grains=("hour", "day")) -> tuple[str, ...]:
+    return tuple(t for g in grains for t in GRAINS[g])
+
+
+def upserts(rows: str, vendor: str, grouped: bool, grains=("hour", "day")) -> list[str]:
     where = f"r.kind IN {_KINDS_SQL}"
-    return [
-        _upsert(STEP_HOURS, _key(vendor), KEY, SUMS, rows, grouped, where),
-        _upsert(
-            STEP_DURATIONS,
-            [*_key(vendor), bucket_sql("r.duration_ms", vendor)],
-            (*KEY, "bucket"),
-            [("calls", "sign")],
-            rows,
-            grouped,
-            f"{where} AND r.duration_ms IS NOT NULL",
-        ),
-    ]
+    statements = []
+    for grain in grains:
+        sums_table, durations_table = GRAINS[grain]
+        key = tuple("day" if c == "hour" else c for c in KEY) if grain == "day" else KEY
+        statements += [
+            _upsert(sums_table, _key(vendor, grain), key, SUMS, rows, grouped, where),
+            _upsert(
+                durations_table,
+                [*_key(vendor, grain), bucket_sql("r.duration_ms", vendor)],
+                (*key, "bucket"),
+                [("calls", "sign")],
+                rows,
+                grouped,
+                f"{where} AND r.duration_ms IS NOT NULL",
+            ),
+        ]
+    return statements
 
 
 def _pg_rows(table: str, sign: int) -> str:
@@ -117,20 +137,29 @@ PG_UPDATED = (
 )
 
 
-def _pg_function(name: str, rows: str) -> str:
-    body = "".join(f"{s};\n" for s in upserts(rows, "postgresql", grouped=True))
+def _pg_function(name: str, rows: str, daily: bool) -> str:
+    body = "".join(
+        f"{s};\n" for s in upserts(rows, "postgresql", grouped=True, grains=_grains(daily))
+    )
     return (
         f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN\n"
         f"{body} RETURN NULL; END $$"
     )
 
 
-POSTGRES_TRIGGERS = [
-    _pg_function("overview_step_insert", _pg_rows("new_rows", 1)),
-    _pg_function("overview_step_delete", _pg_rows("old_rows", -1)),
-    _pg_function("overview_step_update", PG_UPDATED),
-    "CREATE FUNCTION overview_step_truncate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-    f"DELETE FROM {STEP_HOURS}; DELETE FROM {STEP_DURATIONS}; RETURN NULL; END $$",
+def postgres_triggers(daily: bool = True) -> list[str]:
+    deletes = " ".join(f"DELETE FROM {t};" for t in tables(_grains(daily)))
+    return [
+        _pg_function("overview_step_insert", _pg_rows("new_rows", 1), daily),
+        _pg_function("overview_step_delete", _pg_rows("old_rows", -1), daily),
+        _pg_function("overview_step_update", PG_UPDATED, daily),
+        "CREATE FUNCTION overview_step_truncate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"{deletes} RETURN NULL; END $$",
+        *PG_TRIGGER_STATEMENTS,
+    ]
+
+
+PG_TRIGGER_STATEMENTS = [
     "CREATE TRIGGER overview_step_insert AFTER INSERT ON executions_step "
     "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION overview_step_insert()",
     "CREATE TRIGGER overview_step_delete AFTER DELETE ON executions_step "
@@ -153,40 +182,43 @@ POSTGRES_DROP = [
 ]
 
 
-def _sqlite_body(row: str, sign: str) -> str:
+def _sqlite_body(row: str, sign: str, daily: bool) -> str:
     columns = ", ".join(f"{row}.{c} AS {c}" for c in WATCHED)
     rows = (
         f"(SELECT {sign} AS sign, {columns}, (SELECT workspace_id FROM executions_execution "
         f"WHERE id = {row}.execution_id) AS workspace_id) r"
     )
-    return " ".join(f"{s};" for s in upserts(rows, "sqlite", grouped=False))
+    return " ".join(f"{s};" for s in upserts(rows, "sqlite", grouped=False, grains=_grains(daily)))
 
 
-SQLITE_TRIGGERS = [
-    "CREATE TRIGGER overview_step_insert AFTER INSERT ON executions_step BEGIN "
-    f"{_sqlite_body('NEW', '1')} END",
-    # Only while the step's execution exists: the ORM deletes steps before their run,
-    # but a flush empties tables in any order, and a step orphaned that way has no
-    # workspace to subtract from (its rollup rows are being emptied too).
-    "CREATE TRIGGER overview_step_delete AFTER DELETE ON executions_step "
-    "WHEN EXISTS (SELECT 1 FROM executions_execution WHERE id = OLD.execution_id) BEGIN "
-    f"{_sqlite_body('OLD', '-1')} END",
-    f"CREATE TRIGGER overview_step_update AFTER UPDATE OF {', '.join(WATCHED)} "
-    f"ON executions_step WHEN ({', '.join(f'OLD.{c}' for c in WATCHED)}) IS NOT "
-    f"({', '.join(f'NEW.{c}' for c in WATCHED)}) BEGIN "
-    f"{_sqlite_body('OLD', '-1')} {_sqlite_body('NEW', '1')} END",
-]
+def sqlite_triggers(daily: bool = True) -> list[str]:
+    return [
+        "CREATE TRIGGER overview_step_insert AFTER INSERT ON executions_step BEGIN "
+        f"{_sqlite_body('NEW', '1', daily)} END",
+        # Only while the step's execution exists: the ORM deletes steps before their run,
+        # but a flush empties tables in any order, and a step orphaned that way has no
+        # workspace to subtract from (its rollup rows are being emptied too).
+        "CREATE TRIGGER overview_step_delete AFTER DELETE ON executions_step "
+        "WHEN EXISTS (SELECT 1 FROM executions_execution WHERE id = OLD.execution_id) BEGIN "
+        f"{_sqlite_body('OLD', '-1', daily)} END",
+        f"CREATE TRIGGER overview_step_update AFTER UPDATE OF {', '.join(WATCHED)} "
+        f"ON executions_step WHEN ({', '.join(f'OLD.{c}' for c in WATCHED)}) IS NOT "
+        f"({', '.join(f'NEW.{c}' for c in WATCHED)}) BEGIN "
+        f"{_sqlite_body('OLD', '-1', daily)} {_sqlite_body('NEW', '1', daily)} END",
+    ]
+
+
 SQLITE_DROP = [
     f"DROP TRIGGER IF EXISTS overview_step_{op}" for op in ("insert", "delete", "update")
 ]
 
 
-def install_triggers(schema_editor) -> None:
+def install_triggers(schema_editor, daily: bool = True) -> None:
     vendor = schema_editor.connection.vendor
-    statements = {"postgresql": POSTGRES_TRIGGERS, "sqlite": SQLITE_TRIGGERS}.get(vendor)
-    if statements is None:
+    builders = {"postgresql": postgres_triggers, "sqlite": sqlite_triggers}
+    if vendor not in builders:
         raise NotImplementedError(f"No step rollup triggers for {vendor}.")
-    for statement in statements:
+    for statement in builders[vendor](daily):
         schema_editor.execute(statement)
 
 
@@ -203,14 +235,15 @@ def install_sqlite_triggers(schema_editor) -> None:
     if conn.vendor != "sqlite":
         return
     with conn.cursor() as cursor:
-        if STEP_HOURS not in set(conn.introspection.table_names(cursor)):
-            return
-    for statement in SQLITE_DROP + SQLITE_TRIGGERS:
+        existing = set(conn.introspection.table_names(cursor))
+    if STEP_HOURS not in existing:
+        return
+    for statement in SQLITE_DROP + sqlite_triggers(daily=STEP_DAYS in existing):
         schema_editor.execute(statement)
 
 
-def rebuild(workspace_id: int | None = None, *, using=None) -> None:
-    """Recompute the step rollups (of one workspace, or all) from the steps."""
+def rebuild(workspace_id: int | None = None, *, using=None, grains=("hour", "day")) -> None:
+    """Recompute the step rollups (of one workspace, or all; of the grains) from the steps."""
     conn = connection if using is None else using
     where = "true" if workspace_id is None else "e.workspace_id = %s"
     params = [] if workspace_id is None else [int(workspace_id)]
@@ -222,10 +255,10 @@ def rebuild(workspace_id: int | None = None, *, using=None) -> None:
     with transaction.atomic(using=conn.alias), conn.cursor() as cursor:
         if conn.vendor == "postgresql":
             cursor.execute("LOCK TABLE executions_step IN SHARE MODE")
-        for table in (STEP_HOURS, STEP_DURATIONS):
+        for table in tables(grains):
             cursor.execute(f"DELETE FROM {table} WHERE {plain}", params)
-        for statement in upserts(rows, conn.vendor, grouped=True):
+        for statement in upserts(rows, conn.vendor, grouped=True, grains=grains):
             cursor.execute(statement, params)
         if conn.vendor == "postgresql":
-            cursor.execute(f"ANALYZE {STEP_HOURS}")
-            cursor.execute(f"ANALYZE {STEP_DURATIONS}")
+            for table in tables(grains):
+                cursor.execute(f"ANALYZE {table}")

@@ -44,7 +44,7 @@ def _context(query, regions) -> dict:
         context["calls"] = present.calls_lists(query, selectors.call_stats(query))
     if "spikes" in regions:
         context.update(
-            spikes=present.spikes_chart(selectors.credit_spikes(query)),
+            spikes=present.spikes_chart(selectors.spikes(query)),
             approvals=present.approvals_chart(query, selectors.approvals_waiting(query)),
         )
     return context
@@ -86,7 +86,7 @@ def _chart(query, name: str):
         charts = present.calls_lists(query, selectors.call_stats(query))
         return {c.id: c for c in charts}[name]
     if name == "spikes":
-        return present.spikes_chart(selectors.credit_spikes(query))
+        return present.spikes_chart(selectors.spikes(query))
     if name == "approvals":
         return present.approvals_chart(query, selectors.approvals_waiting(query))
     return None

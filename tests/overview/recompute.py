@@ -102,6 +102,7 @@ def assert_rollups_exact() -> None:
     assert got_durations == want_durations
     assert_narrow_rollups_exact()
     assert_error_groups_exact()
+    assert_daily_tier_exact()
 
 
 def _narrow_expected(full_runs: dict, full_durations: dict) -> dict:
@@ -176,3 +177,49 @@ def assert_error_groups_exact() -> None:
         for g in ErrorGroupHour.objects.exclude(runs=0)
     }
     assert got == dict(want)
+
+
+def _daily_from_hourly(hour_model, key: list[str], sums: list[str]) -> dict:
+    days: dict = defaultdict(lambda: dict.fromkeys(sums, 0))
+    for r in hour_model.objects.all():
+        moment = r.hour.astimezone(UTC).replace(hour=0)
+        k = tuple(moment if c == "hour" else getattr(r, c) for c in key)
+        for c in sums:
+            days[k][c] += getattr(r, c)
+    return _normal({k: v for k, v in days.items() if any(v.values())})
+
+
+def _daily_rows(day_model, key: list[str], sums: list[str]) -> dict:
+    rows = {}
+    for r in day_model.objects.all():
+        values = {c: getattr(r, c) for c in sums}
+        if any(values.values()):
+            rows[tuple(r.day.astimezone(UTC) if c == "hour" else getattr(r, c) for c in key)] = (
+                values
+            )
+    return _normal(rows)
+
+
+def assert_daily_tier_exact() -> None:
+    """Every daily table holds its hourly table's sums per UTC day (and the hourly ones
+    are checked against a recomputation from the executions and steps)."""
+    from executions.overview import models as m
+
+    full = ["workspace_id", "hour", "agent_name", "version_name", "agent_version_id", "source"]
+    full += ["schedule_id"]
+    narrow_sums = ["runs", "total_tokens", "cost_usd"]
+    step_key = ["workspace_id", "hour", "kind", "name", "model"]
+    step_sums = ["calls", "failed", "timed_calls", "duration_ms", "prompt_tokens"]
+    step_sums += ["completion_tokens", "cost_usd"]
+    pairs = [
+        (m.RunRollup, m.RunRollupDay, [*full, "status"], SUMS),
+        (m.DurationRollup, m.DurationRollupDay, [*full, "bucket"], ["runs"]),
+        (m.StatusHour, m.StatusDay, ["workspace_id", "hour", "status"], SUMS),
+        (m.AgentHour, m.AgentDay, ["workspace_id", "hour", "agent_name"], narrow_sums),
+        (m.DurationHour, m.DurationDay, ["workspace_id", "hour", "bucket"], ["runs"]),
+        (m.StepHour, m.StepDay, step_key, step_sums),
+        (m.StepDurationHour, m.StepDurationDay, [*step_key, "bucket"], ["calls"]),
+    ]
+    for hour_model, day_model, key, sums in pairs:
+        want = _daily_from_hourly(hour_model, key, sums)
+        assert _daily_rows(day_model, key, sums) == want, day_model.__name__

@@ -266,7 +266,26 @@ def test_credit_spikes_list_runs_far_above_their_version(alice_client, agent_ver
     spike = ExecutionFactory(agent_version=agent_version, credits=Decimal("90"))
     response = get(alice_client, "range=24h")
     rows = response.context["spikes"].rows
-    assert [r[0].href for r in rows] == [spike.get_absolute_url()]
+    assert [(r[0].href, r[3].text) for r in rows] == [(spike.get_absolute_url(), "Credits")]
+
+
+def test_cost_spikes_are_listed_too(alice_client, agent_version):
+    for _ in range(20):
+        ExecutionFactory(agent_version=agent_version, cost_usd=Decimal("0.01"))
+    both = ExecutionFactory(
+        agent_version=agent_version, cost_usd=Decimal("2.50"), credits=Decimal("40")
+    )
+    response = get(alice_client, "range=24h")
+    rows = response.context["spikes"].rows
+    # Its cost is ~12x the version's mean per run, its credits ~13x: listed for both.
+    assert sorted((r[0].href, r[3].text) for r in rows) == [
+        (both.get_absolute_url(), "Cost"),
+        (both.get_absolute_url(), "Credits"),
+    ]
+    cost = next(r for r in rows if r[3].text == "Cost")
+    assert cost[4].text == "$2.5000"
+    csv = alice_client.get("/overview/export.csv?chart=spikes&range=24h").content.decode()
+    assert "Cost,$2.5000" in csv
 
 
 def test_approvals_waiting_by_age(alice_client, agent_version):
@@ -282,6 +301,24 @@ def test_approvals_waiting_by_age(alice_client, agent_version):
     rows = response.context["approvals"].rows
     assert [int(r[1].text) for r in rows] == [1, 1, 2, 1, 5]
     assert table_total(alice_client, rows[-1][1].href) == 5
+
+
+def test_approval_age_counts_from_when_it_began_waiting(alice_client, agent_version):
+    """A run created 10 days ago that paused for approval 30 minutes ago has waited 30
+    minutes, not 10 days; through the lifecycle, as a runtime would."""
+    execution = ExecutionFactory(
+        agent_version=agent_version,
+        status=Status.RUNNING,
+        created_at=timezone.now() - timedelta(days=10),
+    )
+    lifecycle.transition(
+        execution, Status.AWAITING_APPROVAL, at=timezone.now() - timedelta(minutes=30)
+    )
+    counters.rebuild()
+    response = get(alice_client, "range=24h")
+    rows = response.context["approvals"].rows
+    assert [int(r[1].text) for r in rows] == [1, 0, 0, 0, 1]
+    assert response.context["approvals"].columns[0] == "Waiting for"
 
 
 def test_parse_defaults_to_the_last_24_hours(workspace):

@@ -16,6 +16,8 @@ from executions.overview.histogram import bucket_of
 from executions.overview.models import StepDurationHour, StepHour
 from tests.factories import ExecutionFactory, StepFactory
 
+from .recompute import assert_daily_tier_exact
+
 pytestmark = pytest.mark.django_db
 SUMS = [
     "calls",
@@ -74,6 +76,7 @@ def actual():
 
 def assert_exact():
     assert actual() == expected()
+    assert_daily_tier_exact()
 
 
 def test_orm_updates_and_deletes(agent_version):
