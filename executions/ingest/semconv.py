@@ -367,7 +367,8 @@ def _event_messages(events, side: str) -> list | None:
     """The older GenAI events (gen_ai.user.message... gen_ai.choice), one per message."""
     messages = []
     for name, attrs in _events(events, CONTENT_EVENTS):
-        body = attrs.get("body", attrs)
+        # Semantic Kernel logs each message as json.dumps(message.to_dict()): a string.
+        body = decode(attrs.get("body", attrs))
         if side == "input" and name in MESSAGE_EVENTS:
             item = dict(body) if isinstance(body, dict) else {"content": body}
             item.setdefault("role", MESSAGE_EVENTS[name])

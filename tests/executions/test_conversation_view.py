@@ -13,13 +13,14 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from executions.models import Execution, Status, Step, StepKind, StepStatus
 from tests.factories import ApiKeyFactory, ExecutionFactory, StepFactory
 
 from .detail_html import parse, unsafe_markup
-from .test_otlp import ids, request, send, span, value
+from .test_otlp import T0, ids, request, send, span, value
 
 pytestmark = pytest.mark.django_db
 
@@ -661,3 +662,76 @@ def test_the_step_body_costs_the_same_queries_with_a_conversation(
     with django_assert_num_queries(len(baseline)):
         body(alice_client, chat_step)
     assert Execution.objects.count() == 2
+
+
+def test_semantic_kernel_messages_as_log_records(otlp, workspace, alice_client):
+    """Semantic Kernel logs each message through Python logging: the event's name in an
+    `event.name` attribute, the body json.dumps(message.to_dict()) (a string)."""
+    trace, root = ids()
+    call, tool = sid(), sid()
+    records = [
+        ("gen_ai.system.message", {"role": "system", "content": SYSTEM}),
+        ("gen_ai.user.message", {"role": "user", "content": QUESTION}),
+        (
+            "gen_ai.choice",
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {
+                            "id": "c1",
+                            "type": "function",
+                            "function": {
+                                "name": "Weather-get_weather",
+                                "arguments": '{"city": "Paris"}',
+                            },
+                        }
+                    ],
+                },
+            },
+        ),
+    ]
+    logs = ExportLogsServiceRequest()
+    scope = logs.resource_logs.add().scope_logs.add()
+    for name, message in records:
+        record = scope.log_records.add(trace_id=trace, span_id=call, time_unix_nano=T0)
+        record.attributes.add(key="event.name", value=value(name))
+        record.attributes.add(key="gen_ai.system", value=value("openai"))
+        record.body.CopyFrom(value(json.dumps(message)))
+    response = otlp.post(
+        "/v1/logs", logs.SerializeToString(), content_type="application/x-protobuf"
+    )
+    assert response.status_code == 200
+    chat = {
+        "gen_ai.operation.name": "chat.completions",
+        "gen_ai.system": "openai",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.usage.input_tokens": 70,
+        "gen_ai.usage.output_tokens": 12,
+    }
+    function = {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": "Weather-get_weather",
+        "gen_ai.tool.call.id": "c1",
+    }
+    agent = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "weather"}
+    spans = request(
+        span(trace, root, name="invoke_agent weather", end=100, attrs=agent),
+        span(trace, call, root, name="chat.completions gpt-4o-mini", start=1, end=20, attrs=chat),
+        span(trace, tool, root, name="execute_tool Weather-get_weather", start=21, end=30,
+             attrs=function),
+    )  # fmt: skip
+    assert send(otlp, spans).status_code == 200
+    step = model_step(workspace, call)
+    assert step.kind == StepKind.MODEL_CALL
+    assert step.input == [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": QUESTION},
+    ]
+    seen = conversation(body_html := body(alice_client, step))
+    assert seen["reply"] == [("Model", [("calls", "Weather-get_weather", {"city": "Paris"})])]
+    assert seen["prompt"] == [("System", [SYSTEM]), ("User", [QUESTION])]
+    assert unsafe_markup(body_html) == []
+    function_step = model_step(workspace, tool)
+    assert (function_step.kind, function_step.name) == (StepKind.TOOL_CALL, "Weather-get_weather")
