@@ -148,3 +148,40 @@ def test_running_rows_update_and_new_runs_are_announced_without_moving_rows(
     banner.click()
     expect(rows(page)).to_have_count(6)
     assert page.errors == []
+
+
+def test_a_late_total_arrives_and_an_obsolete_one_is_dropped_quietly(page, executions):
+    """A search's total comes after its rows; when the user sorts before it arrives,
+    the old count must neither land on the new table nor log an error (htmx logged
+    every aborted count as a console error)."""
+    held = []
+    page.route(re.compile(r"part=total"), lambda route: held.append(route))
+    page.goto("/executions/")  # app.js sets the js cookie: searches are now counted late
+    page.locator("#id_q").fill("timed out")
+    page.wait_for_url(re.compile(r"q=timed\+out"))
+    expect(rows(page)).to_have_count(3)
+    expect(page.locator(".results-count.is-counting")).to_have_count(1)
+    wait_until(page, lambda: len(held) == 1, "the rows came without asking for their total")
+
+    page.locator("a.sort-link", has_text="Duration").click()
+    page.wait_for_url(re.compile(r"q=timed\+out&sort=-duration"))
+    expect(page.locator("th[aria-sort=descending]")).to_contain_text("Duration")
+    wait_until(page, lambda: len(held) == 2, "the sorted rows did not ask for their total")
+    # The obsolete count answers first (the browser may already have aborted it).
+    for route in held:
+        try:
+            route.continue_()
+        except Exception:  # an aborted request cannot be continued: that is the point
+            pass
+    expect(page.locator("#results-summary")).to_contain_text("3 executions total")
+    expect(page.locator(".page-of")).to_contain_text("page 1 / 1")
+    expect(page.locator(".results-count.is-counting")).to_have_count(0)
+    assert page.errors == []
+
+
+def wait_until(page, condition, message):
+    for _ in range(100):
+        if condition():
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(message)
