@@ -136,7 +136,8 @@ class SSE:
 async def open_stream(port, path, cookie, seen, index, opened, refused):
     """One stream, held until cancelled. A 503 (the process's connection pool stayed
     busy past DB_POOL_TIMEOUT while hundreds of streams open at once) is retried a
-    second later, as a browser's reload would; each refusal is counted and printed."""
+    second later, as a browser's reload would, and so is a stream the server ended (as
+    EventSource reconnects); each is counted and printed."""
     for _attempt in range(60):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(
@@ -149,7 +150,9 @@ async def open_stream(port, path, cookie, seen, index, opened, refused):
             while True:
                 chunk = await reader.read(65536)
                 if not chunk:
-                    return
+                    refused["ended"] = refused.get("ended", 0) + 1
+                    opened.discard(index)
+                    break
                 for name, data in parser.feed(chunk):
                     if name == "retry":
                         opened.add(index)
@@ -161,7 +164,7 @@ async def open_stream(port, path, cookie, seen, index, opened, refused):
                     break
         finally:
             writer.close()
-        if parser.status not in (429, 503):
+        if parser.status not in (200, 429, 503):
             return
         await asyncio.sleep(1)
 
@@ -242,6 +245,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20, help="steps recorded per mode")
     parser.add_argument("--idle-seconds", type=float, default=30)
     parser.add_argument("--modes", default="notify,poll")
+    parser.add_argument(
+        "--pg-port", type=int, default=0, help="the private cluster's port (default: a free one)"
+    )
     args = parser.parse_args()
     if not 1 <= args.streams <= 5000 or not 1 <= args.runs <= args.streams:
         sys.exit("--streams must be 1..5000 and --runs 1..streams")
@@ -255,7 +261,7 @@ def main() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
     print_start(f"{args.streams} open live streams on one web process: NOTIFY vs poll")
     workdir = _workdir("rb_streams_")
-    cluster = Cluster(workdir / "pg").init()
+    cluster = Cluster(workdir / "pg", port=args.pg_port or None).init()
     with open(cluster.datadir / "postgresql.auto.conf", "a") as conf:
         # The server counts every statement it runs (utility ones too) for the idle figure.
         conf.write(
@@ -298,7 +304,7 @@ def main() -> None:
                 line = (
                     f"{mode:6}  {result['opened']} streams open"
                     + (
-                        f" (answers refused while opening, retried: {result['refused']})"
+                        f" (refused or ended by the server, reopened: {result['refused']})"
                         if result["refused"]
                         else ""
                     )

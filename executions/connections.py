@@ -128,7 +128,13 @@ class _AsyncHeld:
 
 
 def held(iterator, slot: Slot):
-    """The stream's content, giving its slot back when it ends or is closed."""
+    """The stream's content, giving its slot back when it ends or is closed.
+
+    Called by the view as it returns: the request's connection (its session, user and
+    scope were read) goes back to the pool now, not when the stream first runs. Under
+    load that gap lasted seconds, and a thousand streams opening at once left every
+    other request waiting for the pool (503s)."""
+    release()
     if hasattr(iterator, "__aiter__"):
         return _AsyncHeld(iterator, slot)
     return _SyncHeld(iterator, slot)

@@ -16,8 +16,12 @@ How changes are noticed: on PostgreSQL under ASGI, triggers NOTIFY every write o
 the execution or its steps and the process's one listener (executions/notify.py)
 wakes the streams watching it; a stream then looks (one indexed query for steps
 after the cursor, one for the execution row, one for steps it saw running) and
-otherwise sleeps without a connection. With SQLite, under WSGI, or while the
-listener reconnects, it looks every RUNBOARD_STREAM_POLL_SECONDS (0.5 s) instead.
+otherwise sleeps without a connection or a thread. The streams of one execution woken
+by the same notification share those reads and the rendered cards and regions
+(notify.SharedReads, keyed by what each depends on: the stream's cursor, time zone,
+viewer), so a step watched by 20 tabs costs one query set and one render, not 20.
+With SQLite, under WSGI, or while the listener reconnects, it looks every
+RUNBOARD_STREAM_POLL_SECONDS (0.5 s) instead, alone.
 
 Where the server cannot hold a connection open (a sync worker, a buffering
 proxy), RUNBOARD_STREAM_MAX_SECONDS=0 makes each request answer with what is new
@@ -29,12 +33,16 @@ EventSource keeps failing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
+from django.db import OperationalError
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -46,6 +54,8 @@ from executions.models import Execution, Step, StepKind, StepStatus
 
 from . import selectors
 from .context import card_context, decorate_steps, detail_for, header_context, live_context
+
+logger = logging.getLogger(__name__)
 
 STEP_BATCH = 200
 RETRY_MS = 1000
@@ -83,6 +93,28 @@ class ExecutionStream:
         self.status = execution.status
         self.stats: dict | None = None
         self.failing_seq: int | None = None
+        # Set by _aevents while the listener is connected: what this stream reads is
+        # shared with the other streams of the execution woken by the same notification.
+        self.reads: notify.SharedReads | None = None
+        self.generation: int | None = None
+        user = getattr(request, "user", None)
+        # The regions render with the request (the actions carry a CSRF token and depend
+        # on the viewer's role): shared only between tabs of the same person and session.
+        self.viewer = (
+            getattr(user, "pk", None),
+            request.META.get("CSRF_COOKIE") if request is not None else None,
+        )
+
+    def _shared(self, name: tuple, compute):
+        if self.reads is None:
+            return compute()
+        # No connection held while waiting for another stream's read, and each read
+        # hands its own back: a crowd of woken streams queues for the pool's
+        # connections, it does not sit on them.
+        connections.release()
+        return self.reads.get(
+            str(self.execution.pk), self.generation, name, connections.released(compute)
+        )
 
     # -- one look at the database -------------------------------------------
 
@@ -108,8 +140,11 @@ class ExecutionStream:
         try:
             # Without the output: a running agent may report a big one, and the
             # regions need only its head.
-            execution = selectors.execution_get_detail(
-                workspace=self.execution.workspace_id, pk=self.execution.pk
+            execution = self._shared(
+                ("execution",),
+                lambda: selectors.execution_get_detail(
+                    workspace=self.execution.workspace_id, pk=self.execution.pk
+                ),
             )
         except Http404:
             execution = None
@@ -147,6 +182,19 @@ class ExecutionStream:
         return events
 
     def _render_cards(self, steps: list[Step], *, new: bool) -> list[str]:
+        key = (
+            "cards",
+            str(self.tz),
+            self.failing_seq,
+            new,
+            None if new else self.cursor,
+            tuple(step.pk for step in steps),
+        )
+        return self._shared(key, lambda: self._render_cards_now(steps, new=new))
+
+    def _render_cards_now(self, steps: list[Step], *, new: bool) -> list[str]:
+        # The steps may be shared with other streams: decorated copies, never theirs.
+        steps = [copy.copy(step) for step in steps]
         decorate_steps(steps, self.execution)
         context = card_context(self.execution, selected=None, failing=self.failing_seq)
         events = []
@@ -159,8 +207,11 @@ class ExecutionStream:
     def _new_steps(self, *, drain: bool = False) -> list[str]:
         events = []
         while True:
-            page = selectors.step_page(
-                execution=self.execution, after=self.cursor, limit=STEP_BATCH
+            page = self._shared(
+                ("page", self.cursor),
+                lambda: selectors.step_page(
+                    execution=self.execution, after=self.cursor, limit=STEP_BATCH
+                ),
             )
             if not page.steps:
                 break
@@ -186,10 +237,13 @@ class ExecutionStream:
     def _changed_steps(self) -> list[str]:
         if not self.running:
             return []
-        done = dict(
-            Step.objects.filter(execution=self.execution, sequence__in=list(self.running))
-            .exclude(status=StepStatus.RUNNING)
-            .values_list("sequence", "status")
+        done = self._shared(
+            ("done", frozenset(self.running)),
+            lambda: dict(
+                Step.objects.filter(execution=self.execution, sequence__in=list(self.running))
+                .exclude(status=StepStatus.RUNNING)
+                .values_list("sequence", "status")
+            ),
         )
         if not done:
             return []
@@ -199,10 +253,28 @@ class ExecutionStream:
                 self.stats["running"] -= 1
                 if status == StepStatus.FAILED:
                     self.stats["failed"] += 1
-        steps = selectors.steps_by_sequence(execution=self.execution, sequences=done)
+        steps = self._shared(
+            ("by_sequence", tuple(sorted(done))),
+            lambda: selectors.steps_by_sequence(execution=self.execution, sequences=done),
+        )
         return self._render_cards(steps, new=False)
 
     def _regions(self, *, full: bool) -> str:
+        if full:
+            detail = self._shared(("detail",), lambda: detail_for(self.execution))
+            # This stream counts on from these (_new_steps): its own copy.
+            self.stats = copy.deepcopy(detail.stats)
+            self.failing_seq = detail.failing.sequence if detail.failing else None
+            key = ("regions", True, str(self.tz), self.viewer, self.cursor)
+            return self._shared(key, lambda: self._render_regions(detail))
+        stats = tuple(
+            (name, tuple(sorted(value.items())) if isinstance(value, dict) else value)
+            for name, value in sorted(self.stats.items())
+        )
+        key = ("regions", False, str(self.tz), self.viewer, self.cursor, stats)
+        return self._shared(key, lambda: self._render_regions(None))
+
+    def _render_regions(self, detail) -> str:
         execution = self.execution
         context = {
             "execution": execution,
@@ -216,10 +288,7 @@ class ExecutionStream:
             "timeline.html#counters",
             "overview.html#tabcount",
         ]
-        if full:
-            detail = detail_for(execution)
-            self.stats = detail.stats
-            self.failing_seq = detail.failing.sequence if detail.failing else None
+        if detail is not None:
             context.update(live_context(detail))
             names += ["header.html#actions", "outcome.html"]
         html = "".join(
@@ -258,38 +327,68 @@ async def _aevents(stream: ExecutionStream, *, once: bool) -> AsyncIterator[str]
     # Under ASGI an async iterator keeps the event loop free between ticks; the
     # database work of each tick runs in a worker thread. On PostgreSQL the stream
     # sleeps until the process's listener hears its execution change (executions/
-    # notify.py): an idle stream runs no query and holds no connection.
+    # notify.py): an idle stream runs no query, holds no connection and no thread.
     live = notify.enabled() and not once and _max_seconds() > 0
+    key = str(stream.execution.pk)
+    hub = notify.hub() if live else None
     # Subscribed before the first look, so a change right after it is not missed.
-    subscription = notify.hub().subscribe(str(stream.execution.pk)) if live else None
+    subscription = hub.subscribe(key) if hub is not None else None
+    if hub is not None:
+        stream.reads = hub.reads
+
+    def look(func):
+        # SQLite (its test databases live in one thread's transaction) and the
+        # one-shot answers keep Django's own per-request thread.
+        return sync_to_async(connections.released(func))()
+
     try:
-        for event in await sync_to_async(connections.released(stream.start))():
-            yield event
-        if stream.finished or once or _max_seconds() <= 0:
-            return
-        began = last_sent = time.monotonic()
-        while time.monotonic() - began < _max_seconds():
-            if subscription is not None and subscription.hub.connected:
-                if not await subscription.wait(KEEPALIVE_SECONDS):
-                    last_sent = time.monotonic()
-                    yield ": keepalive\n\n"
-                    continue
-            else:
-                # SQLite, or the listener is (re)connecting: look every poll interval.
-                await asyncio.sleep(_poll_seconds())
-            events = await sync_to_async(connections.released(stream.tick))()
-            if events:
-                last_sent = time.monotonic()
-                for event in events:
-                    yield event
-            elif time.monotonic() - last_sent > KEEPALIVE_SECONDS:
-                last_sent = time.monotonic()
-                yield ": keepalive\n\n"
-            if stream.finished:
-                return
+        if hub is not None and await notify.free_request_thread():
+            look = notify.run
+        async with contextlib.aclosing(
+            _alooks(stream, look, hub, subscription, key, once=once)
+        ) as looks:
+            async for event in looks:
+                yield event
+    except OperationalError as exc:
+        # The pool stayed empty past its wait, or the database went away: this stream
+        # ends, and EventSource reconnects (after `retry`) from the last event id it
+        # got, so nothing is skipped; a failed look sent nothing.
+        logger.warning("live stream of %s ended: %s", key, exc)
     finally:
         if subscription is not None:
             subscription.close()
+
+
+async def _alooks(stream, look, hub, subscription, key, *, once) -> AsyncIterator[str]:
+    """The stream's looks: the first one, then one per notification (or poll)."""
+    if hub is not None:
+        stream.generation = hub.generation(key)
+    for event in await look(stream.start):
+        yield event
+    if stream.finished or once or _max_seconds() <= 0:
+        return
+    began = last_sent = time.monotonic()
+    while time.monotonic() - began < _max_seconds():
+        if subscription is not None and subscription.hub.connected:
+            if not await subscription.wait(KEEPALIVE_SECONDS):
+                last_sent = time.monotonic()
+                yield ": keepalive\n\n"
+                continue
+        else:
+            # SQLite, or the listener is (re)connecting: look every poll interval.
+            await asyncio.sleep(_poll_seconds())
+        if hub is not None:
+            stream.generation = hub.generation(key)
+        events = await look(stream.tick)
+        if events:
+            last_sent = time.monotonic()
+            for event in events:
+                yield event
+        elif time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+            last_sent = time.monotonic()
+            yield ": keepalive\n\n"
+        if stream.finished:
+            return
 
 
 def _cursor(request) -> int | None:

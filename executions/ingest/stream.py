@@ -12,8 +12,10 @@ Every data line is JSON with a "type" equal to the event name. Step frames carry
 `id: <step id>`, so a client that reconnects with Last-Event-ID resumes after the
 last step it saw. An execution that has already ended sends its single final frame.
 
-Changes are found by polling the database (the one thing every web process shares)
-every RUNBOARD_API_POLL_SECONDS; a stream lasts at most RUNBOARD_API_STREAM_MAX_SECONDS
+Changes are found on PostgreSQL by the process's LISTEN (executions/notify.py: the
+stream sleeps until its execution changes, with no thread and no connection), elsewhere
+by polling the database (the one thing every web process shares) every
+RUNBOARD_API_POLL_SECONDS; a stream lasts at most RUNBOARD_API_STREAM_MAX_SECONDS
 and then closes, and the client reconnects. Under ASGI the loop is async, so an open
 stream holds no thread between polls, and each poll hands its database connection back
 (executions/connections.py), so it holds no connection either.
@@ -192,8 +194,15 @@ async def aevents(stream: ApiStream) -> AsyncIterator[str]:
     PostgreSQL it sleeps until the listener hears the execution change (notify.py)."""
     live = notify.enabled()
     subscription = notify.hub().subscribe(str(stream.execution.pk)) if live else None
+
+    def look(func):
+        return sync_to_async(connections.released(func))()
+
     try:
-        first = await sync_to_async(connections.released(stream.start))()
+        if live and await notify.free_request_thread():
+            # An open stream holds no thread of its own; its looks share a few (notify.py).
+            look = notify.run
+        first = await look(stream.start)
         if first:
             yield "".join(first)
         deadline = time.monotonic() + _setting("RUNBOARD_API_STREAM_MAX_SECONDS", 600)
@@ -209,7 +218,7 @@ async def aevents(stream: ApiStream) -> AsyncIterator[str]:
                     continue
             else:
                 await asyncio.sleep(_setting("RUNBOARD_API_POLL_SECONDS", 0.5))
-            out = await sync_to_async(connections.released(stream.tick))()
+            out = await look(stream.tick)
             if out:
                 last_sent = time.monotonic()
                 yield "".join(out)

@@ -8,8 +8,10 @@ that depend on the results). Every state is in the query string.
 import hashlib
 import uuid
 
+from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpResponseBadRequest, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,7 +22,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from agents.decorators import with_workspace
-from executions import timestamps
+from agents.selectors import NoWorkspace, membership_for_request
+from executions import notify, timestamps
 
 from . import export, selectors
 from .saved_views import saved_view_delete, saved_view_save
@@ -56,6 +59,12 @@ STATE_PARAMS = [*FILTER_PARAMS, "sort", "per_page", "page", "cursor"]
 # A position in the table, not a choice of rows: dropped wherever the page is.
 POSITION = ("page", "cursor")
 LIVE_POLL = "every 3s"
+# Under ASGI on PostgreSQL the live request is a long poll: the server holds it until
+# the workspace changes (LIVE_WAIT_SECONDS at most), and the page asks again 2 s after
+# each answer, so a busy workspace costs one look per table every 2 s and an idle one
+# a look every LIVE_WAIT_SECONDS.
+LIVE_WAIT = "every 2s"
+LIVE_WAIT_SECONDS = 25
 # Set by static/js/app.js: this browser runs the page's JavaScript.
 JS_COOKIE = "js"
 MAX_LIVE_IDS = 100
@@ -130,7 +139,7 @@ def _table_context(request, params, page, *, active_view=None, view_notice=""):
         "save_query": canonical_query(params, drop=POSITION),
         "first_page_query": canonical_query(params, drop=POSITION),
         "live_query": live_query.urlencode(),
-        "live_poll": LIVE_POLL,
+        "live_poll": _live_trigger(request),
         "active_view": active_view,
         "view_notice": view_notice,
         "page_sizes": (20, 50, 100),
@@ -216,9 +225,48 @@ def _since(text: str):
         return None
 
 
+def _live_trigger(request) -> str:
+    if isinstance(request, ASGIRequest) and notify.enabled():
+        return LIVE_WAIT
+    return LIVE_POLL
+
+
+async def _wait_for_workspace(request) -> str:
+    """Hold the request while nothing changed in the workspace since the page's last
+    answer (its `live` token says which); the token for the next one. The wait holds no
+    database connection and no thread, and runs no query: the process's listener
+    (executions/notify.py) wakes it."""
+    try:
+        membership = await sync_to_async(membership_for_request)(request)
+    except NoWorkspace:
+        return ""
+    hub = notify.hub()
+    key = f"ws:{membership.workspace_id}"
+    subscription = hub.subscribe(key)
+    try:
+        await notify.free_request_thread()
+        # The process's first live request waits (briefly) for its listener to connect.
+        if await hub.ready(2.0) and request.GET.get("live") == hub.token(key):
+            await subscription.wait(LIVE_WAIT_SECONDS)
+        # Taken before the answer reads anything: a change after this moves it on, so
+        # the next request answers at once instead of sleeping through it.
+        return hub.token(key)
+    finally:
+        subscription.close()
+
+
 @require_GET
+async def execution_live(request):
+    """The table's live region: an htmx long poll under ASGI on PostgreSQL (answered
+    when the workspace changes), a plain poll elsewhere (SQLite, WSGI)."""
+    token = ""
+    if request.htmx and isinstance(request, ASGIRequest) and notify.enabled():
+        token = await _wait_for_workspace(request)
+    return await sync_to_async(_execution_live)(request, token)
+
+
 @with_workspace
-def execution_live(request):
+def _execution_live(request, token: str):
     """What changed since the page was drawn: running rows re-rendered out of band,
     batch groups' progress, and how many new executions match the filters."""
     if not request.htmx:
@@ -241,13 +289,15 @@ def execution_live(request):
     still_live["since"] = since.isoformat()
     still_live.setlist("ids", [str(r.pk) for r in rows if not r.is_terminal])
     still_live.setlist("bids", [str(pk) for pk, b in batches.items() if b.is_active])
+    if token:
+        still_live["live"] = token
     table = execution_table(rows)
     context = {
         "rows": rows_html(table, swap_oob=True),
         "batches": list(batches.values()),
         "new_count": new_count,
         "live_query": still_live.urlencode(),
-        "live_poll": LIVE_POLL,
+        "live_poll": _live_trigger(request),
         "first_page_query": canonical_query(params, keep=STATE_PARAMS, drop=POSITION),
         "filters_query": canonical_query(params, keep=FILTER_PARAMS),
         "column_count": len(table.columns),
