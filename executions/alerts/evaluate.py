@@ -113,9 +113,15 @@ def evaluate(*, now: datetime | None = None, workspace: Workspace | None = None)
     tick = Tick()
     events: list[AlertEvent] = []
     evaluated: list[AlertRule] = []
+    # A saved view read from its runs, per (view, window, with baseline days): rules
+    # sharing a view share the read.
+    view_reads: dict[tuple, list[metrics.Groups]] = {}
     for (workspace_id, minutes), group in by_window.items():
         window = timedelta(minutes=minutes)
-        rollup = [r for r in group if r.metric in metrics.ROLLUP_METRICS]
+        scopes = {rule.pk: metrics.scope_of(rule) for rule in group}
+        rollup = [
+            r for r in group if r.metric in metrics.ROLLUP_METRICS and scopes[r.pk].view is None
+        ]
         durations = any(r.metric == Metric.DURATION_P95 for r in rollup)
         current = past = None
         if rollup:
@@ -127,9 +133,32 @@ def evaluate(*, now: datetime | None = None, workspace: Workspace | None = None)
                 ]
             current, *past = metrics.read_series(workspace_id, windows, durations=durations)
         for rule in group:
-            scope = metrics.scope_of(rule)
+            scope = scopes[rule.pk]
             baseline = None
-            if rule.metric in metrics.ROLLUP_METRICS:
+            if rule.metric in metrics.ROLLUP_METRICS and scope.view is not None:
+                relative = rule.baseline_factor is not None
+                key = (scope.view, minutes, relative)
+                if key not in view_reads:
+                    windows = [(now - window, now)]
+                    if relative:
+                        windows += [
+                            (now - window - timedelta(days=d), now - timedelta(days=d))
+                            for d in range(1, metrics.BASELINE_DAYS + 1)
+                        ]
+                    view_reads[key] = metrics.read_runs_series(
+                        metrics.view_runs(rule), windows, durations=True
+                    )
+                here, *before = view_reads[key]
+                # Every group read from the view's runs is in its scope.
+                reading = metrics.rollup_metric(rule.metric, here, metrics.Scope())
+                if relative:
+                    baseline = _mean(
+                        [
+                            metrics.rollup_metric(rule.metric, g, metrics.Scope()).value
+                            for g in before
+                        ]
+                    )
+            elif rule.metric in metrics.ROLLUP_METRICS:
                 reading = metrics.rollup_metric(rule.metric, current, scope)
                 if rule.baseline_factor is not None:
                     baseline = _mean(

@@ -8,6 +8,7 @@ from django.core.validators import validate_email
 from agents.models import AgentVersion
 from executions.models import SavedView
 
+from . import metrics
 from .models import WINDOW_MAX, WINDOW_MIN, AlertRule, Metric
 
 FIELDS = [
@@ -92,6 +93,16 @@ class AlertRuleForm(forms.ModelForm):
             self.add_error("baseline_factor", "Approvals waiting has no baseline: give a value.")
         if data.get("field_name") and data.get("metric") != Metric.CORRECTION_RATE:
             self.add_error("field_name", "A field is only used by the correction rate.")
+        view = data.get("saved_view")
+        if view is not None:
+            # Every filter of the view is applied (metrics.scope_of), so one that
+            # cannot be is refused here rather than silently ignored.
+            problems = metrics.view_problems(view, self.workspace.pk)
+            if problems:
+                self.add_error(
+                    "saved_view",
+                    f"The view “{view}” cannot scope a rule: {'; '.join(problems)}.",
+                )
         if data.get("webhook_secret") and not data.get("webhook_url"):
             self.add_error("webhook_secret", "A secret signs the webhook: give its URL too.")
         return data

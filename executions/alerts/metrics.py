@@ -6,6 +6,15 @@ rollups (RunRollup, DurationRollup: kept by triggers), and the partial hours at 
 edges, read from the executions themselves through their (workspace, created_at)
 index. Both come back grouped by (agent, version, source, schedule, status), the
 dimensions a rule's scope can name; each rule then sums the groups in its scope.
+
+A rule scoped by a saved view applies every filter of the view, exactly as the table
+does (its own ExecutionFilter). A view whose filters are all rollup dimensions (agent,
+version, status, source, schedule) is read from the rollups like any scope; a view
+with any other filter (a search, metadata, tags, a minimum cost...) is read from the
+executions of the window and its baseline days, through the (workspace, created_at)
+index, in one query per view and window a tick. Dates (start, end, after, before) pin
+a view to a fixed stretch of time, which a moving window cannot use: the rule form
+refuses such a view (view_problems).
 """
 
 from collections import defaultdict
@@ -19,7 +28,8 @@ from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
 from django.db.models.expressions import RawSQL
 from django.http import QueryDict
 
-from executions.models import Execution, Source, Status
+from agents.models import Workspace
+from executions.models import Execution, SavedView, Status
 from executions.overview.histogram import bucket_sql, percentiles
 from executions.overview.models import DurationRollup, RunRollup
 
@@ -138,14 +148,33 @@ def read_series(workspace_id: int, windows: list[tuple], *, durations: bool) -> 
             for w, agent, version, source, schedule, bucket, runs in buckets:
                 # Durations have no status; kept on a status-less key of the group.
                 series[w][(agent, version, source, schedule, "")].buckets[bucket] += runs
-    if not edges:
-        return series
-    # Every window's edges in one query; with durations, grouped by histogram bucket
-    # as well (computed in SQL) rather than a second read of the runs.
+    if edges:
+        _read_runs(
+            Execution.objects.filter(workspace_id=workspace_id), edges, series, durations=durations
+        )
+    return series
+
+
+def read_runs_series(runs, windows: list[tuple], *, durations: bool) -> list[Groups]:
+    """Groups for each window, read from the runs themselves (a saved view's filtered
+    executions), in one query whatever the number of windows."""
+    series = [Groups() for _ in windows]
+    edges = [
+        (i, Q(created_at__gte=start, created_at__lt=end)) for i, (start, end) in enumerate(windows)
+    ]
+    _read_runs(runs, edges, series, durations=durations)
+    return series
+
+
+def _read_runs(runs, edges: list[tuple[int, Q]], series: list[Groups], *, durations: bool) -> None:
+    """Add the runs created in each (window index, time range) to that window's groups.
+    Every range in one query; with durations, grouped by histogram bucket as well
+    (computed in SQL) rather than a second read of the runs."""
+    dims = ["agent_name", "agent_version_id", "source", "schedule_id"]
     anywhere = Q()
     for _i, q in edges:
         anywhere |= q
-    runs = Execution.objects.filter(anywhere, workspace_id=workspace_id).annotate(_w=_which(edges))
+    runs = runs.filter(anywhere).annotate(_w=_which(edges))
     columns = ["_w", *dims, "status"]
     if durations:
         vendor = connections[runs.db].vendor
@@ -172,7 +201,6 @@ def read_series(workspace_id: int, windows: list[tuple], *, durations: bool) -> 
         series[w][key].add(status, n, cost, credits, credited)
         if durations and row[6] is not None:
             series[w][(*key[:4], "")].buckets[row[6]] += n
-    return series
 
 
 @dataclass(frozen=True)
@@ -184,6 +212,9 @@ class Scope:
     source: str | None = None
     schedule: int | None = None
     statuses: frozenset | None = None
+    # A saved view with filters the rollups do not carry: its runs are read instead
+    # (view_runs), and every group read from them is in scope.
+    view: int | None = None
 
     def matches(self, key: tuple, *, status_free: bool = False) -> bool:
         agent, version, source, schedule, status = key
@@ -209,30 +240,75 @@ class Scope:
         return pairs
 
 
-def _int(value: str) -> int | None:
-    return int(value) if value.isdigit() else None
+# The table's filters that are dimensions of the rollups' groups.
+ROLLUP_FILTERS = frozenset({"agent", "version", "status", "source", "schedule"})
+# Filters that pin a view to a fixed stretch of time: a rule reads a moving window.
+DATE_FILTERS = ("start", "end", "after", "before")
+
+
+def view_filterset(view: SavedView, workspace_id: int):
+    """The table's own filters over the view's query: a rule counts exactly the runs
+    the table shows for the view (in the server's time zone, for dates)."""
+    from executions.table.filters import ExecutionFilter
+
+    workspace = Workspace(pk=workspace_id)
+    return ExecutionFilter(
+        QueryDict(view.query),
+        Execution.objects.filter(workspace_id=workspace_id),
+        workspace=workspace,
+    )
+
+
+def view_problems(view: SavedView, workspace_id: int) -> list[str]:
+    """Why this view cannot scope a rule, one sentence per filter at fault (none: it can)."""
+    filterset = view_filterset(view, workspace_id)
+    form = filterset.form
+    problems = []
+    for name, errors in filterset.errors.items():
+        label = form.fields[name].label if name in form.fields else name
+        problems.append(f"its filter “{label}” ({name}) is not valid: {' '.join(errors)}")
+    for name in DATE_FILTERS:
+        if filterset.applied().get(name):
+            label = form.fields[name].label
+            problems.append(
+                f"its filter “{label}” ({name}) pins it to fixed dates, and a rule reads "
+                "a moving window: save the view without dates"
+            )
+    return problems
+
+
+def _scope_of_view(rule: AlertRule) -> Scope:
+    from executions.table.filters import ExecutionFilter
+
+    applied = view_filterset(rule.saved_view, rule.workspace_id).applied()
+    if not set(applied) <= ROLLUP_FILTERS:
+        return Scope(view=rule.saved_view_id)
+    statuses = ExecutionFilter.status_values(applied.get("status"))
+    version, schedule = applied.get("version"), applied.get("schedule")
+    return Scope(
+        agents=frozenset(applied["agent"]) if applied.get("agent") else None,
+        version=version.pk if version is not None else None,
+        source=applied.get("source") or None,
+        schedule=schedule.pk if schedule is not None else None,
+        statuses=frozenset(statuses) if statuses else None,
+    )
 
 
 def scope_of(rule: AlertRule) -> Scope:
-    """The rule's agent or version, or the filters of its saved view that the rollups
-    carry (agent, version, source, schedule, status); others in the view are ignored."""
+    """The rule's agent, version or saved view. A view whose filters the rollups carry
+    becomes their groups; any other filter makes it a view read from the runs."""
     if rule.agent_version_id:
         return Scope(version=rule.agent_version_id)
     if rule.agent_name:
         return Scope(agents=frozenset({rule.agent_name}))
     if rule.saved_view_id and rule.saved_view is not None:
-        saved = QueryDict(rule.saved_view.query)
-        agents = [a for a in saved.getlist("agent") if a]
-        statuses = [s for s in saved.getlist("status") if s in Status.values]
-        source = saved.get("source") or None
-        return Scope(
-            agents=frozenset(agents) if agents else None,
-            version=_int(saved.get("version", "")),
-            source=source if source in Source.values else None,
-            schedule=_int(saved.get("schedule", "")),
-            statuses=frozenset(statuses) if statuses else None,
-        )
+        return _scope_of_view(rule)
     return Scope()
+
+
+def view_runs(rule: AlertRule):
+    """The executions a view-scoped rule counts: every filter of the view applied."""
+    return view_filterset(rule.saved_view, rule.workspace_id).qs.order_by()
 
 
 @dataclass
@@ -304,6 +380,8 @@ def rollup_metric(metric: str, groups: Groups, scope: Scope) -> Reading:
 
 
 def _scoped_executions(rule: AlertRule, scope: Scope):
+    if scope.view is not None:
+        return view_runs(rule)
     runs = Execution.objects.filter(workspace_id=rule.workspace_id)
     if scope.agents is not None:
         runs = runs.filter(agent_name__in=scope.agents)
@@ -377,12 +455,31 @@ def direct_metric(rule: AlertRule, scope: Scope, start: datetime, end: datetime)
     return direct_series(rule, scope, [(start, end)])[0]
 
 
+def _view_link_params() -> list[str]:
+    # The table's views import half the app; read its parameter names when linking.
+    from executions.table.views import FILTER_PARAMS
+
+    return [p for p in FILTER_PARAMS if p not in ("after", "before")]
+
+
 def table_link(rule: AlertRule, scope: Scope, start: datetime, end: datetime) -> str:
     """The executions table filtered to the runs the reading counted."""
     from executions.overview.query import iso
 
     pairs = scope.table_params()
-    if rule.metric == Metric.ERROR_RATE and scope.statuses is None:
+    statuses = scope.statuses
+    if rule.saved_view_id and rule.saved_view is not None:
+        # The view's own filters, as the table spells them (the view's dates give way
+        # to the window's instants).
+        saved = QueryDict(rule.saved_view.query)
+        pairs = [
+            (name, value)
+            for name in _view_link_params()
+            for value in saved.getlist(name)
+            if value.strip()
+        ]
+        statuses = frozenset(saved.getlist("status")) or None
+    if rule.metric == Metric.ERROR_RATE and statuses is None:
         pairs += [("status", s) for s in sorted(ERROR_STATUSES)]
     if rule.metric == Metric.APPROVALS_WAITING:
         pairs = [*pairs, ("status", Status.AWAITING_APPROVAL)]

@@ -47,6 +47,10 @@ def rule_detail(request, pk):
             "rule": rule,
             "events": events,
             "chart_url": metrics.chart_link(rule, scope),
+            # The view may have changed since the rule was made.
+            "view_problems": metrics.view_problems(rule.saved_view, rule.workspace_id)
+            if rule.saved_view_id
+            else [],
             "can_edit": _is_admin(request),
         },
     )

@@ -60,4 +60,12 @@ def saved_view_delete(*, view: SavedView, membership: Membership) -> None:
         raise PermissionDenied("This view belongs to another workspace.")
     if view.owner_id != membership.user_id and membership.role != "admin":
         raise PermissionDenied("Only the person who saved this view, or an admin, can delete it.")
+    from executions.alerts.models import AlertRule
+
+    # Deleting it would leave the rule watching every run of the workspace.
+    rule = AlertRule.objects.filter(saved_view=view).only("name").first()
+    if rule is not None:
+        raise PermissionDenied(
+            f"The alert rule “{rule.name}” is scoped by this view: change or delete the rule first."
+        )
     view.delete()

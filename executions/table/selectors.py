@@ -25,6 +25,7 @@ from django.db.models import (
     TextField,
     Value,
 )
+from django.db.models.fields.json import KT
 from django.db.models.functions import Concat, Left, Upper
 from django.http import Http404
 from django.utils import timezone
@@ -228,6 +229,11 @@ def _table_rows(queryset: QuerySet[Execution]) -> QuerySet[Execution]:
         .annotate(error_head=Left("error", ERROR_HEAD_CHARS))
         # The tags shown as chips, in the rows' own query (no query more per page).
         .annotate(tag_names=_tag_names())
+        # The budget's badge (executions/budgets): its stop, else its first soft flag.
+        # Two short texts out of the JSON rather than the whole budget with its state.
+        .annotate(
+            budget_stop=KT("budget__stop__reason"), budget_soft=KT("budget__flags__0__message")
+        )
     )
 
 

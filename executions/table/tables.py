@@ -86,6 +86,17 @@ def status_cell(status: str, error: str = "") -> str:
     )
 
 
+def budget_badge(stop: str | None, soft: str | None) -> str:
+    """The run's budget at a glance: stopped by it (the reason in the title), or over
+    a soft limit. The same words as the run page's header."""
+    if stop:
+        return f' <span class="budget-pill budget-pill-stop" title="{esc(stop)}">budget stop</span>'
+    if soft:
+        tip = esc(f"Over a soft limit: {soft}")
+        return f' <span class="budget-pill" title="{tip}">over soft budget</span>'
+    return ""
+
+
 class ExecutionTable(tables.Table):
     select = tables.Column(
         empty_values=(),
@@ -153,7 +164,10 @@ class ExecutionTable(tables.Table):
         return f'<span class="schedule">{esc(record.schedule.name)}</span>'
 
     def render_status(self, record) -> str:
-        return status_cell(record.status, getattr(record, "error_head", "") or "")
+        cell = status_cell(record.status, getattr(record, "error_head", "") or "")
+        return cell + budget_badge(
+            getattr(record, "budget_stop", None), getattr(record, "budget_soft", None)
+        )
 
     def render_duration(self, record) -> str:
         if record.duration_ms is not None:

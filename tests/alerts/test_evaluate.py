@@ -225,3 +225,115 @@ def test_soft_budget_and_correction_rate_with_their_baselines(workspace):
     assert [r.value for r in readings] == [25.0, 100.0, None]
     anything = AlertRule(workspace=workspace, metric="correction_rate")
     assert metrics.direct_series(anything, scope, windows[:1])[0].value == 50.0
+
+
+# --- a saved view's filters ----------------------------------------------------------
+
+
+def view(workspace, query, name="view"):
+    from executions.models import SavedView
+    from tests.factories import UserFactory
+
+    return SavedView.objects.create(
+        workspace=workspace, owner=UserFactory(), name=name, query=query
+    )
+
+
+def test_a_view_of_rollup_dimensions_is_read_from_the_rollups_with_every_filter(workspace):
+    bot = AgentVersionFactory(agent__workspace=workspace, agent__name="bot")
+    other = AgentVersionFactory(agent__workspace=workspace, agent__name="other")
+    at = NOW - timedelta(hours=2)  # a whole hour: from the rollups
+    run(bot, at, status=Status.RUNNING, completed_at=None, source="api")
+    run(bot, at, status=Status.QUEUED, completed_at=None, source="api")
+    run(bot, at, status=Status.RUNNING, completed_at=None, source="ui")  # other source
+    run(bot, at, status=Status.COMPLETED, source="api")  # not active
+    run(other, at, status=Status.RUNNING, completed_at=None, source="api")  # other agent
+    # "active" is the table's shorthand for every unfinished status.
+    scoped = view(workspace, "agent=bot&status=active&source=api&sort=-cost")
+    r = rule(workspace, window_minutes=180, saved_view=scoped, threshold=Decimal(1))
+    assert metrics.scope_of(r).view is None  # the rollups carry all of these
+    evaluate.evaluate(now=NOW)
+    r.refresh_from_db()
+    assert (r.last_value, r.state) == (2.0, State.FIRING)
+
+
+def test_a_view_with_other_filters_counts_exactly_the_runs_the_table_shows(workspace, alice_client):
+    from executions.tags.models import ExecutionTag
+
+    bot = AgentVersionFactory(agent__workspace=workspace, agent__name="bot")
+    at = NOW - timedelta(hours=2)
+    costly = [
+        run(bot, at, cost_usd=Decimal("2"), metadata={"customer": "acme"}, duration_ms=5000),
+        run(bot, at, cost_usd=Decimal("3"), metadata={"customer": "acme"}, duration_ms=9000),
+        run(bot, at, cost_usd=Decimal("2"), metadata={"customer": "acme"}, status=Status.FAILED),
+    ]
+    run(bot, at, cost_usd=Decimal("0.1"), metadata={"customer": "acme"})  # under the minimum
+    run(bot, at, cost_usd=Decimal("5"), metadata={"customer": "other"})  # another customer
+    untagged = run(bot, at, cost_usd=Decimal("5"), metadata={"customer": "acme"})
+    for execution in costly:
+        ExecutionTag.objects.create(workspace=workspace, execution=execution, name="prod")
+    ExecutionTag.objects.create(workspace=workspace, execution=untagged, name="staging")
+    query = "meta=customer%3Dacme&min_cost=1&tag=prod"
+    scoped = view(workspace, query)
+    metrics_rules = {
+        "run_count": rule(workspace, name="n", window_minutes=180, saved_view=scoped),
+        "total_cost": rule(
+            workspace, name="c", metric="total_cost", window_minutes=180, saved_view=scoped
+        ),
+        "error_rate": rule(
+            workspace, name="e", metric="error_rate", window_minutes=180, saved_view=scoped
+        ),
+    }
+    assert metrics.scope_of(metrics_rules["run_count"]).view == scoped.pk
+    evaluate.evaluate(now=NOW)
+    values = {}
+    for name, r in metrics_rules.items():
+        r.refresh_from_db()
+        values[name] = r.last_value
+    assert values == {"run_count": 3.0, "total_cost": 7.0, "error_rate": pytest.approx(100 / 3)}
+    # The same runs as the table's own filters.
+    html = alice_client.get(f"/executions/?{query}&flat=1").content.decode()
+    shown = {e.short_id for e in costly}
+    assert all(short in html for short in shown)
+    assert untagged.short_id not in html
+    # The link on the history goes to the same filters over the window.
+    link = metrics.table_link(
+        metrics_rules["run_count"], metrics.scope_of(metrics_rules["run_count"]), at, NOW
+    )
+    assert link.startswith("/executions/?meta=customer%3Dacme&min_cost=1&tag=prod&after=")
+
+
+def test_a_view_read_from_runs_has_its_baseline_and_shares_one_read(workspace):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    bot = AgentVersionFactory(agent__workspace=workspace, agent__name="bot")
+    for day in range(1, 8):  # 2 matching runs in the window on each day before
+        for i in range(2):
+            run(bot, NOW - timedelta(days=day, minutes=10 + i), cost_usd=Decimal("1"))
+        run(bot, NOW - timedelta(days=day, minutes=5), cost_usd=Decimal("0"))  # filtered out
+    for i in range(5):
+        run(bot, NOW - timedelta(minutes=10 + i), cost_usd=Decimal("1"))
+    scoped = view(workspace, "min_cost=0.5")
+    r = rule(workspace, saved_view=scoped, threshold=None, baseline_factor=Decimal(2), sustain=1)
+    rule(workspace, name="twin", saved_view=scoped, threshold=None, baseline_factor=Decimal(9))
+    with CaptureQueriesContext(connection) as one_view:
+        evaluate.evaluate(now=NOW)
+    r.refresh_from_db()
+    assert (r.last_value, r.last_baseline, r.state) == (5.0, 2.0, State.FIRING)
+    reads = [
+        q for q in one_view.captured_queries if "cost_usd" in q["sql"] and "GROUP BY" in q["sql"]
+    ]
+    assert len(reads) == 1  # the two rules of the view and window share it
+
+
+def test_a_deleted_view_cannot_leave_its_rule_watching_everything(workspace, alice):
+    from django.core.exceptions import PermissionDenied
+
+    from agents.models import Membership
+    from executions.table.saved_views import saved_view_delete
+
+    scoped = view(workspace, "min_cost=1")
+    rule(workspace, name="Costly", saved_view=scoped)
+    with pytest.raises(PermissionDenied, match="alert rule “Costly” is scoped by this view"):
+        saved_view_delete(view=scoped, membership=Membership.objects.get(user=alice))

@@ -159,3 +159,42 @@ def test_the_nav_shows_how_many_fire_without_a_query(alice_client, workspace):
     assert "Firing now" in html
     other_page = alice_client.get("/agents/").content.decode()
     assert 'title="1 alert rule firing now">1<' in other_page
+
+
+@pytest.mark.parametrize(
+    "query, words",
+    [
+        ("agent=bot&start=2026-03-01", "“Start date” (start) pins it to fixed dates"),
+        ("after=2026-03-01T10:00:00Z", "“Created from” (after) pins it to fixed dates"),
+        ("version=999999", "“Version” (version) is not valid"),
+        ("min_cost=-3", "“Min cost ($)” (min_cost) is not valid"),
+    ],
+)
+def test_a_view_whose_filters_cannot_scope_a_rule_is_refused_naming_the_filter(
+    alice_client, alice, workspace, query, words
+):
+    from executions.models import SavedView
+
+    saved = SavedView.objects.create(workspace=workspace, owner=alice, name="v", query=query)
+    response = alice_client.post("/alerts/new/", {**GOOD, "saved_view": saved.pk})
+    assert response.status_code == 422
+    errors = " ".join(response.context["form"].errors["saved_view"])
+    assert "The view “v” cannot scope a rule" in errors and words in errors, errors
+    assert not AlertRule.objects.exists()
+
+
+def test_a_view_with_any_other_filter_makes_a_rule(alice_client, alice, workspace):
+    from executions.models import SavedView
+
+    query = "q=timeout&meta=customer%3Dacme&tag=prod&feedback=corrected&budget=flagged&step=search"
+    saved = SavedView.objects.create(workspace=workspace, owner=alice, name="v", query=query)
+    response = alice_client.post("/alerts/new/", {**GOOD, "saved_view": saved.pk})
+    assert response.status_code == 302, response.context["form"].errors
+    rule = AlertRule.objects.get()
+    page = alice_client.get(f"/alerts/{rule.pk}/").content.decode()
+    assert "no longer suits it" not in page
+    # The view changes afterwards: the rule page says what no longer fits.
+    saved.query = "start=2026-03-01"
+    saved.save()
+    page = alice_client.get(f"/alerts/{rule.pk}/").content.decode()
+    assert "no longer suits it" in page and "(start) pins it to fixed dates" in page

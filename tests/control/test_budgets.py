@@ -469,6 +469,52 @@ def test_the_table_filters_runs_by_budget(api, alice_client):
     assert "budget" in bad.content.decode() and "Select a valid choice" in bad.content.decode()
 
 
+def row_of(html: str, pk: str) -> str:
+    start = html.index(f'id="row-{pk}"')
+    return html[start : html.index("</tr>", start)]
+
+
+def test_the_table_rows_show_the_budget_badge(api, alice_client):
+    flagged = start(api, {"soft": {"steps": 1}})
+    stopped = start(api, {"steps": 1, "soft": {"steps": 1}})
+    plain = start(api, None)
+    for pk in (flagged, stopped, plain):
+        post(api, f"/api/v1/executions/{pk}/steps", [model_call(0), model_call(0)])
+    html = alice_client.get("/executions/?flat=1").content.decode()
+    assert (
+        '<span class="budget-pill" title="Over a soft limit: steps 2 passed 1">'
+        "over soft budget</span>" in row_of(html, flagged)
+    )
+    # A stopped run says so, with its reason, rather than also "over soft budget".
+    stop = row_of(html, stopped)
+    assert (
+        'class="budget-pill budget-pill-stop" title="budget: steps 2 passed 1 at step #1">'
+        "budget stop</span>" in stop
+    )
+    assert "over soft budget" not in stop
+    assert "budget-pill" not in row_of(html, plain)
+
+
+def test_the_budget_filter_and_badges_cost_no_query_per_row(api, alice_client):
+    def page():
+        with CaptureQueriesContext(connection) as queries:
+            response = alice_client.get("/executions/?budget=flagged&flat=1")
+        assert response.status_code == 200
+        return len(queries.captured_queries), response.content.decode().count("over soft budget")
+
+    first = start(api, {"soft": {"steps": 1}})
+    post(api, f"/api/v1/executions/{first}/steps", [model_call(0), model_call(0)])
+    page()  # the first request of a session fills caches (session, content types)
+    few, shown = page()
+    assert shown == 1
+    for _ in range(5):
+        pk = start(api, {"soft": {"steps": 1}})
+        post(api, f"/api/v1/executions/{pk}/steps", [model_call(0), model_call(0)])
+    many, shown = page()
+    assert shown == 6
+    assert many == few
+
+
 def test_a_quiet_run_past_its_seconds_is_stopped_by_the_scheduler(
     api, hooked_version, receiver, django_capture_on_commit_callbacks
 ):
