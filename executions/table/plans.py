@@ -9,7 +9,7 @@ The two ways, for "one agent's completed runs this week, most expensive first":
   runs are cheap), it reads most of the table: 709,305 rows for 20, over 2 s.
 - read the rows that match and sort them (a top-N sort keeps only the page in
   memory). Its cost is the number of matches: with the covering indexes of
-  migrations 0010, 0015, 0019 and 0023, led by agent, status, version, source,
+  migrations 0010, 0015, 0019 and 0024, led by agent, status, version, source,
   feedback or budget, carrying every sortable measure, the matches are read from the
   index alone, 3,000 in about a millisecond.
 """
@@ -29,7 +29,7 @@ SORT_ANY_MAX = 20_000
 SORT_COVERED_MAX = 150_000
 # The columns each covering index holds, as the table's filter names: led by agent,
 # status, version or source (each with status and time, the others with agent), or
-# the feedback (0019) and budget (0023) partial indexes. Every one carries every
+# the feedback (0019) and budget (0024) partial indexes. Every one carries every
 # measure, so the minimums are checked in the index too.
 MINIMUMS = frozenset({"min_duration", "min_cost", "min_credits"})
 COVERING = tuple(

@@ -39,6 +39,6 @@ class Migration(migrations.Migration):
     # CREATE INDEX CONCURRENTLY cannot run inside a transaction.
     atomic = False
 
-    dependencies = [("executions", "0022_step_rollup_delete_guard")]
+    dependencies = [("executions", "0023_overview_daily_tier")]
 
     operations = [migrations.RunPython(forward, backward, atomic=False)]
