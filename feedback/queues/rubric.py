@@ -135,3 +135,18 @@ def clean_verdicts(fields: list[str], raw: dict[str, Any]) -> tuple[dict, dict[s
 def field_label(ptr: str) -> str:
     """Array indexes folded to "*", so agreement per field adds up over list items."""
     return "/".join("*" if t.isdigit() else t for t in ptr.split("/")) or "(root)"
+
+
+def schema_fields(schema: Any, ptr: str = "", depth: int = 0) -> list[str]:
+    """The fields an output schema declares, as JSON Pointers a rubric can name: each
+    property of an object, down to its scalars; a list is one field (its rows are not
+    known before the run)."""
+    if not isinstance(schema, dict) or depth > 8:
+        return [ptr] if ptr else []
+    props = schema.get("properties")
+    if schema.get("type") == "object" or isinstance(props, dict):
+        out = []
+        for key, sub in (props or {}).items():
+            out.extend(schema_fields(sub, pointer.join(ptr, key), depth + 1))
+        return out[:MAX_FIELDS] if out or not ptr else [ptr]
+    return [ptr] if ptr else []

@@ -12,7 +12,7 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q,
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
-from agents.models import Membership, Role
+from agents.models import AgentVersion, Membership, Role
 from executions.models import Execution
 from executions.table.selectors import execution_filterset
 from feedback.selectors import Corrected, execution_corrected
@@ -70,6 +70,29 @@ def reviewer_memberships(*, workspace) -> list[Membership]:
         .select_related("user")
         .order_by("user__username")
     )
+
+
+@dataclass
+class SchemaFields:
+    label: str
+    fields: list[str]
+
+
+def schema_field_choices(*, workspace) -> list[SchemaFields]:
+    """The rubric fields a queue may pick: those each agent version's output schema
+    declares (versions without a schema offer none), newest versions first."""
+    versions = (
+        AgentVersion.objects.filter(agent__workspace=workspace, output_schema__isnull=False)
+        .select_related("agent")
+        .only("version", "output_schema", "agent__name")
+        .order_by("agent__name", "-created_at")[:50]
+    )
+    out = []
+    for v in versions:
+        fields = rubric.schema_fields(v.output_schema)
+        if fields:
+            out.append(SchemaFields(label=f"{v.agent.name} {v.version}", fields=fields))
+    return out
 
 
 def queue_get(*, workspace, pk) -> Queue:

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from agents.models import Membership, Role
 from executions.models import Execution
-from feedback import jsonform, pointer
+from feedback import pointer
 from feedback.jsonform import Change
 from feedback.selectors import execution_corrected
 from feedback.services import FieldErrors, field_corrections_create
@@ -84,24 +84,28 @@ def _int(value, name: str, low: int, high: int, errors: dict) -> int | None:
     return number
 
 
-def queue_create(
+def _queue_values(
     *,
-    membership: Membership,
-    name: str,
-    instructions: str = "",
-    reviewers_per_item=1,
-    lock_seconds=None,
-    fields=None,
-    questions=None,
-    assignees: list[Membership] | None = None,
-) -> Queue:
-    require_queue_admin(membership)
-    workspace = membership.workspace
+    workspace,
+    queue: Queue | None,
+    name,
+    instructions,
+    reviewers_per_item,
+    lock_seconds,
+    fields,
+    questions,
+    assignees,
+) -> dict:
+    """The checked values of a queue being created or edited; QueueError names each
+    field that is wrong."""
     errors: dict[str, str] = {}
     name = (name or "").strip()
+    same_name = Queue.objects.filter(workspace=workspace, name=name)
+    if queue is not None:
+        same_name = same_name.exclude(pk=queue.pk)
     if not name or len(name) > 200:
         errors["name"] = "A name of 1 to 200 characters."
-    elif Queue.objects.filter(workspace=workspace, name=name).exists():
+    elif same_name.exists():
         errors["name"] = "A queue with this name exists."
     per_item = _int(reviewers_per_item, "reviewers_per_item", 1, MAX_REVIEWERS_PER_ITEM, errors)
     lock = _int(lock_seconds or Queue.lock_seconds.field.default, "lock_seconds", 60, 86400, errors)
@@ -116,20 +120,86 @@ def queue_create(
             errors["assignees"] = f"{m.user} is not a reviewer of this workspace."
     if errors:
         raise QueueError(errors)
+    return {
+        "name": name,
+        "instructions": instructions or "",
+        "reviewers_per_item": per_item,
+        "lock_seconds": lock,
+        "fields": fields,
+        "questions": questions,
+    }
+
+
+def queue_create(
+    *,
+    membership: Membership,
+    name: str,
+    instructions: str = "",
+    reviewers_per_item=1,
+    lock_seconds=None,
+    fields=None,
+    questions=None,
+    assignees: list[Membership] | None = None,
+) -> Queue:
+    require_queue_admin(membership)
+    values = _queue_values(
+        workspace=membership.workspace,
+        queue=None,
+        name=name,
+        instructions=instructions,
+        reviewers_per_item=reviewers_per_item,
+        lock_seconds=lock_seconds,
+        fields=fields,
+        questions=questions,
+        assignees=assignees,
+    )
     try:
         with transaction.atomic():
             queue = Queue.objects.create(
-                workspace=workspace,
-                name=name,
-                instructions=instructions or "",
-                reviewers_per_item=per_item,
-                lock_seconds=lock,
-                fields=fields,
-                questions=questions,
-                created_by=membership.user,
+                workspace=membership.workspace, created_by=membership.user, **values
             )
             if assignees:
                 queue.assignees.set(assignees)
+    except IntegrityError:
+        raise QueueError({"name": "A queue with this name exists."}) from None
+    return queue
+
+
+def queue_update(
+    *,
+    queue: Queue,
+    membership: Membership,
+    name: str,
+    instructions: str = "",
+    reviewers_per_item=1,
+    lock_seconds=None,
+    fields=None,
+    questions=None,
+    assignees: list[Membership] | None = None,
+) -> Queue:
+    """Edit a queue. Reviews already submitted keep what they said; a new rubric or
+    number of reviewers applies to the reviews still to come (an item already done
+    stays done)."""
+    require_queue_admin(membership)
+    if membership.workspace_id != queue.workspace_id:
+        raise PermissionDenied("Not a member of this queue's workspace.")
+    values = _queue_values(
+        workspace=membership.workspace,
+        queue=queue,
+        name=name,
+        instructions=instructions,
+        reviewers_per_item=reviewers_per_item,
+        lock_seconds=lock_seconds,
+        fields=fields,
+        questions=questions,
+        assignees=assignees,
+    )
+    for key, value in values.items():
+        setattr(queue, key, value)
+    try:
+        with transaction.atomic():
+            queue.save(update_fields=list(values))
+            queue.assignees.set(assignees or [])
     except IntegrityError:
         raise QueueError({"name": "A queue with this name exists."}) from None
     return queue
@@ -342,81 +412,6 @@ def review_submit(
     return review
 
 
-def form_verdicts(
-    *, field_list: list[str], root, changes: list[Change], marks: dict[str, str], typed: dict
-) -> tuple[dict, dict[str, str]]:
-    """The rubric's verdicts from the review page's Form tab: a field is corrected when
-    the reviewer changed something within it (its value: what the form holds there
-    now); a field marked "needs fix" must have been changed. `typed`: values typed in
-    the rubric for fields the form does not show (missing from the output)."""
-    fields, errors = {}, {}
-    for ptr in field_list:
-        touched = any(pointer.is_within(c.path, ptr) for c in changes)
-        node = jsonform.find(root, ptr) if touched and root is not None else None
-        value = jsonform.node_value(node) if node is not None else pointer.MISSING
-        if value is not pointer.MISSING:
-            fields[ptr] = {"verdict": "corrected", "value": value}
-        elif ptr in typed:
-            fields[ptr] = {"verdict": "corrected", "value": typed[ptr]}
-        elif marks.get(ptr) == "corrected":
-            errors[f"field:{ptr}"] = "Marked as needing a fix: change its value in the Form."
-        else:
-            fields[ptr] = {"verdict": "ok"}
-    return fields, errors
-
-
-def review_submit_form(
-    *,
-    review: Review,
-    membership: Membership,
-    root,
-    changes: list[Change],
-    marks: dict[str, str],
-    typed: dict,
-    answers: dict,
-    comment: str = "",
-    locate=None,
-) -> Review:
-    """Submit a review made on the review page: the run's Form tab (the feedback app's
-    JSON form) and the rubric beside it.
-
-    With one reviewer per item the Form's changes are saved at once as normal
-    corrections (kept, diffed, counted by per-field accuracy). With several, each
-    reviewer's values stay in their review until the reviewers agree or an admin
-    resolves, so nobody sees another's answer first; the changes must then lie within
-    the rubric's fields, the only ones compared. A review that changes nothing is a
-    review all the same: every field "left unchanged"."""
-    queue = review.item.queue
-    execution = review.item.execution
-    field_list = rubric.review_fields(queue.fields, execution.output)
-    fields, errors = form_verdicts(
-        field_list=field_list, root=root, changes=changes, marks=marks, typed=typed
-    )
-    held = queue.reviewers_per_item > 1
-    if held:
-        for c in changes:
-            if not any(pointer.is_within(c.path, ptr) for ptr in field_list):
-                errors.setdefault(
-                    f"field:{c.field or c.path}",
-                    f"This queue has {queue.reviewers_per_item} reviewers per item, so only "
-                    "the rubric's fields are corrected here; correct others on the run's page.",
-                )
-    if errors:
-        raise QueueError(errors)
-    with transaction.atomic():
-        if changes and not held:
-            # Raises the feedback service's StaleBase / FieldErrors: the view shows them
-            # on the form's fields, as the run's own Form tab does.
-            field_corrections_create(
-                execution=execution,
-                membership=membership,
-                changes=changes,
-                comment=comment or "Review queue",
-                locate=locate,
-            )
-        return review_submit(review=review, membership=membership, fields=fields, answers=answers)
-
-
 def disputed_fields(field_list: list[str], reviews: list[Review]) -> list[str]:
     return [
         ptr
@@ -496,8 +491,8 @@ __all__ = [
     "item_resolve",
     "items_add",
     "queue_create",
+    "queue_update",
     "review_renew",
     "review_skip",
     "review_submit",
-    "review_submit_form",
 ]

@@ -1,12 +1,13 @@
 from django.urls import path
 
-from . import views
+from . import editing, views
 
 app_name = "queues"
 urlpatterns = [
     path("", views.my_reviews, name="mine"),
     path("add/", views.queue_add, name="add"),
-    path("new/", views.queue_new, name="new"),
+    path("new/", editing.queue_edit, name="new"),
+    path("<int:pk>/edit/", editing.queue_edit, name="edit"),
     path("<int:pk>/", views.queue_detail, name="detail"),
     path("<int:pk>/start/", views.queue_start, name="start"),
     path("<int:pk>/export.jsonl", views.queue_export, name="export"),

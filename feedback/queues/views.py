@@ -34,7 +34,7 @@ from feedback.selectors import correction_marks
 from feedback.services import FieldErrors, StaleBase
 from feedback.views import _conflict_notes
 
-from . import rubric, selectors, services
+from . import formreview, rubric, selectors, services
 from .models import QueueItem
 
 
@@ -167,7 +167,7 @@ def _submit(request: HttpRequest, review, output) -> tuple[HttpResponse | None, 
         return parsed.located.get(path, "") if parsed else path
 
     try:
-        services.review_submit_form(
+        formreview.review_submit_form(
             review=review,
             membership=request.membership,
             root=tree,
@@ -435,56 +435,3 @@ def queue_add(request: HttpRequest) -> HttpResponse:
         + (f"?{urlencode(filters, doseq=True)}" if whole else ""),
     }
     return render(request, "queues/add.html", context, status=400 if errors else 200)
-
-
-def _json_list(text: str, name: str, errors: dict):
-    if not text.strip():
-        return []
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        errors[name] = f"Not JSON: {exc}."
-        return None
-    return value
-
-
-@require_http_methods(["GET", "POST"])
-@with_workspace
-def queue_new(request: HttpRequest) -> HttpResponse:
-    """Admins create a queue: name, instructions, reviewers per item, lock, rubric
-    (fields one pointer a line; questions as JSON), assignees."""
-    try:
-        services.require_queue_admin(request.membership)
-    except PermissionDenied as exc:
-        return _forbidden(request, exc)
-    reviewers = selectors.reviewer_memberships(workspace=request.workspace)
-    data = request.POST if request.method == "POST" else {}
-    errors: dict[str, str] = {}
-    if request.method == "POST":
-        fields = [line.strip() for line in data.get("fields", "").splitlines() if line.strip()]
-        questions = _json_list(data.get("questions", ""), "questions", errors)
-        chosen = {str(v) for v in request.POST.getlist("assignees")}
-        if not errors:
-            try:
-                queue = services.queue_create(
-                    membership=request.membership,
-                    name=data.get("name", ""),
-                    instructions=data.get("instructions", ""),
-                    reviewers_per_item=data.get("reviewers_per_item", "1"),
-                    lock_seconds=data.get("lock_seconds") or None,
-                    fields=fields,
-                    questions=questions,
-                    assignees=[m for m in reviewers if str(m.pk) in chosen],
-                )
-            except services.QueueError as exc:
-                errors.update(exc.errors)
-            else:
-                messages.success(request, f"Queue {queue.name} created.")
-                return redirect("queues:detail", pk=queue.pk)
-    context = {
-        "data": data,
-        "errors": errors,
-        "reviewers": reviewers,
-        "chosen": set(request.POST.getlist("assignees")) if request.method == "POST" else set(),
-    }
-    return render(request, "queues/new.html", context, status=400 if errors else 200)

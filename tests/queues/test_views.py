@@ -297,29 +297,127 @@ def test_the_table_offers_add_to_queue(client, operator, queue):
     assert "status=failed" in html.split('id="add-all-to-queue"')[0].rsplit("href=", 1)[1]
 
 
-def test_admins_create_a_queue_from_the_dashboard(client, alice, bob, viewer):
+def test_admins_create_a_queue_from_the_dashboard(client, alice, bob, viewer, agent_version):
+    agent_version.output_schema = {
+        "type": "object",
+        "properties": {
+            "total": {"type": "number"},
+            "buyer": {"type": "object", "properties": {"name": {"type": "string"}}},
+            "lines": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+    agent_version.save()
     client.force_login(alice)
     assert reverse("queues:new") in client.get(reverse("queues:mine")).content.decode()
-    assert client.get(reverse("queues:new")).status_code == 200
+    page = client.get(reverse("queues:new"))
+    assert page.status_code == 200
+    # The rubric's fields are offered from the version's output schema.
+    (group,) = page.context["offered"]
+    assert sorted(group.fields) == ["/buyer/name", "/lines", "/total"]
     bob_m = Membership.objects.get(user=bob)
     response = client.post(
         reverse("queues:new"),
         {
             "name": "Totals",
             "reviewers_per_item": "2",
-            "fields": "/total\n/invoice_id\n",
-            "questions": '[{"key": "tone", "kind": "text"}]',
+            "lock_seconds": "600",
+            "field": ["/total", "/buyer/name"],
+            "fields_other": "/invoice_id\n",
+            "qn-count": "3",
+            "qn-0-label": "Tone",
+            "qn-0-kind": "choice",
+            "qn-0-choices": "fine, rude",
+            "qn-0-required": "on",
+            "qn-1-label": "Minutes spent",
+            "qn-1-key": "minutes",
+            "qn-1-kind": "number",
+            "qn-2-label": "",
             "assignees": [bob_m.pk],
         },
     )
     assert response.status_code == 302
     q = Queue.objects.get(name="Totals")
-    assert (q.reviewers_per_item, q.fields) == (2, ["/total", "/invoice_id"])
+    assert (q.reviewers_per_item, q.lock_seconds) == (2, 600)
+    assert q.fields == ["/total", "/buyer/name", "/invoice_id"]
+    assert q.questions == [
+        {
+            "key": "tone",
+            "label": "Tone",
+            "kind": "choice",
+            "choices": ["fine", "rude"],
+            "required": True,
+        },
+        {"key": "minutes", "label": "Minutes spent", "kind": "number"},
+    ]
     assert list(q.assignees.all()) == [bob_m]
-    bad = client.post(reverse("queues:new"), {"name": "", "questions": "[oops"})
-    assert bad.status_code == 400 and "questions" in bad.context["errors"]
-    bad = client.post(reverse("queues:new"), {"name": "", "reviewers_per_item": "0"})
-    assert {"name", "reviewers_per_item"} <= set(bad.context["errors"])
+
+
+def test_queue_form_errors_name_the_field(client, alice, viewer, queue):
+    client.force_login(alice)
+    url = reverse("queues:new")
+    bad = client.post(url, {"name": "", "reviewers_per_item": "0", "lock_seconds": "5"})
+    assert bad.status_code == 400
+    assert {"name", "reviewers_per_item", "lock_seconds"} <= set(bad.context["errors"])
+    bad = client.post(url, {"name": "Invoices", "fields_other": "total"})
+    assert "exists" in bad.context["errors"]["name"]
+    assert "total" in bad.context["errors"]["fields"]
+    bad = client.post(
+        url,
+        {
+            "name": "Q",
+            "qn-count": "2",
+            "qn-0-label": "Tone",
+            "qn-0-kind": "choice",
+            "qn-1-label": "Tone",
+            "qn-1-kind": "weird",
+        },
+    )
+    assert bad.status_code == 400
+    assert "choices" in bad.context["errors"]["question-0"]
+    assert "kind" in bad.context["errors"]["question-1"]
+    assert "used twice" in bad.context["errors"]["question-1"]
+    assert 'value="Tone"' in bad.content.decode()  # kept for fixing
+    assert not Queue.objects.filter(name="Q").exists()
     client.force_login(viewer)
     assert reverse("queues:new") not in client.get(reverse("queues:mine")).content.decode()
-    assert client.get(reverse("queues:new")).status_code == 403
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"name": "Z"}).status_code == 403
+    assert client.get(reverse("queues:edit", args=[queue.pk])).status_code == 403
+
+
+def test_admins_edit_a_queue(client, alice, bob, queue, charlie, other_workspace):
+    client.force_login(alice)
+    url = reverse("queues:edit", args=[queue.pk])
+    assert url in client.get(reverse("queues:detail", args=[queue.pk])).content.decode()
+    page = client.get(url)
+    assert page.context["form"]["name"] == "Invoices"
+    assert page.context["fields_other"] == "/invoice_id\n/total"
+    assert len(page.context["question_rows"]) == 2  # no questions yet: two blank rows
+    bob_m = Membership.objects.get(user=bob)
+    response = client.post(
+        url,
+        {
+            "name": "Invoices (May)",
+            "instructions": "Check the PDF.",
+            "reviewers_per_item": "3",
+            "lock_seconds": "900",
+            "fields_other": "/total",
+            "qn-count": "1",
+            "qn-0-label": "Notes",
+            "assignees": [bob_m.pk],
+        },
+    )
+    assert response.status_code == 302
+    queue.refresh_from_db()
+    assert (queue.name, queue.reviewers_per_item, queue.lock_seconds, queue.fields) == (
+        "Invoices (May)",
+        3,
+        900,
+        ["/total"],
+    )
+    assert queue.questions == [{"key": "notes", "label": "Notes", "kind": "text"}]
+    assert list(queue.assignees.all()) == [bob_m]
+    # The page shows the queue's questions and two blank rows.
+    assert len(client.get(url).context["question_rows"]) == 3
+    client.force_login(charlie)
+    assert client.get(url).status_code == 404
