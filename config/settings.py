@@ -277,6 +277,22 @@ WEBHOOK_ALLOWED_TARGETS = [
     t.strip() for t in os.environ.get("WEBHOOK_ALLOWED_TARGETS", "").split(",") if t.strip()
 ]
 
+# Email, for alert notifications, through Django 6.1's MAILERS (EMAIL_BACKEND and the
+# other EMAIL_* settings are deprecated). SMTP unless EMAIL_BACKEND names another
+# backend, e.g. django.core.mail.backends.console.EmailBackend for a demo.
+EMAIL_BACKEND_PATH = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+MAILERS = {"default": {"BACKEND": EMAIL_BACKEND_PATH}}
+if EMAIL_BACKEND_PATH.endswith("smtp.EmailBackend"):
+    MAILERS["default"]["OPTIONS"] = {
+        "host": os.environ.get("EMAIL_HOST", "localhost"),
+        "port": envint("EMAIL_PORT", "25"),
+        "username": os.environ.get("EMAIL_HOST_USER", ""),
+        "password": envsecret("EMAIL_HOST_PASSWORD"),
+        "use_tls": envbool("EMAIL_USE_TLS", "0"),
+        "timeout": envint("EMAIL_TIMEOUT", "10"),
+    }
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "runboard@localhost")
+
 # Request limits: a body over DATA_UPLOAD_MAX_MEMORY_SIZE answers 413 with a message.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("MAX_REQUEST_BYTES", str(20 * 1024 * 1024))
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
