@@ -19,6 +19,7 @@ import argparse
 import os
 import statistics
 import time
+from zoneinfo import ZoneInfo
 
 from common import setup  # bench/ is on sys.path when run as a script
 
@@ -33,12 +34,14 @@ from common import (  # noqa: E402
 )
 from django.db import connection  # noqa: E402
 from django.http import QueryDict  # noqa: E402
+from django.utils import timezone  # noqa: E402
 
-from executions.overview import rollups, selectors  # noqa: E402
+from executions.overview import rollups, selectors, step_rollups  # noqa: E402
 from executions.overview.query import parse  # noqa: E402
-from executions.overview.step_rollups import STEP_DURATIONS, STEP_HOURS  # noqa: E402
+from executions.overview.step_rollups import tables as step_tables  # noqa: E402
 
-STEP_TABLES = (STEP_HOURS, STEP_DURATIONS)
+STEP_TABLES = step_tables()
+NY = "America/New_York"
 CASES = [
     ("full page, 90 days", "range=90d", False, 150),
     ("full page, 30 days", "range=30d", False, None),
@@ -56,6 +59,11 @@ CASES = [
     ("region calls, 24 hours (htmx)", "range=24h&region=calls", True, 100),
     ("region spikes, 24 hours (htmx)", "range=24h&region=spikes", True, 100),
     ("full page, 90 days, one agent", "range=90d&agent={agent}", False, None),
+    ("region calls, 90 days, one agent (htmx)", "range=90d&agent={agent}&region=calls", True, 100),
+    ("region calls, 90 days, source=api (htmx)", "range=90d&source=api&region=calls", True, 100),
+    (f"full page, 90 days, {NY}", "range=90d&tz=ny", False, 150),
+    (f"full page, 30 days, {NY}", "range=30d&tz=ny", False, None),
+    (f"full page, 24 hours, {NY}", "range=24h&tz=ny", False, 80),
     ("CSV runs by status, 90 days", "chart=runs&range=90d", False, None),
 ]
 
@@ -141,21 +149,26 @@ def main() -> None:
         url = "/overview/export.csv" if query.startswith("chart=") else "/overview/"
         full = f"{url}?{query.format(agent=agent)}"
         headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+        # The viewer's zone comes from the tz cookie (TimezoneMiddleware).
+        zone = NY if "tz=ny" in full else "UTC"
 
-        def call(full=full, headers=headers):
+        def call(full=full, headers=headers, zone=zone):
+            client.cookies["tz"] = zone
             response = client.get(full, **headers)
             assert response.status_code == 200, (full, response.status_code)
 
         measure_cpu(name, call, runs=args.runs, budget_ms=budget)
 
     print("\nPercentiles of duration: histogram (rollups) vs exact (percentile_disc):")
-    for label, params in (
-        ("90 days", "range=90d"),
-        ("24 hours", "range=24h"),
-        (f"90 days, agent {agent}", f"range=90d&agent={agent}"),
+    for label, params, zone in (
+        ("90 days", "range=90d", "UTC"),
+        ("24 hours", "range=24h", "UTC"),
+        (f"90 days, agent {agent}", f"range=90d&agent={agent}", "UTC"),
+        ("90 days, New York days", "range=90d", NY),
     ):
-        query = parse(QueryDict(params), workspace=workspace)
-        totals = selectors.timeline(query).totals
+        with timezone.override(ZoneInfo(zone)):
+            query = parse(QueryDict(params), workspace=workspace)
+            totals = selectors.timeline(query).totals
         exact = exact_percentiles(workspace, query.start, query.end, query.agent)
         for q in (0.5, 0.95, 0.99):
             estimate, true = totals.percentiles[q], exact[q]
@@ -167,6 +180,7 @@ def main() -> None:
     if args.rebuild:
         began = time.perf_counter()
         rollups.rebuild()
+        step_rollups.rebuild()
         print(f"\nrebuild_rollups (every workspace): {time.perf_counter() - began:.1f} s")
     print_end()
 

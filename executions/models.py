@@ -544,4 +544,8 @@ from executions.overview.models import (  # noqa: E402, F401
     StepDurationDay,
     StepDurationHour,
     StepHour,
+    StepRunDay,
+    StepRunDurationDay,
+    StepRunDurationHour,
+    StepRunHour,
 )

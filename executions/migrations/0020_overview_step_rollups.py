@@ -8,7 +8,7 @@ from executions.overview import step_rollups
 
 
 def install(apps, schema_editor):
-    step_rollups.install_triggers(schema_editor, daily=False)
+    step_rollups.install_triggers(schema_editor, grains=("hour",))
     step_rollups.rebuild(using=schema_editor.connection, grains=("hour",))
 
 

@@ -14,7 +14,7 @@ def install(apps, schema_editor):
     rollups.install_triggers(schema_editor, (*rollups.HOURLY_TARGETS, *rollups.DAILY_TARGETS))
     rollups.rebuild(using=schema_editor.connection, names=rollups.DAILY_TARGETS)
     step_rollups.uninstall_triggers(schema_editor)
-    step_rollups.install_triggers(schema_editor, daily=True)
+    step_rollups.install_triggers(schema_editor, grains=("hour", "day"))
     step_rollups.rebuild(using=schema_editor.connection, grains=("day",))
 
 
@@ -22,7 +22,7 @@ def uninstall(apps, schema_editor):
     rollups.uninstall_triggers(schema_editor)
     rollups.install_triggers(schema_editor, rollups.HOURLY_TARGETS)
     step_rollups.uninstall_triggers(schema_editor)
-    step_rollups.install_triggers(schema_editor, daily=False)
+    step_rollups.install_triggers(schema_editor, grains=("hour",))
 
 
 class Migration(migrations.Migration):

@@ -407,3 +407,120 @@ class StepDurationDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d} {self.name} bucket {self.bucket}: {self.calls}"
+
+
+# Tool and model calls per the run's agent, version, source and schedule too, hourly
+# and daily: what the lists read when the page has a filter (step_rollups.py).
+STEP_RUN_KEY_HOUR = ["workspace_id", "hour", "agent_name", "agent_version_id", "source"]
+STEP_RUN_KEY_HOUR += ["schedule_id", "kind", "name", "model"]
+STEP_RUN_KEY_DAY = ["day" if c == "hour" else c for c in STEP_RUN_KEY_HOUR]
+
+
+class StepRunHour(models.Model):
+    """StepHour per the run's agent version, source and schedule."""
+
+    workspace_id = models.BigIntegerField()
+    hour = models.DateTimeField()
+    agent_name = models.CharField(max_length=200)
+    agent_version_id = models.BigIntegerField()
+    source = models.CharField(max_length=16)
+    schedule_id = models.BigIntegerField()
+    kind = models.CharField(max_length=16)
+    name = models.CharField(max_length=200)
+    model = models.CharField(max_length=200)
+    calls = models.BigIntegerField(default=0)
+    failed = models.BigIntegerField(default=0)
+    timed_calls = models.BigIntegerField(default=0)
+    duration_ms = models.BigIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=30, decimal_places=12, default=0)
+
+    class Meta:
+        app_label = "executions"
+        constraints = [models.UniqueConstraint(fields=[*STEP_RUN_KEY_HOUR], name="steprunhour_key")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H} {self.agent_name} {self.name}: {self.calls}"
+
+
+class StepRunDurationHour(models.Model):
+    """StepDurationHour per the run's agent version, source and schedule."""
+
+    workspace_id = models.BigIntegerField()
+    hour = models.DateTimeField()
+    agent_name = models.CharField(max_length=200)
+    agent_version_id = models.BigIntegerField()
+    source = models.CharField(max_length=16)
+    schedule_id = models.BigIntegerField()
+    kind = models.CharField(max_length=16)
+    name = models.CharField(max_length=200)
+    model = models.CharField(max_length=200)
+    bucket = models.SmallIntegerField()
+    calls = models.BigIntegerField(default=0)
+
+    class Meta:
+        app_label = "executions"
+        constraints = [
+            models.UniqueConstraint(
+                fields=[*STEP_RUN_KEY_HOUR, "bucket"], name="steprundurationhour_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H} {self.agent_name} {self.name}: {self.calls}"
+
+
+class StepRunDay(models.Model):
+    """StepRunHour per UTC day."""
+
+    workspace_id = models.BigIntegerField()
+    day = models.DateTimeField()
+    agent_name = models.CharField(max_length=200)
+    agent_version_id = models.BigIntegerField()
+    source = models.CharField(max_length=16)
+    schedule_id = models.BigIntegerField()
+    kind = models.CharField(max_length=16)
+    name = models.CharField(max_length=200)
+    model = models.CharField(max_length=200)
+    calls = models.BigIntegerField(default=0)
+    failed = models.BigIntegerField(default=0)
+    timed_calls = models.BigIntegerField(default=0)
+    duration_ms = models.BigIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=30, decimal_places=12, default=0)
+
+    class Meta:
+        app_label = "executions"
+        constraints = [models.UniqueConstraint(fields=[*STEP_RUN_KEY_DAY], name="steprunday_key")]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d %H} {self.agent_name} {self.name}: {self.calls}"
+
+
+class StepRunDurationDay(models.Model):
+    """StepRunDurationHour per UTC day."""
+
+    workspace_id = models.BigIntegerField()
+    day = models.DateTimeField()
+    agent_name = models.CharField(max_length=200)
+    agent_version_id = models.BigIntegerField()
+    source = models.CharField(max_length=16)
+    schedule_id = models.BigIntegerField()
+    kind = models.CharField(max_length=16)
+    name = models.CharField(max_length=200)
+    model = models.CharField(max_length=200)
+    bucket = models.SmallIntegerField()
+    calls = models.BigIntegerField(default=0)
+
+    class Meta:
+        app_label = "executions"
+        constraints = [
+            models.UniqueConstraint(
+                fields=[*STEP_RUN_KEY_DAY, "bucket"], name="steprundurationday_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d %H} {self.agent_name} {self.name}: {self.calls}"

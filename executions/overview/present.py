@@ -468,10 +468,9 @@ CALL_LIMIT = 12
 
 
 def calls_lists(query: OverviewQuery, stats: list[selectors.CallStats]) -> list[Chart]:
-    """The slowest calls (p95), the most failing (error rate), and models by cost."""
+    """The slowest calls (p95), the most failing (error rate), and models by cost;
+    under the page's filters (agent, version, source, schedule) like every chart."""
     note = ""
-    if any(v is not None for v in (query.agent, query.version, query.source, query.schedule)):
-        note = "all agents: the call rollups have no agent, version, source or schedule"
     columns = ["Call", "Kind", "Model", "Calls", "Failed", "Error rate", "p95", "Tokens", "Cost"]
 
     def row(c: selectors.CallStats) -> list[Cell]:

@@ -723,13 +723,16 @@ class CallStats:
 
 def call_stats(query: OverviewQuery) -> list[CallStats]:
     """Tool and model calls of the range per kind, name and model: calls, failures,
-    tokens, cost and their duration histogram. Two or four queries on the step
-    rollups (daily plus hourly corrections, _grouped), which have no agent, version,
-    source or schedule: the page says so when one is set."""
+    tokens, cost and their duration histogram. Two to four queries (daily rows plus
+    hourly corrections, _grouped): on the narrow step rollups without a filter, on
+    the per-run ones (agent, version, source, schedule columns) with one."""
+    filtered = _filtered(query)
+    sums_table = step_rollups.STEP_RUN_HOURS if filtered else STEP_HOURS
+    durations_table = step_rollups.STEP_RUN_DURATIONS if filtered else STEP_DURATIONS
     keys = ["kind", "name", "model"]
     found: dict[tuple, CallStats] = {}
     sums = ["calls", "failed", "prompt_tokens", "completion_tokens", "cost_usd"]
-    for row in _grouped(query, STEP_HOURS, keys, sums, None, filters=False):
+    for row in _grouped(query, sums_table, keys, sums, None, filters=filtered):
         found[(row["kind"], row["name"], row["model"])] = CallStats(
             row["kind"],
             row["name"],
@@ -740,7 +743,9 @@ def call_stats(query: OverviewQuery) -> list[CallStats]:
             row["completion_tokens"],
             row["cost_usd"],
         )
-    for row in _grouped(query, STEP_DURATIONS, [*keys, "bucket"], ["calls"], None, filters=False):
+    for row in _grouped(
+        query, durations_table, [*keys, "bucket"], ["calls"], None, filters=filtered
+    ):
         stats = found.get((row["kind"], row["name"], row["model"]))
         if stats is not None:
             stats.durations[row["bucket"]] = row["calls"]

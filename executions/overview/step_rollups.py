@@ -17,7 +17,33 @@ STEP_DURATIONS = "executions_stepdurationhour"
 # The daily tier (0023), read for the whole UTC days of a range (selectors.py).
 STEP_DAYS = "executions_stepday"
 STEP_DURATION_DAYS = "executions_stepdurationday"
-DAILY = {STEP_HOURS: STEP_DAYS, STEP_DURATIONS: STEP_DURATION_DAYS}
+# Per run dimensions too (0024): the execution's agent, version, source and schedule,
+# so the lists honour the page's filters; read only when a filter is set.
+STEP_RUN_HOURS = "executions_steprunhour"
+STEP_RUN_DURATIONS = "executions_steprundurationhour"
+STEP_RUN_DAYS = "executions_steprunday"
+STEP_RUN_DURATION_DAYS = "executions_steprundurationday"
+DAILY = {
+    STEP_HOURS: STEP_DAYS,
+    STEP_DURATIONS: STEP_DURATION_DAYS,
+    STEP_RUN_HOURS: STEP_RUN_DAYS,
+    STEP_RUN_DURATIONS: STEP_RUN_DURATION_DAYS,
+}
+RUN_KEY = ("agent_name", "agent_version_id", "source", "schedule_id")
+# The execution's columns, as the step rows `r` carry them (joined under these names).
+RUN_VALUES = (
+    "r.run_agent_name",
+    "COALESCE(r.run_version_id, 0)",
+    "r.run_source",
+    "COALESCE(r.run_schedule_id, 0)",
+)
+RUN_COLUMNS = (
+    "{e}.workspace_id AS workspace_id, {e}.agent_name AS run_agent_name, "
+    "{e}.agent_version_id AS run_version_id, {e}.source AS run_source, "
+    "{e}.schedule_id AS run_schedule_id"
+)
+# What moves a run's steps between the per-run rollups when it changes.
+RUN_WATCHED = ("agent_name", "agent_version_id", "source", "schedule_id")
 KINDS = ("tool_call", "model_call")
 FAILED = ("failed", "timed_out")
 KEY = ("workspace_id", "hour", "kind", "name", "model")
@@ -83,29 +109,37 @@ def _upsert(
     )
 
 
-GRAINS = {"hour": (STEP_HOURS, STEP_DURATIONS), "day": (STEP_DAYS, STEP_DURATION_DAYS)}
+GRAINS = {
+    "hour": (STEP_HOURS, STEP_DURATIONS),
+    "day": (STEP_DAYS, STEP_DURATION_DAYS),
+    "run_hour": (STEP_RUN_HOURS, STEP_RUN_DURATIONS),
+    "run_day": (STEP_RUN_DAYS, STEP_RUN_DURATION_DAYS),
+}
+ALL_GRAINS = tuple(GRAINS)
+RUN_GRAINS = ("run_hour", "run_day")
 
 
-def _grains(daily: bool) -> tuple[str, ...]:
-    # Without the daily tier: as migrations 0020-0022 had them.
-    return ("hour", "day") if daily else ("hour",)
-
-
-def tables(grains=("hour", "day")) -> tuple[str, ...]:
+def tables(grains=ALL_GRAINS) -> tuple[str, ...]:
     return tuple(t for g in grains for t in GRAINS[g])
 
 
-def upserts(rows: str, vendor: str, grouped: bool, grains=("hour", "day")) -> list[str]:
+def upserts(rows: str, vendor: str, grouped: bool, grains=ALL_GRAINS) -> list[str]:
     where = f"r.kind IN {_KINDS_SQL}"
     statements = []
     for grain in grains:
         sums_table, durations_table = GRAINS[grain]
-        key = tuple("day" if c == "hour" else c for c in KEY) if grain == "day" else KEY
+        time = grain.removeprefix("run_")
+        key = tuple("day" if c == "hour" else c for c in KEY) if time == "day" else KEY
+        key_sql = _key(vendor, time)
+        if grain.startswith("run_"):
+            # (workspace, time, agent, version, source, schedule, kind, name, model)
+            key = (*key[:2], *RUN_KEY, *key[2:])
+            key_sql = [*key_sql[:2], *RUN_VALUES, *key_sql[2:]]
         statements += [
-            _upsert(sums_table, _key(vendor, grain), key, SUMS, rows, grouped, where),
+            _upsert(sums_table, key_sql, key, SUMS, rows, grouped, where),
             _upsert(
                 durations_table,
-                [*_key(vendor, grain), bucket_sql("r.duration_ms", vendor)],
+                [*key_sql, bucket_sql("r.duration_ms", vendor)],
                 (*key, "bucket"),
                 [("calls", "sign")],
                 rows,
@@ -118,7 +152,7 @@ def upserts(rows: str, vendor: str, grouped: bool, grains=("hour", "day")) -> li
 
 def _pg_rows(table: str, sign: int) -> str:
     return (
-        f"(SELECT {sign} AS sign, s.*, e.workspace_id FROM {table} s "
+        f"(SELECT {sign} AS sign, s.*, {RUN_COLUMNS.format(e='e')} FROM {table} s "
         "JOIN executions_execution e ON e.id = s.execution_id) r"
     )
 
@@ -129,34 +163,60 @@ def _changed(old: str, new: str) -> str:
 
 
 PG_UPDATED = (
-    "(SELECT -1 AS sign, o.*, e.workspace_id FROM old_rows o JOIN new_rows n ON n.id = o.id "
+    f"(SELECT -1 AS sign, o.*, {RUN_COLUMNS.format(e='e')} FROM old_rows o "
+    "JOIN new_rows n ON n.id = o.id "
     f"JOIN executions_execution e ON e.id = o.execution_id WHERE {_changed('o', 'n')} "
-    "UNION ALL SELECT 1 AS sign, n.*, e.workspace_id FROM old_rows o JOIN new_rows n "
-    f"ON n.id = o.id JOIN executions_execution e ON e.id = n.execution_id "
+    f"UNION ALL SELECT 1 AS sign, n.*, {RUN_COLUMNS.format(e='e')} FROM old_rows o "
+    "JOIN new_rows n ON n.id = o.id JOIN executions_execution e ON e.id = n.execution_id "
     f"WHERE {_changed('o', 'n')}) r"
 )
 
 
-def _pg_function(name: str, rows: str, daily: bool) -> str:
-    body = "".join(
-        f"{s};\n" for s in upserts(rows, "postgresql", grouped=True, grains=_grains(daily))
-    )
+def _run_changed(old: str, new: str) -> str:
+    cols = lambda row: ", ".join(f"{row}.{c}" for c in RUN_WATCHED)  # noqa: E731
+    return f"({cols(old)}) IS DISTINCT FROM ({cols(new)})"
+
+
+# An execution whose agent, version, source or schedule changed (a deleted version or
+# schedule sets NULL): its steps leave the per-run rollups under the old values and
+# come back under the new ones. One join per UPDATE statement on the executions.
+PG_RUN_MOVED = (
+    f"(SELECT -1 AS sign, s.*, {RUN_COLUMNS.format(e='o')} FROM old_rows o "
+    "JOIN new_rows n ON n.id = o.id JOIN executions_step s ON s.execution_id = o.id "
+    f"WHERE {_run_changed('o', 'n')} "
+    f"UNION ALL SELECT 1 AS sign, s.*, {RUN_COLUMNS.format(e='n')} FROM old_rows o "
+    "JOIN new_rows n ON n.id = o.id JOIN executions_step s ON s.execution_id = n.id "
+    f"WHERE {_run_changed('o', 'n')}) r"
+)
+
+
+def _pg_function(name: str, rows: str, grains) -> str:
+    body = "".join(f"{s};\n" for s in upserts(rows, "postgresql", grouped=True, grains=grains))
     return (
         f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN\n"
         f"{body} RETURN NULL; END $$"
     )
 
 
-def postgres_triggers(daily: bool = True) -> list[str]:
-    deletes = " ".join(f"DELETE FROM {t};" for t in tables(_grains(daily)))
-    return [
-        _pg_function("overview_step_insert", _pg_rows("new_rows", 1), daily),
-        _pg_function("overview_step_delete", _pg_rows("old_rows", -1), daily),
-        _pg_function("overview_step_update", PG_UPDATED, daily),
+def postgres_triggers(grains=ALL_GRAINS) -> list[str]:
+    deletes = " ".join(f"DELETE FROM {t};" for t in tables(grains))
+    statements = [
+        _pg_function("overview_step_insert", _pg_rows("new_rows", 1), grains),
+        _pg_function("overview_step_delete", _pg_rows("old_rows", -1), grains),
+        _pg_function("overview_step_update", PG_UPDATED, grains),
         "CREATE FUNCTION overview_step_truncate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
         f"{deletes} RETURN NULL; END $$",
         *PG_TRIGGER_STATEMENTS,
     ]
+    run_grains = [g for g in grains if g in RUN_GRAINS]
+    if run_grains:
+        statements += [
+            _pg_function("overview_steprun_move", PG_RUN_MOVED, run_grains),
+            "CREATE TRIGGER overview_steprun_move AFTER UPDATE ON executions_execution "
+            "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT "
+            "EXECUTE FUNCTION overview_steprun_move()",
+        ]
+    return statements
 
 
 PG_TRIGGER_STATEMENTS = [
@@ -171,6 +231,8 @@ PG_TRIGGER_STATEMENTS = [
     "FOR EACH STATEMENT EXECUTE FUNCTION overview_step_truncate()",
 ]
 POSTGRES_DROP = [
+    "DROP TRIGGER IF EXISTS overview_steprun_move ON executions_execution",
+    "DROP FUNCTION IF EXISTS overview_steprun_move()",
     *(
         f"DROP TRIGGER IF EXISTS overview_step_{op} ON executions_step"
         for op in ("insert", "delete", "update", "truncate")
@@ -182,43 +244,69 @@ POSTGRES_DROP = [
 ]
 
 
-def _sqlite_body(row: str, sign: str, daily: bool) -> str:
+def _sqlite_body(row: str, sign: str, grains) -> str:
     columns = ", ".join(f"{row}.{c} AS {c}" for c in WATCHED)
-    rows = (
-        f"(SELECT {sign} AS sign, {columns}, (SELECT workspace_id FROM executions_execution "
-        f"WHERE id = {row}.execution_id) AS workspace_id) r"
+    run = ", ".join(
+        f"(SELECT {column} FROM executions_execution WHERE id = {row}.execution_id) AS {alias}"
+        for column, alias in (
+            ("workspace_id", "workspace_id"),
+            ("agent_name", "run_agent_name"),
+            ("agent_version_id", "run_version_id"),
+            ("source", "run_source"),
+            ("schedule_id", "run_schedule_id"),
+        )
     )
-    return " ".join(f"{s};" for s in upserts(rows, "sqlite", grouped=False, grains=_grains(daily)))
+    rows = f"(SELECT {sign} AS sign, {columns}, {run}) r"
+    return " ".join(f"{s};" for s in upserts(rows, "sqlite", grouped=False, grains=grains))
 
 
-def sqlite_triggers(daily: bool = True) -> list[str]:
-    return [
+def _sqlite_moved(row: str, sign: str, grains) -> str:
+    rows = (
+        f"(SELECT {sign} AS sign, s.*, {RUN_COLUMNS.format(e=row)} FROM executions_step s "
+        f"WHERE s.execution_id = {row}.id) r"
+    )
+    return " ".join(f"{s};" for s in upserts(rows, "sqlite", grouped=True, grains=grains))
+
+
+def sqlite_triggers(grains=ALL_GRAINS) -> list[str]:
+    statements = [
         "CREATE TRIGGER overview_step_insert AFTER INSERT ON executions_step BEGIN "
-        f"{_sqlite_body('NEW', '1', daily)} END",
+        f"{_sqlite_body('NEW', '1', grains)} END",
         # Only while the step's execution exists: the ORM deletes steps before their run,
         # but a flush empties tables in any order, and a step orphaned that way has no
         # workspace to subtract from (its rollup rows are being emptied too).
         "CREATE TRIGGER overview_step_delete AFTER DELETE ON executions_step "
         "WHEN EXISTS (SELECT 1 FROM executions_execution WHERE id = OLD.execution_id) BEGIN "
-        f"{_sqlite_body('OLD', '-1', daily)} END",
+        f"{_sqlite_body('OLD', '-1', grains)} END",
         f"CREATE TRIGGER overview_step_update AFTER UPDATE OF {', '.join(WATCHED)} "
         f"ON executions_step WHEN ({', '.join(f'OLD.{c}' for c in WATCHED)}) IS NOT "
         f"({', '.join(f'NEW.{c}' for c in WATCHED)}) BEGIN "
-        f"{_sqlite_body('OLD', '-1', daily)} {_sqlite_body('NEW', '1', daily)} END",
+        f"{_sqlite_body('OLD', '-1', grains)} {_sqlite_body('NEW', '1', grains)} END",
     ]
+    run_grains = [g for g in grains if g in RUN_GRAINS]
+    if run_grains:
+        statements.append(
+            f"CREATE TRIGGER overview_steprun_move AFTER UPDATE OF {', '.join(RUN_WATCHED)} "
+            f"ON executions_execution WHEN ({', '.join(f'OLD.{c}' for c in RUN_WATCHED)}) "
+            f"IS NOT ({', '.join(f'NEW.{c}' for c in RUN_WATCHED)}) BEGIN "
+            f"{_sqlite_moved('OLD', '-1', run_grains)} {_sqlite_moved('NEW', '1', run_grains)} "
+            "END"
+        )
+    return statements
 
 
 SQLITE_DROP = [
-    f"DROP TRIGGER IF EXISTS overview_step_{op}" for op in ("insert", "delete", "update")
+    "DROP TRIGGER IF EXISTS overview_steprun_move",
+    *(f"DROP TRIGGER IF EXISTS overview_step_{op}" for op in ("insert", "delete", "update")),
 ]
 
 
-def install_triggers(schema_editor, daily: bool = True) -> None:
+def install_triggers(schema_editor, grains=ALL_GRAINS) -> None:
     vendor = schema_editor.connection.vendor
     builders = {"postgresql": postgres_triggers, "sqlite": sqlite_triggers}
     if vendor not in builders:
         raise NotImplementedError(f"No step rollup triggers for {vendor}.")
-    for statement in builders[vendor](daily):
+    for statement in builders[vendor](grains):
         schema_editor.execute(statement)
 
 
@@ -238,17 +326,18 @@ def install_sqlite_triggers(schema_editor) -> None:
         existing = set(conn.introspection.table_names(cursor))
     if STEP_HOURS not in existing:
         return
-    for statement in SQLITE_DROP + sqlite_triggers(daily=STEP_DAYS in existing):
+    grains = [g for g in ALL_GRAINS if GRAINS[g][0] in existing]
+    for statement in SQLITE_DROP + sqlite_triggers(grains):
         schema_editor.execute(statement)
 
 
-def rebuild(workspace_id: int | None = None, *, using=None, grains=("hour", "day")) -> None:
+def rebuild(workspace_id: int | None = None, *, using=None, grains=ALL_GRAINS) -> None:
     """Recompute the step rollups (of one workspace, or all; of the grains) from the steps."""
     conn = connection if using is None else using
     where = "true" if workspace_id is None else "e.workspace_id = %s"
     params = [] if workspace_id is None else [int(workspace_id)]
     rows = (
-        "(SELECT 1 AS sign, s.*, e.workspace_id FROM executions_step s "
+        f"(SELECT 1 AS sign, s.*, {RUN_COLUMNS.format(e='e')} FROM executions_step s "
         f"JOIN executions_execution e ON e.id = s.execution_id WHERE {where}) r"
     )
     plain = "true" if workspace_id is None else "workspace_id = %s"

@@ -211,6 +211,8 @@ def assert_daily_tier_exact() -> None:
     step_key = ["workspace_id", "hour", "kind", "name", "model"]
     step_sums = ["calls", "failed", "timed_calls", "duration_ms", "prompt_tokens"]
     step_sums += ["completion_tokens", "cost_usd"]
+    run_key = [*step_key[:2], "agent_name", "agent_version_id", "source", "schedule_id"]
+    run_key += step_key[2:]
     pairs = [
         (m.RunRollup, m.RunRollupDay, [*full, "status"], SUMS),
         (m.DurationRollup, m.DurationRollupDay, [*full, "bucket"], ["runs"]),
@@ -219,6 +221,8 @@ def assert_daily_tier_exact() -> None:
         (m.DurationHour, m.DurationDay, ["workspace_id", "hour", "bucket"], ["runs"]),
         (m.StepHour, m.StepDay, step_key, step_sums),
         (m.StepDurationHour, m.StepDurationDay, [*step_key, "bucket"], ["calls"]),
+        (m.StepRunHour, m.StepRunDay, run_key, step_sums),
+        (m.StepRunDurationHour, m.StepRunDurationDay, [*run_key, "bucket"], ["calls"]),
     ]
     for hour_model, day_model, key, sums in pairs:
         want = _daily_from_hourly(hour_model, key, sums)

@@ -12,7 +12,7 @@ from django.db.models import Count, Sum
 from django.http import QueryDict
 from django.utils import timezone
 
-from executions.models import Execution, Source, Status
+from executions.models import Execution, Source, Status, Step
 from executions.overview import selectors
 from executions.overview.query import parse
 from tests.factories import AgentVersionFactory, ExecutionFactory, StepFactory
@@ -101,6 +101,16 @@ def test_daily_reads_equal_hourly_reads_and_exact_sql(spread, workspace, monkeyp
         assert statuses == dict(runs.values_list("status").annotate(n=Count("pk")).order_by())
         by_agent = dict(runs.values_list("agent_name").annotate(c=Sum("cost_usd")).order_by())
         assert {a: c for a, c in cost.items() if c} == {a: c for a, c in by_agent.items() if c}
+    # The call lists honour the same filters: exact SQL over the filtered runs' steps.
+    steps = Step.objects.filter(
+        kind="tool_call", created_at__gte=query.start, created_at__lt=query.end
+    )
+    if query.agent:
+        steps = steps.filter(execution__agent_name=query.agent)
+    if query.source:
+        steps = steps.filter(execution__source=query.source)
+    want = (steps.count(), steps.filter(status="failed").count())
+    assert [(c[1], c[2]) for c in daily[2]] == [want]
 
 
 def test_a_new_york_day_across_the_dst_change_has_23_hours(spread, workspace):

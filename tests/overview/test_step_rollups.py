@@ -74,9 +74,78 @@ def actual():
     return _normal(hours), durations
 
 
+def expected_per_run():
+    """The per-run step rollups: the same, keyed by the run's agent, version, source and
+    schedule (as they are now) too."""
+    hours: dict = defaultdict(lambda: dict.fromkeys(SUMS, 0))
+    durations: Counter = Counter()
+    for s in Step.objects.select_related("execution").filter(kind__in=["tool_call", "model_call"]):
+        e = s.execution
+        hour = s.created_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        run = (e.agent_name, e.agent_version_id or 0, e.source, e.schedule_id or 0)
+        key = (e.workspace_id, hour, *run, s.kind, s.name[:200], s.model)
+        row = hours[key]
+        row["calls"] += 1
+        row["failed"] += s.status in ("failed", "timed_out")
+        row["timed_calls"] += s.duration_ms is not None
+        row["duration_ms"] += s.duration_ms or 0
+        row["prompt_tokens"] += s.prompt_tokens
+        row["completion_tokens"] += s.completion_tokens
+        row["cost_usd"] += s.cost_usd
+        if s.duration_ms is not None:
+            durations[(*key, bucket_of(s.duration_ms))] += 1
+    return _normal(hours), dict(durations)
+
+
+def actual_per_run():
+    from executions.overview.models import StepRunDurationHour, StepRunHour
+
+    def key(r):
+        return (
+            r.workspace_id,
+            r.hour.astimezone(UTC),
+            r.agent_name,
+            r.agent_version_id,
+            r.source,
+            r.schedule_id,
+            r.kind,
+            r.name,
+            r.model,
+        )
+
+    hours = {key(h): {c: getattr(h, c) for c in SUMS} for h in StepRunHour.objects.all()}
+    durations = {(*key(d), d.bucket): d.calls for d in StepRunDurationHour.objects.exclude(calls=0)}
+    return _normal(hours), durations
+
+
 def assert_exact():
     assert actual() == expected()
+    assert actual_per_run() == expected_per_run()
     assert_daily_tier_exact()
+
+
+def test_a_runs_steps_move_when_its_version_schedule_or_source_changes(agent_version):
+    from executions.models import Source
+    from tests.factories import AgentVersionFactory, ScheduleFactory
+
+    schedule = ScheduleFactory(workspace=agent_version.agent.workspace, agent_version=agent_version)
+    runs = ExecutionFactory.create_batch(3, agent_version=agent_version, schedule=schedule)
+    for i, run in enumerate(runs):
+        StepFactory(execution=run, sequence=1, kind="tool_call", name="t", duration_ms=10 + i)
+        StepFactory(execution=run, sequence=2, kind="model_call", model="m", duration_ms=99)
+    assert_exact()
+    Execution.objects.filter(pk=runs[0].pk).update(source=Source.OTLP)
+    assert_exact()
+    schedule.delete()  # SET NULL on its runs
+    assert_exact()
+    other = AgentVersionFactory(agent=agent_version.agent, version="v2")
+    Execution.objects.filter(pk=runs[1].pk).update(agent_version=other)
+    agent_version.delete()  # SET NULL on the rest
+    assert_exact()
+    from executions.overview.models import StepRunHour
+
+    rows = set(StepRunHour.objects.exclude(calls=0).values_list("agent_version_id", "schedule_id"))
+    assert rows == {(0, 0), (other.pk, 0)}
 
 
 def test_orm_updates_and_deletes(agent_version):
