@@ -22,7 +22,7 @@ def uninstall(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('executions', '0023_overview_daily_tier'),
+        ('executions', '0024_budget_filter_indexes'),
     ]
 
     operations = [
