@@ -298,6 +298,8 @@ class _Builder:
             parts = [p for p in parts if p.kind not in ("text", "json")]
             if answer not in (None, ""):
                 parts.insert(0, Part("result", self.value(_decoded(answer)), tool, call_id))
+        if role == "user" and parts and all(p.kind in ("result", "media") for p in parts):
+            role = "tool"  # Anthropic's user turn that only answers tool calls
         message = Message(role=role, parts=parts, name=name)
         if role == "system":
             plain = " ".join(_plain(content).split())

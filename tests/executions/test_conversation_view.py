@@ -456,7 +456,7 @@ def test_anthropic_content_blocks(alice_client, agent_version):
         ),
         # The answers, each labelled with the call it answers; the image is named, not shown.
         (
-            "User",
+            "Tool result",
             [
                 ("from", "get_weather", RESULT),
                 ("from", "get_weather", "rain in Lyon"),
