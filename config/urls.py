@@ -38,6 +38,7 @@ urlpatterns = [
     # Feedback lives under executions/<id>/feedback/ and agents/<slug>/versions/: its own
     # patterns, so it can be mounted without touching the other apps' url files.
     path("", include("feedback.urls")),
+    path("reviews/rules/", include("executions.automation.urls")),
     path("reviews/", include("feedback.queues.urls")),
     path("executions/tags/", tags_views.tags_bulk, name="tags_bulk"),
     path("alerts/", include("executions.alerts.urls")),

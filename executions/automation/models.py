@@ -72,6 +72,9 @@ class RuleRun(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["rule", "execution"], name="rulerun_once")]
+        # A rule's log, newest first, and when it last decided: without it both sort
+        # every decision the rule ever made (a backfill logs one per past run).
+        indexes = [models.Index(fields=["rule", "-created_at", "-id"], name="rulerun_log")]
         ordering = ["-created_at"]
 
     def __str__(self) -> str:

@@ -113,6 +113,25 @@ def rule_apply(rule: Rule, execution: Execution, *, backfill: bool = False) -> R
     return run
 
 
+def rule_save(*, form, workspace, user) -> Rule:
+    """Save the dashboard's rule form (already valid) in this workspace."""
+    rule = form.save(commit=False)
+    rule.workspace = workspace
+    if rule.created_by_id is None:
+        rule.created_by = user
+    with transaction.atomic():
+        rule.save()
+    return rule
+
+
+def rule_backfill_enqueue(*, rule: Rule) -> None:
+    """Queue the backfill once the request's transaction commits: a past run is
+    decided at most once, so queuing it twice does no harm."""
+    from .tasks import backfill
+
+    transaction.on_commit(lambda: backfill.enqueue(rule.pk))
+
+
 def rules_for(workspace_id, trigger: str):
     return Rule.objects.filter(
         workspace_id=workspace_id, trigger=trigger, enabled=True
@@ -159,4 +178,12 @@ def rule_backfill(rule: Rule, *, limit: int | None = None) -> dict[str, int]:
     return counts
 
 
-__all__ = ["TERMINAL_STATUSES", "rule_apply", "rule_backfill", "rules_run", "sampled"]
+__all__ = [
+    "TERMINAL_STATUSES",
+    "rule_apply",
+    "rule_backfill",
+    "rule_backfill_enqueue",
+    "rule_save",
+    "rules_run",
+    "sampled",
+]
