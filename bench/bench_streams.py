@@ -25,6 +25,7 @@ Prints figures; asserts nothing.
 
 import argparse
 import asyncio
+import os
 import re
 import resource
 import shutil
@@ -54,7 +55,7 @@ OWN = "%pg_stat_statements%"
 
 
 def percentile(values, q):
-    ordered = sorted(values)
+    ordered = sorted(values) or [float("nan")]
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
@@ -83,6 +84,12 @@ def held_connections(cluster, dbname) -> int:
 
 def threads(pid: int) -> int:
     return len(list(Path(f"/proc/{pid}/task").iterdir()))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used (/proc/<pid>/stat, clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> int:
@@ -186,14 +193,17 @@ async def measure(web, cluster, dbname, key, cookie, runs, streams, rounds, idle
         await asyncio.sleep(0.5)
     await asyncio.sleep(3)  # the first looks and the listener's wake-up settle
     await asyncio.to_thread(reset_statements, cluster, dbname)
+    idle_cpu = cpu_seconds(web.process.pid)
     began = time.perf_counter()
     await asyncio.sleep(idle_seconds)
     count = await asyncio.to_thread(statements, cluster, dbname)
     idle_rate = count / (time.perf_counter() - began)
     held = await asyncio.to_thread(held_connections, cluster, dbname)
     idle_threads, idle_rss = threads(web.process.pid), rss_mb(web.process.pid)
+    idle_cpu = cpu_seconds(web.process.pid) - idle_cpu
+    steps_cpu, steps_began = cpu_seconds(web.process.pid), time.perf_counter()
 
-    sent, trips = {}, []
+    sent, answered, trips = {}, {}, []
     session = requests.Session()
     for n in range(rounds):
         run = runs[n % len(runs)]
@@ -211,15 +221,20 @@ async def measure(web, cluster, dbname, key, cookie, runs, streams, rounds, idle
         status, at, trip = await asyncio.to_thread(post)
         if status < 300:
             sent[n] = at
+            answered[n] = at + trip
             trips.append(trip * 1000)
         await asyncio.sleep(0.3)
     await asyncio.sleep(5)  # let the last events arrive (a poll may be behind)
-    latencies = []
+    steps_cpu = cpu_seconds(web.process.pid) - steps_cpu
+    steps_wall = time.perf_counter() - steps_began
+    latencies, after_answer = [], []
     expected = 0
     for n, at in sent.items():
         watchers = [i for i in range(streams) if i % len(runs) == n % len(runs) and i in opened]
         expected += len(watchers)
         latencies += [(seen[(i, n)] - at) * 1000 for i in watchers if (i, n) in seen]
+        # From the 201 instead: a lower bound (the step was recorded before it).
+        after_answer += [(seen[(i, n)] - answered[n]) * 1000 for i in watchers if (i, n) in seen]
     end_threads = threads(web.process.pid)
     for task in tasks:
         task.cancel()
@@ -235,6 +250,8 @@ async def measure(web, cluster, dbname, key, cookie, runs, streams, rounds, idle
         "latencies": latencies,
         "expected": expected,
         "trips": trips,
+        "after_answer": after_answer,
+        "cpu": (idle_cpu, steps_cpu, steps_wall),
     }
 
 
@@ -321,9 +338,19 @@ def main() -> None:
                         f"  p99 {percentile(latencies, 99):.0f} ms"
                         f"  ({len(latencies)} of {result['expected']} events received;"
                         f" POST round trip p50 {statistics.median(trips):.0f} ms)"
+                        f"\n        from the POST's answer instead (a lower bound):"
+                        f" p50 {statistics.median(result['after_answer']):.0f} ms"
+                        f"  p95 {percentile(result['after_answer'], 95):.0f} ms"
+                        f"  p99 {percentile(result['after_answer'], 99):.0f} ms"
                     )
                 else:
                     line += f"\n        no events received of {result['expected']}"
+                idle_cpu, steps_cpu, steps_wall = result["cpu"]
+                line += (
+                    f"\n        web process CPU: {idle_cpu:.1f} s in the {args.idle_seconds:.0f} s"
+                    f" idle, {steps_cpu:.1f} s in the {steps_wall:.0f} s of steps;"
+                    f" load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+                )
                 print(line, flush=True)
             finally:
                 web.stop()
