@@ -13,7 +13,9 @@ session, the per-person cap raised) on --runs running executions, and prints:
   are left out. A count, so never negative (pg_stat_database's xact_commit, used
   before, is flushed by backends at most once a second and gave negative rates over
   short windows). Also the connections the database holds and the web process's
-  thread count while idle;
+  thread count while idle; --tables executions tables are open meanwhile, their live
+  regions asking as htmx does (a long poll in notify mode, every 3 s in poll mode),
+  and their statements are in the count;
 - step recorded -> event received: a step named `mark-<n>x` is recorded through the
   API and every stream of that run reports when its `step` event carrying that name
   arrived. Timed from just before the POST is sent (an event may arrive before the
@@ -31,6 +33,7 @@ import resource
 import shutil
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -176,7 +179,29 @@ async def open_stream(port, path, cookie, seen, index, opened, refused):
         await asyncio.sleep(1)
 
 
-async def measure(web, cluster, dbname, key, cookie, runs, streams, rounds, idle_seconds):
+LIVE = re.compile(r'id="live"[^>]*hx-get="([^"]+)" hx-trigger="every (\d+)s"')
+
+
+def live_table(base_url, cookie, answers, stop) -> None:
+    """One open executions table's live region, as htmx runs it: ask, wait for the
+    answer (held by the server in notify mode), ask again `every` seconds later."""
+    session = requests.Session()
+    session.headers["Cookie"] = cookie
+    found = LIVE.search(session.get(f"{base_url}/executions/", timeout=60).text)
+    while found and not stop.is_set():
+        url, every = found[1].replace("&amp;", "&"), int(found[2])
+        try:
+            response = session.get(base_url + url, headers={"HX-Request": "true"}, timeout=60)
+        except requests.RequestException:
+            return
+        answers.append(time.monotonic())
+        found = LIVE.search(response.text)
+        stop.wait(every)
+
+
+async def measure(
+    web, cluster, dbname, key, cookie, runs, streams, rounds, idle_seconds, tables
+):
     seen: dict = {}
     opened: set = set()
     refused: dict = {}
@@ -192,11 +217,23 @@ async def measure(web, cluster, dbname, key, cookie, runs, streams, rounds, idle
     while len(opened) < streams and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
     await asyncio.sleep(3)  # the first looks and the listener's wake-up settle
+    # Open tables' live regions, idle too: their requests and statements are counted.
+    answers, stop_tables = [], threading.Event()
+    table_threads = [
+        threading.Thread(target=live_table, args=(web.url, cookie, answers, stop_tables))
+        for _ in range(tables)
+    ]
+    for thread in table_threads:
+        thread.start()
+    await asyncio.sleep(5)  # each has loaded its page and asked once
     await asyncio.to_thread(reset_statements, cluster, dbname)
     idle_cpu = cpu_seconds(web.process.pid)
+    answered_before = len(answers)
     began = time.perf_counter()
     await asyncio.sleep(idle_seconds)
     count = await asyncio.to_thread(statements, cluster, dbname)
+    table_answers = len(answers) - answered_before
+    stop_tables.set()
     idle_rate = count / (time.perf_counter() - began)
     held = await asyncio.to_thread(held_connections, cluster, dbname)
     idle_threads, idle_rss = threads(web.process.pid), rss_mb(web.process.pid)
@@ -239,10 +276,13 @@ async def measure(web, cluster, dbname, key, cookie, runs, streams, rounds, idle
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    for thread in table_threads:  # a held request is answered within 25 s
+        await asyncio.to_thread(thread.join, 60)
     return {
         "opened": len(opened),
         "refused": refused,
         "idle_rate": idle_rate,
+        "table_answers": table_answers,
         "idle_count": count,
         "held": held,
         "threads": (idle_threads, end_threads),
@@ -261,6 +301,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50, help="running executions watched")
     parser.add_argument("--rounds", type=int, default=20, help="steps recorded per mode")
     parser.add_argument("--idle-seconds", type=float, default=30)
+    parser.add_argument(
+        "--tables", type=int, default=20, help="open executions tables (live regions)"
+    )
     parser.add_argument("--modes", default="notify,poll")
     parser.add_argument(
         "--pg-port", type=int, default=0, help="the private cluster's port (default: a free one)"
@@ -314,7 +357,7 @@ def main() -> None:
                 result = asyncio.run(
                     measure(
                         web, cluster, "runboard", key, cookie, runs, args.streams,
-                        args.rounds, args.idle_seconds,
+                        args.rounds, args.idle_seconds, args.tables,
                     )
                 )  # fmt: skip
                 latencies, trips = result["latencies"], result["trips"]
@@ -325,7 +368,9 @@ def main() -> None:
                         if result["refused"]
                         else ""
                     )
-                    + f"  idle: {result['idle_rate']:.1f} statements/s"
+                    + f"  idle (with {args.tables} open tables, whose live regions were"
+                    f" answered {result['table_answers']} times):"
+                    f" {result['idle_rate']:.1f} statements/s"
                     f" ({result['idle_count']} in {args.idle_seconds:.0f} s),"
                     f" {result['held']} connections held,"
                     f" web process {result['threads'][0]} threads ({result['threads'][1]} after"

@@ -223,6 +223,7 @@ def test_sqlite_and_wsgi_keep_polling_the_table(alice_client, agent_version):
     live = parse(page.content).one("div", id="live")
     assert live.attrs["hx-trigger"] == "every 3s"
     assert live.attrs["hx-sync"] == "this:drop"
+    assert "{#" not in page.content.decode() and "{% comment" not in page.content.decode()
     answer = alice_client.get(live.attrs["hx-get"], HTTP_HX_REQUEST="true")
     assert answer.status_code == 200
     assert "live=" not in _live_url(answer.content)
