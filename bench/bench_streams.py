@@ -199,9 +199,7 @@ def live_table(base_url, cookie, answers, stop) -> None:
         stop.wait(every)
 
 
-async def measure(
-    web, cluster, dbname, key, cookie, runs, streams, rounds, idle_seconds, tables
-):
+async def measure(web, cluster, dbname, key, cookie, runs, streams, rounds, idle_seconds, tables):
     seen: dict = {}
     opened: set = set()
     refused: dict = {}
