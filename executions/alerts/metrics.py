@@ -481,6 +481,11 @@ def table_link(rule: AlertRule, scope: Scope, start: datetime, end: datetime) ->
         statuses = frozenset(saved.getlist("status")) or None
     if rule.metric == Metric.ERROR_RATE and statuses is None:
         pairs += [("status", s) for s in sorted(ERROR_STATUSES)]
+    # The runs that made the value, where the table can tell them apart.
+    if rule.metric == Metric.BUDGET_FLAGGED and ("budget", "flagged") not in pairs:
+        pairs.append(("budget", "flagged"))
+    if rule.metric == Metric.CORRECTION_RATE and not any(k == "feedback" for k, _ in pairs):
+        pairs.append(("feedback", "corrected"))
     if rule.metric == Metric.APPROVALS_WAITING:
         pairs = [*pairs, ("status", Status.AWAITING_APPROVAL)]
     else:

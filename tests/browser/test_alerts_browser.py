@@ -9,11 +9,11 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from executions import budgets
+from executions import budgets, counters
 from executions.alerts import evaluate
 from executions.alerts.models import AlertEvent, AlertRule, Notification
 from executions.models import Step
-from tests.factories import AgentVersionFactory, ExecutionFactory, StepFactory
+from tests.factories import AgentVersionFactory, ExecutionFactory
 
 from .conftest import assert_no_unexpected_errors, login_cookie, watch
 
@@ -106,25 +106,28 @@ def test_the_rule_form_works_without_javascript(browser, live_server, alice, wor
 
 
 def test_the_run_page_marks_the_budget_stop(page, workspace):
+    from executions.ingest import services
+    from executions.ingest.steps import StepRecord
+
     version = AgentVersionFactory(agent__workspace=workspace, agent__name="researcher")
-    # Stopped, as the budget leaves it: a running run's page would keep a live stream
-    # open past the end of the test.
+    # Stopped the way ingestion stops it (the lifecycle's terminate, the steps marked):
+    # a running run's page would keep a live stream open past the end of the test.
     execution = ExecutionFactory(
         agent_version=version,
-        status="terminated",
-        stopped_by="budget",
-        failure_reason="budget: cost $0.52 passed $0.50 at step #2",
+        status="running",
+        completed_at=None,
+        duration_ms=None,
+        cost_usd=0,
+        step_count=0,
+        budget=budgets.parse({"cost": 0.5, "soft": {"cost": 0.3}}),
     )
-    for sequence in range(3):
-        StepFactory(execution=execution, sequence=sequence, kind="model_call", name="chat")
-    execution.budget = {
-        **budgets.parse({"cost": 0.5, "soft": {"cost": 0.3}}),
-        "flags": [{"limit": "cost", "message": "cost $0.31 passed $0.30", "sequence": 1}],
-        "flagged": True,
-        "stop": {"limit": "cost", "reason": "budget: cost $0.52 passed $0.50 at step #2",
-                 "sequence": 2, "step_id": None},
-    }  # fmt: skip
-    execution.save()
+    records = [
+        StepRecord(kind="model_call", name="chat", model="gpt-x", cost_usd=Decimal(cost))
+        for cost in ("0.2", "0.11", "0.21")
+    ]
+    services.steps_append(workspace=workspace, execution_id=execution.pk, records=records)
+    execution.refresh_from_db()
+    assert execution.status == "terminated"
     page.goto(f"/executions/{execution.pk}/")
     page.wait_for_selector("#step-2")
     assert "Stopped here" in page.locator("#step-2").inner_text()
@@ -134,3 +137,37 @@ def test_the_run_page_marks_the_budget_stop(page, workspace):
     # deleted step, and the end-of-test flush may empty the tables in either order.
     Step.objects.filter(execution=execution).delete()
     execution.delete()
+
+
+def test_the_table_rows_carry_the_budget_badges_and_filter(page, workspace):
+    version = AgentVersionFactory(agent__workspace=workspace, agent__name="researcher")
+    stopped = ExecutionFactory(
+        agent_version=version,
+        status="terminated",
+        stopped_by="budget",
+        failure_reason="budget: cost $0.52 passed $0.50 at step #2",
+        budget={"stop": {"limit": "cost", "reason": "budget: cost $0.52 passed $0.50 at step #2"}},
+    )
+    flagged = ExecutionFactory(
+        agent_version=version,
+        budget={
+            "flagged": True,
+            "flags": [{"limit": "cost", "message": "cost $0.31 passed $0.30"}],
+        },
+    )
+    plain = ExecutionFactory(agent_version=version)
+    counters.rebuild(workspace)  # factories skip the counters the table's total reads
+    page.goto("/executions/?flat=1")
+    stop_badge = page.locator(f"#row-{stopped.pk} .budget-pill-stop")
+    assert stop_badge.inner_text() == "budget stop"
+    assert stop_badge.get_attribute("title") == "budget: cost $0.52 passed $0.50 at step #2"
+    assert page.locator(f"#row-{flagged.pk} .budget-pill").inner_text() == "over soft budget"
+    assert page.locator(f"#row-{plain.pk} .budget-pill").count() == 0
+    # A multi-line {# #} is not a Django comment: it was printed above the table.
+    assert "{#" not in page.locator("main").inner_text()
+    shot(page, "budget-table-rows")
+    page.goto("/executions/?budget=flagged&flat=1")
+    assert page.locator(".exec-row").count() == 1
+    assert page.locator(f"#row-{flagged.pk}").count() == 1
+    assert page.locator("#id_budget").input_value() == "flagged"
+    shot(page, "budget-table-filter")
