@@ -5,7 +5,7 @@ from django.contrib import admin
 
 from agents.admin import WorkspaceScopedAdmin
 
-from .forms import FIELDS
+from .forms import FIELDS, AlertRuleAdminForm
 from .models import AlertEvent, AlertRule, Notification
 
 
@@ -21,6 +21,7 @@ class AlertEventInline(admin.TabularInline):
 
 @admin.register(AlertRule)
 class AlertRuleAdmin(WorkspaceScopedAdmin):
+    form = AlertRuleAdminForm
     list_display = ["name", "workspace", "metric", "state", "window_minutes", "enabled", "muted"]
     list_filter = ["state", "metric", "enabled", "muted"]
     search_fields = ["name", "agent_name"]

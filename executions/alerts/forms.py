@@ -94,7 +94,7 @@ class AlertRuleForm(forms.ModelForm):
         if data.get("field_name") and data.get("metric") != Metric.CORRECTION_RATE:
             self.add_error("field_name", "A field is only used by the correction rate.")
         view = data.get("saved_view")
-        if view is not None:
+        if view is not None and self.workspace is not None:
             # Every filter of the view is applied (metrics.scope_of), so one that
             # cannot be is refused here rather than silently ignored.
             problems = metrics.view_problems(view, self.workspace.pk)
@@ -105,4 +105,30 @@ class AlertRuleForm(forms.ModelForm):
                 )
         if data.get("webhook_secret") and not data.get("webhook_url"):
             self.add_error("webhook_secret", "A secret signs the webhook: give its URL too.")
+        return data
+
+
+class AlertRuleAdminForm(AlertRuleForm):
+    """The admin's form: the same checks, for a workspace picked in the form itself. The
+    version and view must belong to that workspace (raw id fields accept any id)."""
+
+    class Meta(AlertRuleForm.Meta):
+        fields = ["workspace", *FIELDS]
+
+    def __init__(self, *args, **kwargs):
+        instance = kwargs.get("instance")
+        super().__init__(*args, workspace=instance.workspace if instance else None, **kwargs)
+        self.fields["agent_version"].queryset = AgentVersion.objects.all()
+        self.fields["saved_view"].queryset = SavedView.objects.all()
+
+    def clean(self):
+        self.workspace = self.cleaned_data.get("workspace")
+        data = super().clean()
+        if self.workspace is None:
+            return data
+        version, view = data.get("agent_version"), data.get("saved_view")
+        if version is not None and version.agent.workspace_id != self.workspace.pk:
+            self.add_error("agent_version", "This version belongs to another workspace.")
+        if view is not None and view.workspace_id != self.workspace.pk:
+            self.add_error("saved_view", "This view belongs to another workspace.")
         return data

@@ -198,3 +198,32 @@ def test_a_view_with_any_other_filter_makes_a_rule(alice_client, alice, workspac
     saved.save()
     page = alice_client.get(f"/alerts/{rule.pk}/").content.decode()
     assert "no longer suits it" in page and "(start) pins it to fixed dates" in page
+
+
+def test_the_admin_makes_rules_with_the_same_checks(admin_client, workspace, other_workspace):
+    from executions.models import SavedView
+    from tests.factories import UserFactory
+
+    owner = UserFactory()
+    elsewhere = SavedView.objects.create(
+        workspace=other_workspace, owner=owner, name="theirs", query="min_cost=1"
+    )
+    dated = SavedView.objects.create(
+        workspace=workspace, owner=owner, name="dated", query="start=2026-03-01"
+    )
+    url = "/admin/executions/alertrule/add/"
+    inline = {f"events-{k}": "0" for k in ("TOTAL_FORMS", "INITIAL_FORMS", "MAX_NUM_FORMS")}
+    form = {**GOOD, **inline, "workspace": workspace.pk}
+    for change, field, words in [
+        ({"saved_view": elsewhere.pk}, "saved_view", "belongs to another workspace"),
+        ({"saved_view": dated.pk}, "saved_view", "(start) pins it to fixed dates"),
+        ({"threshold": ""}, "threshold", "fixed value or a factor"),
+    ]:
+        response = admin_client.post(url, {**form, **change})
+        assert response.status_code == 200  # the admin redraws its form with the errors
+        errors = response.context["adminform"].form.errors
+        assert words in " ".join(errors.get(field, [])), errors
+    assert not AlertRule.objects.exists()
+    response = admin_client.post(url, {**form, "saved_view": ""})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert AlertRule.objects.get().workspace == workspace
