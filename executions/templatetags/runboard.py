@@ -71,6 +71,21 @@ def usd(value) -> str:
 
 
 @register.filter
+def usd_exact(value) -> str:
+    """Cost in dollars to its last stored digit ($0.00004095, $1,234.50): where one run
+    or one step is read, a cost rounded to two significant digits would not add up."""
+    amount = _decimal(value)
+    if amount is None or not amount.is_finite():
+        return "—"
+    if amount == 0:
+        return "$0"
+    sign = "-" if amount < 0 else ""
+    text = format(abs(amount).normalize(), "f")
+    whole, _, places = text.partition(".")
+    return f"{sign}${int(whole):,}.{places.ljust(2, '0')}"
+
+
+@register.filter
 def credits(value) -> str:
     """Credits, or a dash while they are not calculated (NULL), as seed 003 shows them."""
     amount = _decimal(value)

@@ -132,7 +132,7 @@ def test_header_shows_status_run_id_and_facts(alice_client, agent_version):
     assert facts["Duration"] == "3.0 s"
     assert facts["Steps"].startswith("10")
     assert facts["Tokens"].startswith("1,234")
-    assert facts["Cost"] == "$0.01"
+    assert facts["Cost"] == "$0.0123"  # the run's own cost, to its last digit
     assert facts["Credits"] == "1.50"
     assert facts["Batch"] == "March invoices"
     assert facts["Schedule"].startswith("Nightly")

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from executions.templatetags.runboard import credits, duration, usd
+from executions.templatetags.runboard import credits, duration, usd, usd_exact
 
 
 @pytest.mark.parametrize(
@@ -34,6 +34,18 @@ def test_usd_keeps_sub_cent_costs_visible(value, shown):
 def test_usd_shows_a_model_calls_cost_with_significant_digits(value, shown):
     assert usd(value) == shown
     assert not shown.endswith(".")
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(Decimal("0.000040950000"), "$0.00004095"), (Decimal("0.000000150000"), "$0.00000015"),
+     (Decimal("12.5"), "$12.50"), (Decimal("1234.500000000000"), "$1,234.50"),
+     (Decimal("100"), "$100.00"), (Decimal("0.0002424"), "$0.0002424"), (0, "$0"),
+     (Decimal("-0.00004095"), "-$0.00004095"), (Decimal("NaN"), "—"), (None, "—")],
+)  # fmt: skip
+def test_usd_exact_shows_a_cost_to_its_last_digit(value, shown):
+    """The run's and the step's own facts: $0.00004095 stays $0.00004095."""
+    assert usd_exact(value) == shown
 
 
 @pytest.mark.parametrize(
