@@ -116,9 +116,10 @@ def evaluate(*, now: datetime | None = None, workspace: Workspace | None = None)
     # A saved view read from its runs, per (view, window, with baseline days): rules
     # sharing a view share the read.
     view_reads: dict[tuple, list[metrics.Groups]] = {}
+    views: dict = {}  # each saved view's parsed filters, for this tick
     for (workspace_id, minutes), group in by_window.items():
         window = timedelta(minutes=minutes)
-        scopes = {rule.pk: metrics.scope_of(rule) for rule in group}
+        scopes = {rule.pk: metrics.scope_of(rule, views) for rule in group}
         rollup = [
             r for r in group if r.metric in metrics.ROLLUP_METRICS and scopes[r.pk].view is None
         ]
@@ -146,7 +147,7 @@ def evaluate(*, now: datetime | None = None, workspace: Workspace | None = None)
                             for d in range(1, metrics.BASELINE_DAYS + 1)
                         ]
                     view_reads[key] = metrics.read_runs_series(
-                        metrics.view_runs(rule), windows, durations=True
+                        metrics.view_runs(rule, views), windows, durations=True
                     )
                 here, *before = view_reads[key]
                 # Every group read from the view's runs is in its scope.
@@ -171,7 +172,7 @@ def evaluate(*, now: datetime | None = None, workspace: Workspace | None = None)
                         (now - window - timedelta(days=d), now - timedelta(days=d))
                         for d in range(1, metrics.BASELINE_DAYS + 1)
                     ]
-                series = metrics.direct_series(rule, scope, windows)
+                series = metrics.direct_series(rule, scope, windows, views)
                 reading = series[0]
                 if rule.baseline_factor is not None:
                     baseline = _mean([r.value for r in series[1:]])

@@ -247,16 +247,12 @@ DATE_FILTERS = ("start", "end", "after", "before")
 
 
 def view_filterset(view: SavedView, workspace_id: int):
-    """The table's own filters over the view's query: a rule counts exactly the runs
-    the table shows for the view (in the server's time zone, for dates)."""
-    from executions.table.filters import ExecutionFilter
+    """The table's own filterset over the view's query (as the API's lists use it): a
+    rule counts exactly the runs the table shows for the view (dates in the server's
+    time zone)."""
+    from executions.table.selectors import execution_filterset
 
-    workspace = Workspace(pk=workspace_id)
-    return ExecutionFilter(
-        QueryDict(view.query),
-        Execution.objects.filter(workspace_id=workspace_id),
-        workspace=workspace,
-    )
+    return execution_filterset(workspace=Workspace(pk=workspace_id), params=QueryDict(view.query))
 
 
 def view_problems(view: SavedView, workspace_id: int) -> list[str]:
@@ -277,38 +273,48 @@ def view_problems(view: SavedView, workspace_id: int) -> list[str]:
     return problems
 
 
-def _scope_of_view(rule: AlertRule) -> Scope:
-    from executions.table.filters import ExecutionFilter
-
-    applied = view_filterset(rule.saved_view, rule.workspace_id).applied()
+def _scope_of_view(rule: AlertRule) -> tuple[Scope, object]:
+    filterset = view_filterset(rule.saved_view, rule.workspace_id)
+    applied = filterset.applied()
     if not set(applied) <= ROLLUP_FILTERS:
-        return Scope(view=rule.saved_view_id)
-    statuses = ExecutionFilter.status_values(applied.get("status"))
+        return Scope(view=rule.saved_view_id), filterset
+    statuses = filterset.status_values(applied.get("status"))
     version, schedule = applied.get("version"), applied.get("schedule")
-    return Scope(
+    scope = Scope(
         agents=frozenset(applied["agent"]) if applied.get("agent") else None,
         version=version.pk if version is not None else None,
         source=applied.get("source") or None,
         schedule=schedule.pk if schedule is not None else None,
         statuses=frozenset(statuses) if statuses else None,
     )
+    return scope, filterset
 
 
-def scope_of(rule: AlertRule) -> Scope:
+def scope_of(rule: AlertRule, views: dict | None = None) -> Scope:
     """The rule's agent, version or saved view. A view whose filters the rollups carry
-    becomes their groups; any other filter makes it a view read from the runs."""
+    becomes their groups; any other filter makes it a view read from the runs. `views`
+    keeps each view's parsed filters for the rest of a tick (validating a view's
+    filters is a form's work, a millisecond or two, and rules share views)."""
     if rule.agent_version_id:
         return Scope(version=rule.agent_version_id)
     if rule.agent_name:
         return Scope(agents=frozenset({rule.agent_name}))
     if rule.saved_view_id and rule.saved_view is not None:
-        return _scope_of_view(rule)
+        if views is None:
+            return _scope_of_view(rule)[0]
+        if rule.saved_view_id not in views:
+            views[rule.saved_view_id] = _scope_of_view(rule)
+        return views[rule.saved_view_id][0]
     return Scope()
 
 
-def view_runs(rule: AlertRule):
+def view_runs(rule: AlertRule, views: dict | None = None):
     """The executions a view-scoped rule counts: every filter of the view applied."""
-    return view_filterset(rule.saved_view, rule.workspace_id).qs.order_by()
+    if views is not None and rule.saved_view_id in views:
+        filterset = views[rule.saved_view_id][1]
+    else:
+        filterset = view_filterset(rule.saved_view, rule.workspace_id)
+    return filterset.qs.order_by()
 
 
 @dataclass
@@ -379,9 +385,9 @@ def rollup_metric(metric: str, groups: Groups, scope: Scope) -> Reading:
     raise ValueError(f"metric: {metric} is not read from the rollups")
 
 
-def _scoped_executions(rule: AlertRule, scope: Scope):
+def _scoped_executions(rule: AlertRule, scope: Scope, views: dict | None = None):
     if scope.view is not None:
-        return view_runs(rule)
+        return view_runs(rule, views)
     runs = Execution.objects.filter(workspace_id=rule.workspace_id)
     if scope.agents is not None:
         runs = runs.filter(agent_name__in=scope.agents)
@@ -396,10 +402,12 @@ def _scoped_executions(rule: AlertRule, scope: Scope):
     return runs
 
 
-def direct_series(rule: AlertRule, scope: Scope, windows: list[tuple]) -> list[Reading]:
+def direct_series(
+    rule: AlertRule, scope: Scope, windows: list[tuple], views: dict | None = None
+) -> list[Reading]:
     """The metrics the rollups do not carry, for each window (the current one first,
     then the baseline's), in one or two queries whatever the number of windows."""
-    runs = _scoped_executions(rule, scope)
+    runs = _scoped_executions(rule, scope, views)
     if rule.metric == Metric.APPROVALS_WAITING:
         # Runs waiting for a person longer than the window, whenever they started. Only
         # now is known: who was waiting a week ago is not kept, so there is no baseline.
@@ -456,10 +464,11 @@ def direct_metric(rule: AlertRule, scope: Scope, start: datetime, end: datetime)
 
 
 def _view_link_params() -> list[str]:
-    # The table's views import half the app; read its parameter names when linking.
-    from executions.table.views import FILTER_PARAMS
+    """The table's filters by URL name, in their order (the window's instants replace
+    the view's after/before)."""
+    from executions.table.filters import ExecutionFilter
 
-    return [p for p in FILTER_PARAMS if p not in ("after", "before")]
+    return [p for p in ExecutionFilter.base_filters if p not in ("after", "before")]
 
 
 def table_link(rule: AlertRule, scope: Scope, start: datetime, end: datetime) -> str:

@@ -3,6 +3,7 @@
 from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 
 from agents.models import Membership, Workspace
 from executions.models import SavedView
@@ -60,12 +61,14 @@ def saved_view_delete(*, view: SavedView, membership: Membership) -> None:
         raise PermissionDenied("This view belongs to another workspace.")
     if view.owner_id != membership.user_id and membership.role != "admin":
         raise PermissionDenied("Only the person who saved this view, or an admin, can delete it.")
-    from executions.alerts.models import AlertRule
-
-    # Deleting it would leave the rule watching every run of the workspace.
-    rule = AlertRule.objects.filter(saved_view=view).only("name").first()
-    if rule is not None:
+    try:
+        view.delete()
+    except ProtectedError as exc:
+        # An alert rule scoped by the view (AlertRule.saved_view is PROTECT): deleting
+        # the view would leave the rule watching every run of the workspace.
+        used_by = sorted(str(o) for o in exc.protected_objects)
         raise PermissionDenied(
-            f"The alert rule “{rule.name}” is scoped by this view: change or delete the rule first."
-        )
-    view.delete()
+            f"This view scopes {', '.join(f'“{n}”' for n in used_by[:3])}"
+            f"{' and others' if len(used_by) > 3 else ''}: change or delete "
+            f"{'it' if len(used_by) == 1 else 'them'} first (Alerts)."
+        ) from None

@@ -335,5 +335,5 @@ def test_a_deleted_view_cannot_leave_its_rule_watching_everything(workspace, ali
 
     scoped = view(workspace, "min_cost=1")
     rule(workspace, name="Costly", saved_view=scoped)
-    with pytest.raises(PermissionDenied, match="alert rule “Costly” is scoped by this view"):
+    with pytest.raises(PermissionDenied, match="This view scopes “Costly”: change or delete it"):
         saved_view_delete(view=scoped, membership=Membership.objects.get(user=alice))
