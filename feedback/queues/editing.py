@@ -105,19 +105,26 @@ def queue_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         fields = list(dict.fromkeys([*picked, *(t for t in typed if t)]))
         rows, questions, errors = _question_rows(data)
         chosen = set(data.getlist("assignees"))
+        values = {
+            "name": data.get("name", ""),
+            "instructions": data.get("instructions", ""),
+            "reviewers_per_item": data.get("reviewers_per_item", "1"),
+            "lock_seconds": data.get("lock_seconds") or None,
+            "fields": fields,
+            "questions": questions,
+            "assignees": [m for m in reviewers if str(m.pk) in chosen],
+        }
         if errors:
-            errors = {"questions": "Fix the questions marked below.", **errors}
+            # Every other field is checked too, so one save shows every mistake.
+            try:
+                services.queue_check(
+                    workspace=request.workspace, queue=queue, **{**values, "questions": []}
+                )
+            except services.QueueError as exc:
+                errors.update(exc.errors)
+            errors["questions"] = "Fix the questions marked below."
         else:
-            values = {
-                "membership": request.membership,
-                "name": data.get("name", ""),
-                "instructions": data.get("instructions", ""),
-                "reviewers_per_item": data.get("reviewers_per_item", "1"),
-                "lock_seconds": data.get("lock_seconds") or None,
-                "fields": fields,
-                "questions": questions,
-                "assignees": [m for m in reviewers if str(m.pk) in chosen],
-            }
+            values["membership"] = request.membership
             try:
                 if queue is None:
                     saved = services.queue_create(**values)
@@ -145,14 +152,22 @@ def queue_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             "reviewers_per_item": queue.reviewers_per_item if queue else 1,
             "lock_seconds": queue.lock_seconds if queue else 1800,
         }
+    question_rows = rows if request.method == "POST" else _blank_rows(rows)
+    for row in question_rows:
+        row["error"] = errors.get(f"question-{row['i']}", "")
     context = {
         "queue": queue,
+        # Question rows' errors show in their rows; the list at the top names them.
+        "top_errors": [
+            (f"Question {int(k[9:]) + 1}" if k.startswith("question-") else k, v)
+            for k, v in errors.items()
+        ],
         "form": form,
         "errors": errors,
         "offered": offered,
         "picked": {f for f in fields if f in offered_set},
         "fields_other": "\n".join(f for f in fields if f not in offered_set),
-        "question_rows": rows if request.method == "POST" else _blank_rows(rows),
+        "question_rows": question_rows,
         "kinds": rubric.QUESTION_KINDS,
         "reviewers": reviewers,
         "chosen": chosen,

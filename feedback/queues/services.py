@@ -84,7 +84,7 @@ def _int(value, name: str, low: int, high: int, errors: dict) -> int | None:
     return number
 
 
-def _queue_values(
+def queue_check(
     *,
     workspace,
     queue: Queue | None,
@@ -96,8 +96,8 @@ def _queue_values(
     questions,
     assignees,
 ) -> dict:
-    """The checked values of a queue being created or edited; QueueError names each
-    field that is wrong."""
+    """The checked values of a queue being created or edited (`queue`: the one being
+    edited, None for a new one); QueueError names each field that is wrong."""
     errors: dict[str, str] = {}
     name = (name or "").strip()
     same_name = Queue.objects.filter(workspace=workspace, name=name)
@@ -142,7 +142,7 @@ def queue_create(
     assignees: list[Membership] | None = None,
 ) -> Queue:
     require_queue_admin(membership)
-    values = _queue_values(
+    values = queue_check(
         workspace=membership.workspace,
         queue=None,
         name=name,
@@ -183,7 +183,7 @@ def queue_update(
     require_queue_admin(membership)
     if membership.workspace_id != queue.workspace_id:
         raise PermissionDenied("Not a member of this queue's workspace.")
-    values = _queue_values(
+    values = queue_check(
         workspace=membership.workspace,
         queue=queue,
         name=name,

@@ -370,12 +370,16 @@ def test_queue_form_errors_name_the_field(client, alice, viewer, queue):
             "qn-0-kind": "choice",
             "qn-1-label": "Tone",
             "qn-1-kind": "weird",
+            "lock_seconds": "5",
         },
     )
     assert bad.status_code == 400
     assert "choices" in bad.context["errors"]["question-0"]
     assert "kind" in bad.context["errors"]["question-1"]
     assert "used twice" in bad.context["errors"]["question-1"]
+    # The other fields are checked in the same save.
+    assert "lock_seconds" in bad.context["errors"]
+    assert "Question 2: " in bad.content.decode()
     assert 'value="Tone"' in bad.content.decode()  # kept for fixing
     assert not Queue.objects.filter(name="Q").exists()
     client.force_login(viewer)
