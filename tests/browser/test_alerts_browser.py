@@ -171,3 +171,30 @@ def test_the_table_rows_carry_the_budget_badges_and_filter(page, workspace):
     assert page.locator(f"#row-{flagged.pk}").count() == 1
     assert page.locator("#id_budget").input_value() == "flagged"
     shot(page, "budget-table-filter")
+
+
+def test_a_rule_scoped_by_a_changed_view_says_what_no_longer_fits(page, alice, workspace):
+    from executions.models import SavedView
+
+    saved = SavedView.objects.create(
+        workspace=workspace, owner=alice, name="Costly acme runs", query="meta=customer%3Dacme"
+    )
+    rule = AlertRule.objects.create(
+        workspace=workspace,
+        name="Acme spend",
+        metric="total_cost",
+        saved_view=saved,
+        window_minutes=60,
+        threshold=Decimal(5),
+    )
+    saved.query = "meta=customer%3Dacme&start=2026-03-01"
+    saved.save()
+    page.goto(f"/alerts/{rule.pk}/")
+    warning = page.locator(".alert-warning").inner_text()
+    assert "“Start date” (start) pins it to fixed dates" in warning
+    assert (
+        page.locator(".rule-facts a", has_text="Costly acme runs").get_attribute("href")
+        == f"/executions/?view={saved.pk}"
+    )
+    shot(page, "alerts-detail-view-changed")
+    rule.delete()
