@@ -9,9 +9,10 @@ A model call's input and output are stored as a conversation, a list of messages
 
 read from every form instrumentations send: OpenTelemetry GenAI "parts"
 (gen_ai.input.messages), OpenAI chat messages and whole responses, OpenInference's
-flattened llm.*_messages, Anthropic content blocks, the Vercel AI SDK's ai.prompt and
-LangChain's serialised messages. The detail page then shows every model call the same
-way, whatever sent it. semconv.py decides which attribute holds what.
+flattened llm.*_messages, Anthropic content blocks, Strands' toolUse/toolResult parts,
+the Vercel AI SDK's ai.prompt and LangChain's serialised messages. The detail page
+then shows every model call the same way, whatever sent it. semconv.py decides which
+attribute holds what.
 """
 
 import re
@@ -33,6 +34,10 @@ ROLES = {
     "developer": "system",
     "tool": "tool",
     "function": "tool",
+    # smolagents' roles for its tool calls and their results (OpenInference sends them as
+    # they are; the model was sent them as assistant and user messages).
+    "tool-call": "assistant",
+    "tool-response": "tool",
 }
 
 
@@ -73,22 +78,46 @@ def decode(value: Any, mime: Any = None) -> Any:
 
 
 def unwrap_tool_result(value: Any) -> Any:
-    """LangChain's serialised ToolMessage as the text the tool returned."""
-    if (
-        isinstance(value, dict)
-        and value.get("type") == "tool"
-        and isinstance(value.get("data"), dict)
-    ):
+    """A tool's result as the value the tool returned: LangChain's serialised
+    ToolMessage, LlamaIndex's ToolOutput ({"blocks", "tool_name", "raw_output"...})."""
+    if not isinstance(value, dict):
+        return value
+    if value.get("type") == "tool" and isinstance(value.get("data"), dict):
         return value["data"].get("content", value)
+    if "raw_output" in value and "tool_name" in value:
+        return value["raw_output"]
+    return value
+
+
+# A Python object's repr, as OpenInference writes a value it cannot serialise:
+# "StopEvent(result=AgentOutput(...", "AgentWorkflowStartEvent()", "<... object at 0x...>".
+OBJECT_REPR = re.compile(r"^(?:[A-Z]\w*\((?:\)|\w+=)|<[\w.]+ object at 0x[0-9a-f]+>$)")
+
+
+def object_repr(value: Any) -> bool:
+    return isinstance(value, str) and OBJECT_REPR.match(value) is not None
+
+
+def workflow_run(value: Any) -> Any:
+    """A LlamaIndex workflow's run span records its arguments (the workflow's internal
+    state and the start event): the start event is the input, and one whose repr shows
+    nothing of it is no input at all (the run's question comes from its model calls)."""
+    if isinstance(value, dict) and "init_state" in value and "start_event" in value:
+        start = value["start_event"]
+        return None if start is None or object_repr(start) else start
     return value
 
 
 def unwrap_call(value: Any) -> Any:
-    """traceloop's decorators record a call as {"args": [...], "kwargs": {...}}: show
-    the arguments the function was given, as a tool's arguments usually look."""
-    if not isinstance(value, dict) or set(value) != {"args", "kwargs"}:
+    """A call recorded as {"args": [...], "kwargs": {...}} (traceloop's decorators,
+    OpenInference's smolagents tools) or {"kwargs": {...}} (OpenInference's LlamaIndex
+    tools): show the arguments the function was given, as a tool's arguments look."""
+    if isinstance(value, dict) and "sanitize_inputs_outputs" in value:
+        # smolagents' Tool.__call__ flag, bound with the tool's own arguments.
+        value = {k: v for k, v in value.items() if k != "sanitize_inputs_outputs"}
+    if not isinstance(value, dict) or not value or not set(value) <= {"args", "kwargs"}:
         return value
-    args, kwargs = value["args"], value["kwargs"]
+    args, kwargs = value.get("args", []), value.get("kwargs", {})
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         return value
     if not args:
@@ -155,7 +184,12 @@ def _text_of(content: Any) -> tuple[str, list[dict]]:
         if not isinstance(part, dict):
             continue
         kind = str(part.get("type") or "")
-        if kind in ("tool_call", "tool_use", "tool-call", "function_call"):
+        if not kind and isinstance(part.get("toolUse"), dict):
+            # Strands (Bedrock's Converse shapes): {"toolUse": {"toolUseId", "name", "input"}}.
+            calls.append(_tool_call(part["toolUse"]))
+        elif not kind and isinstance(part.get("toolResult"), dict):
+            texts.append(_text_of(part["toolResult"].get("content"))[0])
+        elif kind in ("tool_call", "tool_use", "tool-call", "function_call"):
             calls.append(_tool_call(part))
         elif kind in RESULT_PARTS:
             texts.append(_result_text(part))
@@ -215,8 +249,9 @@ def _tool_call(call: dict) -> dict:
     if arguments is None:
         arguments = function.get("arguments")
     out = {"name": str(name), "arguments": decode(arguments)}
-    if call.get("id") or call.get("toolCallId"):
-        out = {"id": str(call.get("id") or call.get("toolCallId")), **out}
+    call_id = call.get("id") or call.get("toolCallId") or call.get("toolUseId")
+    if call_id:
+        out = {"id": str(call_id), **out}
     return out
 
 
@@ -373,4 +408,7 @@ def run_output(value: Any) -> Any:
     value = _as_conversation(value)
     if _is_conversation(value):
         return last_reply_text(value) or value
+    if isinstance(value, str):
+        # Strands' result ends each text block with a newline: layout, not the answer.
+        return value.strip()
     return value

@@ -32,11 +32,13 @@ from .content import (
     decode,
     first_user_text,
     last_reply_text,
+    object_repr,
     reply,
     scrub,
     unflatten,
     unwrap_call,
     unwrap_tool_result,
+    workflow_run,
 )
 from .steps import UPDATABLE, StepRecord
 
@@ -430,7 +432,12 @@ def _value(attrs: dict, keys) -> Any:
     for key, mime_key in keys:
         value = attrs.get(key)
         if value is not None:
-            return unwrap_call(decode(value, attrs.get(mime_key) if mime_key else None))
+            value = workflow_run(
+                unwrap_call(decode(value, attrs.get(mime_key) if mime_key else None))
+            )
+            # An object's repr says what type a value was, not what it held: no content
+            # (the span keeps it in its attributes; the run's falls back to its model calls).
+            return None if object_repr(value) else value
     return None
 
 
@@ -452,6 +459,8 @@ def _content(attrs: dict, events, side: str, kind: str) -> Any:
         return _model_content(attrs, events, side)
     if kind == TOOL:
         found = _first(attrs, TOOL_INPUT_KEYS if side == "input" else TOOL_OUTPUT_KEYS)
+        if found is None:
+            found = _tool_event(events, side)
         if found is not None:
             return unwrap_call(decode(found))
     value = _value(attrs, VALUE_INPUT_KEYS if side == "input" else VALUE_OUTPUT_KEYS)
@@ -463,6 +472,25 @@ def _content(attrs: dict, events, side: str, kind: str) -> Any:
         if messages:
             text = first_user_text(messages) if side == "input" else last_reply_text(messages)
             return text
+    return None
+
+
+def _tool_event(events, side: str) -> Any:
+    """A tool's arguments and result as the older GenAI events carry them on its span
+    (Strands): gen_ai.tool.message holds the arguments, gen_ai.choice the result, as
+    content parts ([{"text": ...}]) read as their text."""
+    name, key = (
+        ("gen_ai.tool.message", "content") if side == "input" else ("gen_ai.choice", "message")
+    )
+    for _n, event_attrs in _events(events, (name,)):
+        body = event_attrs.get("body", event_attrs)
+        value = decode(body.get(key)) if isinstance(body, dict) else None
+        if isinstance(value, list) and value and all(isinstance(p, dict) for p in value):
+            texts = [p["text"] for p in value if isinstance(p.get("text"), str)]
+            if len(texts) == len(value):
+                return "\n".join(texts)
+        if value is not None:
+            return value
     return None
 
 
@@ -666,6 +694,10 @@ def map_span(raw) -> "traces.TraceSpan":
         cache_write_tokens=_int(picked.get("cache_write")),
         attributes=kept,
     )
+    for side, keys in (("input", VALUE_INPUT_KEYS), ("output", VALUE_OUTPUT_KEYS)):
+        key = keys[0][0]
+        if getattr(step, side) is None and attrs.get(key) is not None:
+            kept[key] = attrs[key]  # not readable content, but what the span said
     if step.input is None or step.output is None:
         # A span re-sent without content (its messages came as log records, logs.py)
         # keeps the content it has.

@@ -293,6 +293,23 @@ def _conclude(execution: Execution, root: TraceSpan, verdict: "outcome.Verdict")
             execution.failure_reason = f"The run failed: {execution.error}"[:2000]
 
 
+def _late_failure(execution: Execution) -> None:
+    """A failed step that came after its failed run's root span (OpenTelemetry JS sends
+    each span in its own request, concurrently, so the root can arrive first): the run's
+    failure_reason names the innermost failed step, decided again from all that is
+    stored. A run that ended OK is not failed by a late step here: whether something
+    recovered from it can only be told from spans that may not have arrived yet."""
+    verdict = outcome.verdict(outcome.seen_stored(execution))
+    if verdict.failing is None or verdict.reason == execution.failure_reason:
+        return
+    changes = {"failure_reason": verdict.reason}
+    if not execution.error:
+        changes["error"] = verdict.failing.error
+    for column, value in changes.items():
+        setattr(execution, column, value)
+    Execution.objects.filter(pk=execution.pk).update(**changes)
+
+
 def _fill_io(execution: Execution, question, answer) -> None:
     """The run's input and output from its model calls when the root span had none."""
     if not execution.input and question:
@@ -435,6 +452,15 @@ def _traces_ingest(workspace: Workspace, spans: list[TraceSpan]) -> IngestResult
             _resequence(execution)
     for execution, root in adopting:
         _adopt_root(execution, root, resolved)
+    adopted = {e.pk for e, _root in adopting}
+    for execution in existing.values():
+        if (
+            execution.pk not in adopted
+            and execution.status == Status.FAILED
+            and execution.request.get("root_span_id")
+            and any(s.step.status == StepStatus.FAILED for s in traces[execution.trace_id])
+        ):
+            _late_failure(execution)
     _count_stored_calls_once(list(existing.values()), traces)
     for execution in [*created, *existing.values()]:
         if execution.budget:

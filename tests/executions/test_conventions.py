@@ -406,6 +406,101 @@ def test_openllmetry_entities_and_flattened_tool_calls(otlp, workspace):
     assert by_name["openai.chat"].cost_usd == Decimal("0.0000177")  # "70" and "12" are numbers
 
 
+def test_llama_index_workflow_spans(otlp, workspace):
+    """OpenInference's LlamaIndex spans as a FunctionAgent sends them: the workflow's
+    run span records its internal state and the reprs of its events (no content, so the
+    run's question and answer come from its model calls, the raw values kept), a tool's
+    input as {"kwargs": {...}} and its output as a ToolOutput."""
+    trace, root = ids()
+    start_state = {
+        "init_state": {"is_running": False, "config": {"steps": {}}},
+        "start_event": "AgentWorkflowStartEvent()",
+        "tags": {"instrument_tags": {"llamaindex.run_id": "cQZJUfq2jY"}},
+    }
+    stop = "StopEvent(result=AgentOutput(response=ChatMessage(role=<MessageRole.ASSISTANT: ..."
+    result = "ToolCallResult(tool_name='get_weather', tool_kwargs={'city': 'Paris'}, tool_..."
+    tool_output = {
+        "blocks": [{"text": "18 °C and sunny"}],
+        "tool_name": "get_weather",
+        "raw_input": {"args": [], "kwargs": {"city": "Paris"}},
+        "raw_output": "18 °C and sunny",
+        "is_error": False,
+    }
+    send(
+        otlp,
+        request(
+            span(
+                trace,
+                root,
+                name="FunctionAgent.run",
+                end=100,
+                attrs={
+                    "openinference.span.kind": "CHAIN",
+                    "input.value": json.dumps(start_state),
+                    "input.mime_type": "application/json",
+                    "output.value": stop,
+                    "output.mime_type": "text/plain",
+                },
+            ),
+            span(
+                trace,
+                sid(),
+                root,
+                name="OpenAI.astream_chat",
+                start=1,
+                end=20,
+                attrs={
+                    "openinference.span.kind": "LLM",
+                    "llm.model_name": "gpt-4o-mini-2024-07-18",
+                    "llm.input_messages.0.message.role": "user",
+                    "llm.input_messages.0.message.content": QUESTION,
+                    "llm.output_messages.0.message.role": "assistant",
+                    "llm.output_messages.0.message.content": ANSWER,
+                    "llm.token_count.prompt": 70,
+                    "llm.token_count.completion": 12,
+                },
+            ),
+            span(
+                trace,
+                sid(),
+                root,
+                name="BaseWorkflowAgent.call_tool",
+                start=21,
+                end=31,
+                attrs={
+                    "openinference.span.kind": "CHAIN",
+                    "output.value": result,
+                    "output.mime_type": "text/plain",
+                },
+            ),
+            span(
+                trace,
+                sid(),
+                root,
+                name="FunctionTool.acall",
+                start=21,
+                end=30,
+                attrs={
+                    "openinference.span.kind": "TOOL",
+                    "tool.name": "get_weather",
+                    "input.value": json.dumps({"kwargs": {"city": "Paris"}}),
+                    "input.mime_type": "application/json",
+                    "output.value": json.dumps(tool_output),
+                    "output.mime_type": "application/json",
+                },
+            ),
+        ),
+    )
+    execution = Execution.objects.get(workspace=workspace)
+    assert (execution.input, execution.output) == ({"input": QUESTION}, ANSWER)
+    by_name = steps(workspace)
+    step = by_name["BaseWorkflowAgent.call_tool"]
+    assert step.output is None
+    assert step.attributes["output.value"] == result  # one click away, as sent
+    tool = by_name["get_weather"]
+    assert (tool.input, tool.output) == ({"city": "Paris"}, "18 °C and sunny")
+
+
 def test_genai_events_on_the_span_and_a_traceback_in_the_status(otlp, workspace):
     """Older GenAI: one event per message on the span; LangChain-style status messages
     that hold the exception's repr and its traceback."""
@@ -700,3 +795,74 @@ def test_a_model_call_inside_a_model_call_is_counted_once(otlp, workspace):
     assert execution.cost_usd == Decimal("0.000104")  # 70 x $0.80 + 12 x $4 per million
     inner = Step.objects.get(execution=execution, name="anthropic.messages.create")
     assert inner.attributes["runboard.counted_in_parent"]["prompt_tokens"] == 70
+
+
+def test_a_failed_step_after_its_failed_root(otlp, workspace):
+    """OpenTelemetry JS exports each span in its own request, concurrently: the failed
+    root can arrive before the failed model call inside it. failure_reason then names
+    the call, as it would have had they come together."""
+    trace, root = ids()
+    refused = "AI_APICallError: The model refused"
+    failed = Status(code=Status.STATUS_CODE_ERROR, message="The model refused")
+    error = {"exception.type": "AI_APICallError", "exception.message": "The model refused"}
+    outer = span(trace, root, name="ai.generateText", end=100, status=failed)
+    send(otlp, request(event(outer, "exception", error)))
+    execution = Execution.objects.get(workspace=workspace)
+    assert execution.failure_reason == f"Step “ai.generateText” failed: {refused}"
+
+    call = span(trace, sid(), root, name="ai.generateText.doGenerate", start=1, end=20,
+                status=failed, attrs={"ai.model.id": "gpt-4o-mini"})  # fmt: skip
+    send(otlp, request(event(call, "exception", error)))
+    execution.refresh_from_db()
+    assert execution.status == RunStatus.FAILED
+    assert execution.failure_reason == f"Step “ai.generateText.doGenerate” failed: {refused}"
+    assert execution.error == refused
+
+
+def test_a_late_failed_step_does_not_fail_a_run_that_ended_ok(otlp, workspace):
+    """A tool error handed back to the model: whether the model went on cannot be told
+    from a tool span that comes after the root, so the run stays as its root said."""
+    trace, root = ids()
+    send(otlp, request(span(trace, root, name="ai.generateText", end=100)))
+    tool = span(trace, sid(), root, name="ai.toolCall", start=21, end=30, status=ERROR,
+                attrs={"ai.toolCall.name": "get_weather"})  # fmt: skip
+    send(otlp, request(tool))
+    execution = Execution.objects.get(workspace=workspace)
+    assert (execution.status, execution.failure_reason) == (RunStatus.COMPLETED, "")
+
+
+def test_strands_content_parts_and_tool_events(otlp, workspace):
+    """Strands' native spans (older GenAI events): content parts as Bedrock's Converse
+    shapes ({"text"}, {"toolUse"}, {"toolResult"}), JSON-encoded, and a tool's arguments
+    and result as gen_ai.tool.message and gen_ai.choice events on its execute_tool span."""
+    trace, root = ids()
+    use = {"toolUse": {"toolUseId": "call_1", "name": "weather", "input": {"city": "Paris"}}}
+    result = {"toolResult": {"toolUseId": "call_1", "status": "success",
+                             "content": [{"text": "18 °C and sunny"}]}}  # fmt: skip
+    chat = span(trace, sid(), root, name="chat", start=1, end=20, attrs={
+        "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.usage.input_tokens": 83, "gen_ai.usage.output_tokens": 18})  # fmt: skip
+    event(chat, "gen_ai.user.message", {"content": json.dumps([{"text": QUESTION}])})
+    event(chat, "gen_ai.assistant.message", {"content": json.dumps([use])})
+    event(chat, "gen_ai.tool.message", {"content": json.dumps([result])})
+    event(chat, "gen_ai.choice", {"finish_reason": "end_turn",
+                                  "message": json.dumps([{"text": ANSWER}])})  # fmt: skip
+    tool = span(trace, sid(), root, name="execute_tool weather", start=21, end=30, attrs={
+        "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "weather"})  # fmt: skip
+    event(tool, "gen_ai.tool.message", {"role": "tool", "content": '{"city": "Paris"}'})
+    event(tool, "gen_ai.choice", {"message": json.dumps([{"text": "18 °C and sunny"}])})
+    agent = span(trace, root, name="invoke_agent weather-agent", end=100,
+                 attrs={"gen_ai.operation.name": "invoke_agent"})  # fmt: skip
+    send(otlp, request(agent, chat, tool))
+    by_name = steps(workspace)
+    assert by_name["chat"].input == [
+        {"role": "user", "content": QUESTION},
+        {"role": "assistant",
+         "tool_calls": [{"id": "call_1", "name": "weather", "arguments": {"city": "Paris"}}]},
+        {"role": "tool", "content": "18 °C and sunny"},
+    ]  # fmt: skip
+    assert by_name["chat"].output == [{"role": "assistant", "content": ANSWER}]
+    assert (by_name["weather"].input, by_name["weather"].output) == (
+        {"city": "Paris"},
+        "18 °C and sunny",
+    )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stacks import CACHE, NO_DEPS, STACKS, is_built, venv_dir
+from stacks import ALL_STACKS, CACHE, NO_DEPS, NODE_STACKS, STACKS, is_built, node, venv_dir
 
 
 def build(name: str) -> float:
@@ -22,6 +22,8 @@ def build(name: str) -> float:
     started = time.monotonic()
     shutil.rmtree(target, ignore_errors=True)
     target.parent.mkdir(parents=True, exist_ok=True)
+    if name in NODE_STACKS:
+        return build_node(name, target, started)
     # The base interpreter, not this venv's: a stack must not see the project's packages.
     base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", str(target)], check=True)
@@ -35,14 +37,30 @@ def build(name: str) -> float:
     return time.monotonic() - started
 
 
+def build_node(name: str, target: Path, started: float) -> float:
+    if not node() or not shutil.which("npm"):
+        raise subprocess.CalledProcessError(127, "node and npm (apt-get install nodejs npm)")
+    target.mkdir()
+    for file in ("package.json", "package-lock.json"):
+        shutil.copy(NODE_STACKS[name] / file, target / file)
+    # npm ci installs exactly the lock's versions, and no install scripts run.
+    subprocess.run(
+        ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=target,
+        check=True,
+    )
+    (target / ".built").write_text((NODE_STACKS[name] / "package-lock.json").read_text())
+    return time.monotonic() - started
+
+
 def main(names: list[str]) -> int:
-    unknown = [n for n in names if n not in STACKS]
+    unknown = [n for n in names if n not in ALL_STACKS]
     if unknown:
-        print(f"unknown stacks: {', '.join(unknown)} (known: {', '.join(STACKS)})")
+        print(f"unknown stacks: {', '.join(unknown)} (known: {', '.join(ALL_STACKS)})")
         return 2
     total = time.monotonic()
     failed = []
-    for name in names or list(STACKS):
+    for name in names or ALL_STACKS:
         if is_built(name):
             print(f"{name}: cached at {venv_dir(name)}")
             continue

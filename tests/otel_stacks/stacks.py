@@ -4,10 +4,15 @@ packages), and where each venv lives: ~/.cache/runboard-otel-stacks/<name>-<hash
 
 Changing a stack's pins changes its hash, so the next build makes a new venv and an
 old one is never half-upgraded. build.py builds them; conftest.py finds them.
+
+The node stacks (NODE_STACKS) are a package.json and package-lock.json under node/,
+installed by `npm ci` into ~/.cache/runboard-otel-stacks/<name>-<hash of the lock>;
+their scenarios are CommonJS, so NODE_PATH finds the cached node_modules.
 """
 
 import hashlib
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -75,7 +80,31 @@ STACKS: dict[str, list[str]] = {
         "openinference-instrumentation-openai-agents==2.6.0",
         *OTEL,
     ],
+    "llama-index": [
+        "llama-index-core==0.14.25",
+        "llama-index-llms-openai==0.8.3",
+        "openinference-instrumentation-llama-index==4.6.1",
+        *OTEL,
+    ],
+    "smolagents": [
+        "smolagents[openai]==1.26.0",
+        "openinference-instrumentation-smolagents==0.1.43",
+        *OTEL,
+    ],
+    # Strands exports with the OpenTelemetry SDK itself and pins its threading
+    # instrumentation to 0.66b1, which wants the 1.45.1 SDK; openai 3 is not allowed yet.
+    "strands": [
+        "strands-agents[openai]==1.62.0",
+        "openai==2.54.0",
+        "opentelemetry-sdk==1.45.1",
+        "opentelemetry-exporter-otlp-proto-http==1.45.1",
+    ],
 }
+
+
+# name -> the folder holding its package.json and package-lock.json (exact pins).
+NODE_STACKS: dict[str, Path] = {"vercel-ai": Path(__file__).resolve().parent / "node"}
+ALL_STACKS = [*STACKS, *NODE_STACKS]
 
 
 def pins_hash(pins: list[str]) -> str:
@@ -83,12 +112,38 @@ def pins_hash(pins: list[str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def node() -> str | None:
+    return shutil.which("node")
+
+
+def lock_hash(folder: Path) -> str:
+    text = (folder / "package.json").read_text() + (folder / "package-lock.json").read_text()
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def venv_dir(name: str) -> Path:
+    """Where a stack is installed: a venv, or for a node stack its node_modules' folder."""
+    if name in NODE_STACKS:
+        return CACHE / f"{name}-{lock_hash(NODE_STACKS[name])}"
     return CACHE / f"{name}-{pins_hash(STACKS[name])}"
 
 
 def python(name: str) -> Path:
     return venv_dir(name) / "bin" / "python"
+
+
+def command(name: str) -> list[str]:
+    """What runs a scenario of this stack (its script's path follows)."""
+    if name in NODE_STACKS:
+        return [node() or "node"]
+    return [str(python(name))]
+
+
+def env(name: str) -> dict[str, str]:
+    """What a stack's scenario needs in its environment beyond the usual."""
+    if name in NODE_STACKS:
+        return {"NODE_PATH": str(venv_dir(name) / "node_modules")}
+    return {}
 
 
 def is_built(name: str) -> bool:
