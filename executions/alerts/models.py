@@ -51,9 +51,10 @@ class AlertRule(models.Model):
     agent_version = models.ForeignKey(
         AgentVersion, models.CASCADE, null=True, blank=True, related_name="+"
     )
-    # PROTECT: a view's deletion must not widen its rules to every run.
+    # RESTRICT: a view's deletion must not widen its rules to every run (deleting the
+    # workspace, which takes the rules too, still may).
     saved_view = models.ForeignKey(
-        "executions.SavedView", models.PROTECT, null=True, blank=True, related_name="+"
+        "executions.SavedView", models.RESTRICT, null=True, blank=True, related_name="+"
     )
     # For field_correction_rate: the output field watched (empty: any field).
     field_name = models.CharField(max_length=200, blank=True)

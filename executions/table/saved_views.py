@@ -3,7 +3,7 @@
 from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
+from django.db.models import RestrictedError
 
 from agents.models import Membership, Workspace
 from executions.models import SavedView
@@ -63,10 +63,10 @@ def saved_view_delete(*, view: SavedView, membership: Membership) -> None:
         raise PermissionDenied("Only the person who saved this view, or an admin, can delete it.")
     try:
         view.delete()
-    except ProtectedError as exc:
-        # An alert rule scoped by the view (AlertRule.saved_view is PROTECT): deleting
+    except RestrictedError as exc:
+        # An alert rule scoped by the view (AlertRule.saved_view is RESTRICT): deleting
         # the view would leave the rule watching every run of the workspace.
-        used_by = sorted(str(o) for o in exc.protected_objects)
+        used_by = sorted(str(o) for o in exc.restricted_objects)
         raise PermissionDenied(
             f"This view scopes {', '.join(f'“{n}”' for n in used_by[:3])}"
             f"{' and others' if len(used_by) > 3 else ''}: change or delete "

@@ -337,3 +337,12 @@ def test_a_deleted_view_cannot_leave_its_rule_watching_everything(workspace, ali
     rule(workspace, name="Costly", saved_view=scoped)
     with pytest.raises(PermissionDenied, match="This view scopes “Costly”: change or delete it"):
         saved_view_delete(view=scoped, membership=Membership.objects.get(user=alice))
+
+
+def test_a_workspace_with_a_view_scoped_rule_can_still_be_deleted(workspace):
+    from agents.models import Workspace
+
+    rule(workspace, saved_view=view(workspace, "min_cost=1"))
+    workspace.delete()  # the rule goes with its view: RESTRICT only guards the view alone
+    assert not Workspace.objects.filter(pk=workspace.pk).exists()
+    assert not AlertRule.objects.exists()
