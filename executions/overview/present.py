@@ -10,6 +10,7 @@ with the drawing helpers they share, so one chart reads in one place.
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 
 from django.urls import reverse
 from django.utils import timezone
@@ -56,8 +57,13 @@ def _csv_cell(cell: Cell) -> str:
     return cell.text
 
 
+@cache
+def _table_path() -> str:
+    return reverse("executions:list")
+
+
 def table_url(query: OverviewQuery, start: datetime, end: datetime, **extra) -> str:
-    return f"{reverse('executions:list')}?{query.table_params(start, end, **extra)}"
+    return f"{_table_path()}?{query.table_params(start, end, **extra)}"
 
 
 def bucket_label(query: OverviewQuery, start: datetime, short: bool = False) -> str:

@@ -8,7 +8,7 @@ minutes for the last hour), because the rollups are hourly.
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from django.http import QueryDict
 from django.utils import timezone
@@ -79,19 +79,25 @@ class OverviewQuery:
 
     def table_params(self, start: datetime | None, end: datetime | None, **extra) -> str:
         """The executions table's query for exactly the runs of [start, end) under
-        these filters: what every bar, point and row links to."""
-        pairs = [
-            ("agent", self.agent),
-            ("version", self.version),
-            ("source", self.source),
-            ("schedule", self.schedule),
-        ]
+        these filters: what every bar, point and row links to. Called ~1,000 times a
+        page, so the filters are encoded once (same output as one urlencode)."""
+        if "_filter_params" not in self.__dict__:
+            pairs = [
+                ("agent", self.agent),
+                ("version", self.version),
+                ("source", self.source),
+                ("schedule", self.schedule),
+            ]
+            self.__dict__["_filter_params"] = urlencode(
+                [(k, str(v)) for k, v in pairs if v not in (None, "")]
+            )
+        parts = [self.__dict__["_filter_params"]]
         for name, value in extra.items():
             values = value if isinstance(value, list | tuple) else [value]
-            pairs += [(name, v) for v in values]
+            parts.append(urlencode([(name, str(v)) for v in values if v not in (None, "")]))
         if start is not None and end is not None:
-            pairs += [("after", iso(start)), ("before", iso(end))]
-        return urlencode([(k, str(v)) for k, v in pairs if v not in (None, "")])
+            parts.append(f"after={quote_plus(iso(start))}&before={quote_plus(iso(end))}")
+        return "&".join(p for p in parts if p)
 
 
 def iso(moment: datetime) -> str:
