@@ -31,6 +31,7 @@ The bench only reads: it logs in with a signed-cookie session built in memory
 """
 
 import argparse
+import json
 import os
 import re
 import statistics
@@ -269,63 +270,140 @@ def slowest_query(call) -> tuple[float, str]:
 
 
 def quick(call, runs: int) -> dict:
-    """measure() with one warm-up run: the matrix has thousands of cells."""
+    """measure() with one warm-up run, as the matrix has thousands of cells: wall and
+    CPU (this process plus its backend) median and p95. A cell whose warm-up takes
+    over SLOW_MS is not repeated: it is slow whatever its median, and repeating it
+    would take most of the matrix's time."""
+    began = time.perf_counter()
     call()
-    wall = []
+    if (time.perf_counter() - began) * 1000 > SLOW_MS:
+        runs = 1
+    wall, cpu = [], []
     for _ in range(runs):
+        db_before = backend_cpu_ns()
+        cpu_before = time.process_time()
         began = time.perf_counter()
         call()
         wall.append((time.perf_counter() - began) * 1000)
-    return {"wall": stats(wall)}
+        cpu.append((time.process_time() - cpu_before) * 1000 + (backend_cpu_ns() - db_before) / 1e6)
+    return {"wall": stats(wall), "cpu": stats(cpu), "n": runs}
 
 
-def run_matrix(client, api, workspace, runs: int, only: str | None, args) -> None:
-    total = Execution.objects.filter(workspace=workspace).count()
-    results = []
+SLOW_MS = 1_000
+PAGES = ("1", "500", "middle", "last")
+
+
+def matrix_cells(workspace, args):
+    """(cell, call) for the matrix, or the part of it `--part K/N` and `--only` select.
+
+    A cell is a dict naming what it measures in terms that carry over to another data
+    set (the case's name, sort, page label, kind), so --growth can measure the same
+    cells on a smaller one, where the agent, version and batch values differ.
+    """
     cases = matrix_cases(workspace)
     sorts = [s for name in SORT_FIELDS for s in (f"-{name}", name)]
     if args.sorts:
         sorts = args.sorts.split(",")
     kinds = args.kinds.split(",")
-    print(f"{len(cases)} filter combinations x {len(sorts)} sorts x 4 pages x {kinds}", flush=True)
-    measure = quick
-    began = time.monotonic()
-    for name, filters in cases:
-        if only and only not in name:
+    part, parts = (int(x) for x in (args.part or "0/1").split("/"))
+    for index, (name, filters) in enumerate(cases):
+        if index % parts != part or (args.only and args.only not in name):
             continue
         for sort in sorts:
-            for page in ("1", "500", "middle", "last"):
-                base = f"{filters}&sort={sort}"
-                if page == "middle":
-                    found = selectors.execution_table_page(
-                        workspace=workspace, params=QueryDict(base)
-                    )
-                    page = str(max(1, found.num_pages // 2))
-                query = f"{base}&page={page}"
+            for page in PAGES:
                 for kind in kinds:
-                    call = table_call(client, query, partial=kind == "partial")
-                    result = measure(call, runs)
-                    results.append(
-                        (result["wall"], f"{kind:7} {name} sort={sort} page={page}", call)
-                    )
-        api_filters = api_query(filters)
-        if api_filters is not None:
+                    yield {"case": name, "sort": sort, "page": page, "kind": kind}, filters
+        if api_query(filters) is not None:
             for page in ("1", "100"):
-                query = f"{api_filters}&limit=100&page={page}"
-                call = api_call(api, query)
-                result = measure(call, runs)
-                results.append((result["wall"], f"api     {name} page={page}", call))
+                yield {"case": name, "sort": "-started", "page": page, "kind": "api"}, filters
+
+
+def cell_call(client, api, workspace, cell, filters, middles: dict):
+    """The request that measures one cell, and the query it sends."""
+    if cell["kind"] == "api":
+        query = f"{api_query(filters)}&limit=100&page={cell['page']}"
+        return api_call(api, query), query
+    base = f"{filters}&sort={cell['sort']}"
+    page = cell["page"]
+    if page == "middle":
+        if base not in middles:
+            found = selectors.execution_table_page(workspace=workspace, params=QueryDict(base))
+            middles[base] = str(max(1, found.num_pages // 2))
+        page = middles[base]
+    query = f"{base}&page={page}"
+    return table_call(client, query, partial=cell["kind"] == "partial"), query
+
+
+def cell_label(cell) -> str:
+    return f"{cell['kind']:7} {cell['case']} sort={cell['sort']} page={cell['page']}"
+
+
+def run_matrix(client, api, workspace, runs: int, args) -> None:
+    total = Execution.objects.filter(workspace=workspace).count()
+    cells = list(matrix_cells(workspace, args))
+    print(f"{len(cells)} cells (--part {args.part or '0/1'}), {runs} runs each", flush=True)
+    out = open(args.out, "a") if args.out else None  # noqa: SIM115 -- closed below
+    results, middles = [], {}
+    began = time.monotonic()
+    for cell, filters in cells:
+        call, query = cell_call(client, api, workspace, cell, filters, middles)
+        result = quick(call, runs)
+        row = {**cell, "query": query, "executions": total, **result}
+        if result["wall"][0] > 50 or result["wall"][1] > 100:
+            row["slowest_query_ms"], row["plan"] = slowest_query(call)
+        results.append(row)
+        if out:
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+    if out:
+        out.close()
+    seconds = time.monotonic() - began
+    print(f"matrix: {len(results)} cells over {total:,} executions in {seconds:.0f} s")
+    report(results)
+
+
+def report(results, top: int = 20) -> None:
+    """The slowest `top` cells with their plans, and how many are over the budget."""
+    results = sorted(results, key=lambda r: r["wall"][0], reverse=True)
+    print(f"\n{'slowest ' + str(top):58} {'wall median/p95':>15} {'CPU median/p95':>15}  plan")
+    for row in results[:top]:
+        plan = f"{row.get('slowest_query_ms', 0):6.1f}ms {row.get('plan', '')}"
+        print(
+            f"{cell_label(row)[:58]:58} {row['wall'][0]:7.1f}/{row['wall'][1]:<7.1f}"
+            f" {row['cpu'][0]:7.1f}/{row['cpu'][1]:<7.1f}  {plan}"
+        )
+    over = [r for r in results if r["wall"][0] > 50 or r["wall"][1] > 100]
+    cpu_over = [r for r in results if r["cpu"][0] > 50 or r["cpu"][1] > 100]
     print(
-        f"matrix: {len(results)} cells over {total:,} executions in "
-        f"{time.monotonic() - began:.0f} s, {runs} runs each\n"
+        f"\n{len(over)} of {len(results)} cells over 50 ms median or 100 ms p95 by wall time; "
+        f"{len(cpu_over)} by CPU time"
     )
-    results.sort(key=lambda r: r[0][0], reverse=True)
-    print(f"{'slowest 20 (wall, median / p95)':60} plan of the slowest query")
-    for (median, p95), name, call in results[:20]:
-        query_ms, shape = slowest_query(call)
-        print(f"{median:7.1f} {p95:7.1f}  {name[:60]:60}  {query_ms:6.1f}ms  {shape}")
-    over = [r for r in results if r[0][0] > 50 or r[0][1] > 100]
-    print(f"\n{len(over)} of {len(results)} cells over 50 ms median or 100 ms p95")
+
+
+def read_results(paths) -> list[dict]:
+    rows = {}
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            row = json.loads(line)
+            # A later measurement of the same cell (a re-run after a fix) replaces it.
+            rows[(row["case"], row["sort"], row["page"], row["kind"])] = row
+    return list(rows.values())
+
+
+def run_growth(client, api, workspace, runs: int, args) -> None:
+    """Measure the slowest cells of earlier results files on this database."""
+    earlier = sorted(read_results(args.growth), key=lambda r: r["wall"][0], reverse=True)
+    cases = dict(matrix_cases(workspace))
+    middles = {}
+    print(f"{'cell':58} {'before: executions, wall, CPU':>34}   here: wall, CPU (median)")
+    for row in earlier[: args.top]:
+        cell = {k: row[k] for k in ("case", "sort", "page", "kind")}
+        call, _ = cell_call(client, api, workspace, cell, cases[cell["case"]], middles)
+        result = quick(call, runs)
+        print(
+            f"{cell_label(cell)[:58]:58} {row['executions']:>10,} {row['wall'][0]:8.1f}"
+            f" {row['cpu'][0]:8.1f} ms   {result['wall'][0]:8.1f} {result['cpu'][0]:8.1f} ms"
+        )
 
 
 def api_call(api, query):
@@ -449,6 +527,15 @@ def main():
     parser.add_argument(
         "--kinds", default="full,partial", help="matrix: full and/or partial (default both)"
     )
+    parser.add_argument("--part", help="matrix: K/N, every Nth filter combination from the Kth")
+    parser.add_argument("--out", help="matrix: append each cell's figures to this JSON-lines file")
+    parser.add_argument(
+        "--report", nargs="+", metavar="FILE", help="print the slowest cells of --out files"
+    )
+    parser.add_argument(
+        "--growth", nargs="+", metavar="FILE", help="measure the slowest cells of --out files here"
+    )
+    parser.add_argument("--top", type=int, default=20, help="--report/--growth: this many cells")
     parser.add_argument(
         "--priority",
         action="store_true",
@@ -456,6 +543,9 @@ def main():
         "(needs root; for a machine shared with other busy processes)",
     )
     args = parser.parse_args()
+    if args.report:
+        report(read_results(args.report), top=args.top)
+        return
 
     workspace = bench_workspace(args.workspace)
     user = get_user_model().objects.get(username=args.user)
@@ -483,17 +573,21 @@ def main():
     )
     print(header)
     print("-" * len(header.splitlines()[-1]))
-    if args.issue16 or args.matrix:
+    if args.issue16 or args.matrix or args.growth:
         # As a browser that runs the page's JavaScript: an expensive total comes late,
         # measured on its own below (part=total).
         client.cookies["js"] = "1"
     api = None
-    if args.issue16 or args.matrix:
+    if args.issue16 or args.matrix or args.growth:
         from django.test import Client
 
         api = Client(HTTP_AUTHORIZATION=f"Bearer {api_key(workspace)}")
     if args.matrix:
-        run_matrix(client, api, workspace, args.runs, args.only, args)
+        run_matrix(client, api, workspace, args.runs, args)
+        print_end()
+        return
+    if args.growth:
+        run_growth(client, api, workspace, args.runs, args)
         print_end()
         return
     cases = issue16_cases(workspace) if args.issue16 else sample_cases(workspace)
