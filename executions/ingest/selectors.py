@@ -10,7 +10,7 @@ from agents.models import Workspace
 from executions import counters
 from executions.lifecycle import UnknownStatus, parse_status
 from executions.models import Artifact, Execution, Step, StepKind, StepStatus
-from executions.table import keyset
+from executions.table import jump, keyset
 from executions.table.selectors import execution_filterset, table_ordering
 
 # What a list row carries: input, output and request can each hold megabytes.
@@ -137,6 +137,15 @@ def execution_page(
     if until is not None:
         rows = rows.filter(created_at__lt=until)
     backwards = position is not None and position.backwards
+    if position is None and since is None and until is None and offset >= jump.JUMP_MIN_ROWS:
+        # page=100 of 100 skipped 9,900 rows one by one (an incremental sort over the
+        # agent's time index, 78 ms of CPU at a million runs): the hourly rollups find
+        # the hour the page starts in, as the table's numbered pages do (jump.py).
+        found = jump.boundary(filterset, skip=offset, descending=True)
+        if found is not None:
+            moment, beyond = found
+            rows = rows.filter(created_at__lt=moment)
+            offset -= beyond
     if position is not None:
         rows = rows.filter(keyset.after(API_SORT, position.value, position.pk, reverse=backwards))
         offset = 0

@@ -10,8 +10,12 @@ The two ways, for "one agent's completed runs this week, most expensive first":
 - read the rows that match and sort them (a top-N sort keeps only the page in
   memory). Its cost is the number of matches: with the covering indexes of
   migrations 0010, 0015, 0019 and 0024, led by agent, status, version, source,
-  feedback or budget, carrying every sortable measure, the matches are read from the
-  index alone, 3,000 in about a millisecond.
+  feedback or budget, carrying every sortable measure, the matches are read from the index alone, 3,000 in
+  about a millisecond. But a deep page must keep every row before it: the middle
+  page of one agent's 39,883 runs sorted by cost took 386 ms.
+- for one agent (or version), walk the measure's index led by the agent (0028),
+  checking status, time, version and source in the index: bounded by the agent's
+  runs, 18 ms for that middle page.
 """
 
 from .state import SORT_FIELDS
@@ -27,21 +31,49 @@ SORT_ANY_MAX = 20_000
 # the matches are read without visiting rows, about a million index entries a
 # second on one core: up to this many is ~50 ms at worst.
 SORT_COVERED_MAX = 150_000
-# The columns each covering index holds, as the table's filter names: led by agent,
-# status, version or source (each with status and time, the others with agent), or
-# the feedback (0019) and budget (0024) partial indexes. Every one carries every
-# measure, so the minimums are checked in the index too.
+# The covering indexes as (the filter that leads it, the filters it holds): led by
+# agent, status, version or source (each with status and time, and agent), or the
+# feedback (0019) and budget (0028) partial indexes. Every one carries every measure, so the minimums
+# are checked in the index too. An index helps only when its leading filter is
+# applied: without it, reading the matches from it reads the whole index (the last
+# 7 days sorted by duration read a million entries of the agent's for 77,000).
 MINIMUMS = frozenset({"min_duration", "min_cost", "min_credits"})
 COVERING = tuple(
-    columns | MINIMUMS
-    for columns in (
-        frozenset({"agent", "status", "start", "end"}),
-        frozenset({"version", "status", "start", "end", "agent"}),
-        frozenset({"source", "status", "start", "end", "agent"}),
-        frozenset({"feedback", "status", "start", "end", "agent", "source"}),
-        frozenset({"budget", "status", "start", "end", "agent", "source"}),
+    (leader, columns | MINIMUMS | {leader})
+    for leader, columns in (
+        ("agent", frozenset({"status", "start", "end"})),
+        ("status", frozenset({"start", "end", "agent"})),
+        ("version", frozenset({"status", "start", "end", "agent"})),
+        ("source", frozenset({"status", "start", "end", "agent"})),
+        ("feedback", frozenset({"status", "start", "end", "agent", "source"})),
+        ("budget", frozenset({"status", "start", "end", "agent", "source"})),
     )
 )
+# The filters the agent-led measure indexes (0028) check in the index, and how many
+# rows a top-N sort may keep and still be cheap (page 1 keeps 20; page 1,000 keeps
+# 20,000, a full sort of the matches).
+AGENT_INDEX = frozenset({"agent", "version", "status", "start", "end", "source"})
+TOP_N_KEEP = 1_000
+
+
+def walks_agent_index(*, applied: dict, sort: str, matches: int | None, keep: int) -> bool:
+    """True to walk the measure's index led by the agent (0028) for a page that must
+    pass `keep` rows in order: one agent (or one of its versions), with any of the
+    filters that index holds. Its walk reads at most the agent's runs from the index
+    (140,000 for the busiest); sorting the matches costs their number times the
+    depth, so it wins only near the top (a top-N sort of a few thousand).
+    """
+    if SORT_FIELDS[sort.lstrip("-")][0] == "created_at":
+        return False
+    one_agent = len(applied.get("agent") or ()) == 1 or "version" in applied
+    if not one_agent or set(applied) - AGENT_INDEX:
+        return False
+    if matches is None:
+        return True
+    # A top-N sort reads every match but keeps only the page: cheap for a few
+    # thousand near the top; a walk from the top of 140,000 reads about 20 entries.
+    few = matches <= TOP_N_KEEP or (matches <= SORT_ANY_MAX and keep <= TOP_N_KEEP)
+    return not (few and sorts_filtered_set(applied=applied, sort=sort, matches=matches))
 
 
 def sorts_filtered_set(*, applied: dict, sort: str, matches: int | None) -> bool:
@@ -70,5 +102,5 @@ def sorts_filtered_set(*, applied: dict, sort: str, matches: int | None) -> bool
         return False
     if matches <= SORT_ANY_MAX:
         return True
-    covered = any(set(applied) <= columns for columns in COVERING)
+    covered = any(leader in applied and set(applied) <= cols for leader, cols in COVERING)
     return covered and matches <= SORT_COVERED_MAX

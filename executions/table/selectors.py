@@ -579,13 +579,28 @@ def execution_table_page(
     # measure it does not copy, the executions table does.
     by_time = searched is not None and SORT_FIELDS[sort.lstrip("-")][0] == "created_at"
     # The exact total is known here, so the counters' number, not PostgreSQL's
-    # estimate for a combination of filters, picks how the page is read.
-    by_value = connections[filtered.db].vendor == "postgresql" and plans.sorts_filtered_set(
-        applied=applied, sort=sort, matches=total
+    # estimate for a combination of filters, picks how the page is read, given how
+    # many rows in order the page must pass (read from the nearer end).
+    if cursor is not None or late:
+        keep = per_page + 1
+    else:
+        keep = min(offset, (entry_count or 0) - offset - limit) + limit
+    postgres = connections[filtered.db].vendor == "postgresql"
+    by_agent = postgres and plans.walks_agent_index(
+        applied=applied, sort=sort, matches=total, keep=keep
     )
+    by_value = (
+        postgres
+        and not by_agent
+        and plans.sorts_filtered_set(applied=applied, sort=sort, matches=total)
+    )
+    paged = searched if by_time else filtered
+    if by_agent and "agent" not in applied:
+        # A version belongs to one agent: saying so lets the agent-led index serve it.
+        paged = paged.filter(agent_name=applied["version"].agent.name)
     page_keys = partial(
         _page_keys,
-        searched if by_time else filtered,
+        paged,
         workspace=workspace,
         sort=sort,
         batch_matches=batch_matches,

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from agents.models import Agent, AgentVersion
@@ -419,6 +421,44 @@ class TestCursor:
         assert error["field"] == "page" and "cursor" in error["message"]
         # The last page number that page= reaches still works.
         assert api.get("/api/v1/executions?page=101&limit=100").status_code == 200
+
+    @pytest.mark.parametrize("query", ["", "agent=alpha", "status=failed", "source=api"])
+    def test_deep_page_numbers_found_through_the_hours_match_offsets(
+        self, api, workspace, query, monkeypatch
+    ):
+        """page=N past a small offset starts from the hour the rollups place it in: the
+        same rows as an OFFSET from the top, on every page."""
+        from executions.table import jump
+
+        alpha = AgentVersionFactory(agent__workspace=workspace, agent__name="alpha")
+        beta = AgentVersionFactory(agent__workspace=workspace, agent__name="beta")
+        base = timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=8)
+        for i in range(60):
+            ExecutionFactory(
+                agent_version=alpha if i % 3 else beta,
+                created_at=base + timedelta(minutes=7 * i + 1),
+                status=Status.FAILED if i % 4 == 0 else Status.COMPLETED,
+            )
+        counters.rebuild(workspace)
+
+        def pages():
+            return [
+                [
+                    r["id"]
+                    for r in api.get(f"/api/v1/executions?{query}&limit=7&page={n}").json()["data"]
+                ]
+                for n in range(1, 11)
+            ]
+
+        monkeypatch.setattr(jump, "JUMP_MIN_ROWS", 10**9)
+        by_offset = pages()
+        monkeypatch.setattr(jump, "JUMP_MIN_ROWS", 1)
+        with CaptureQueriesContext(connection) as ctx:
+            by_hours = pages()
+        assert by_hours == by_offset
+        assert sum(map(len, by_offset)) >= 15
+        rollups = ("executions_runrollup", "executions_statushour", "executions_agenthour")
+        assert any(name in q["sql"] for q in ctx.captured_queries for name in rollups)
 
     @pytest.mark.parametrize("cursor", ["garbage", "WyJjb3N0IiwxLCJ4IiwibiJd"])
     def test_a_bad_cursor_names_the_field(self, api, many, cursor):
