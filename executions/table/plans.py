@@ -10,9 +10,9 @@ The two ways, for "one agent's completed runs this week, most expensive first":
 - read the rows that match and sort them (a top-N sort keeps only the page in
   memory). Its cost is the number of matches: with the covering indexes of
   migrations 0010, 0015, 0019 and 0024, led by agent, status, version, source,
-  feedback or budget, carrying every sortable measure, the matches are read from the index alone, 3,000 in
-  about a millisecond. But a deep page must keep every row before it: the middle
-  page of one agent's 39,883 runs sorted by cost took 386 ms.
+  feedback or budget, carrying every sortable measure, the matches are read from the
+  index alone, 3,000 in about a millisecond. But a deep page must keep every row
+  before it: the middle page of one agent's 39,883 runs sorted by cost took 386 ms.
 - for one agent (or version), walk the measure's index led by the agent (0028),
   checking status, time, version and source in the index: bounded by the agent's
   runs, 18 ms for that middle page.
@@ -33,10 +33,11 @@ SORT_ANY_MAX = 20_000
 SORT_COVERED_MAX = 150_000
 # The covering indexes as (the filter that leads it, the filters it holds): led by
 # agent, status, version or source (each with status and time, and agent), or the
-# feedback (0019) and budget (0028) partial indexes. Every one carries every measure, so the minimums
-# are checked in the index too. An index helps only when its leading filter is
-# applied: without it, reading the matches from it reads the whole index (the last
-# 7 days sorted by duration read a million entries of the agent's for 77,000).
+# feedback (0019) and budget (0024) partial indexes. Every one carries every
+# measure, so the minimums are checked in the index too. An index helps only when
+# its leading filter is applied: without it, reading the matches from it reads the
+# whole index (the last 7 days sorted by duration read a million entries of the
+# agent's for 77,000).
 MINIMUMS = frozenset({"min_duration", "min_cost", "min_credits"})
 COVERING = tuple(
     (leader, columns | MINIMUMS | {leader})
