@@ -16,12 +16,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch-size",
             type=int,
-            default=500,
-            help="runs in the first batch (default 500); later batches are sized to "
-            f"take about {retention.TARGET_BATCH_SECONDS} s each",
+            default=retention.FIRST_BATCH,
+            help=f"runs in the first batch (default {retention.FIRST_BATCH}); later batches "
+            f"are sized to take about {retention.TARGET_BATCH_SECONDS} s each",
         )
 
-    def handle(self, *args, dry_run=False, workspace=None, batch_size=500, **options):
+    def handle(
+        self, *args, dry_run=False, workspace=None, batch_size=retention.FIRST_BATCH, **options
+    ):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
         workspaces = retention._configured()
