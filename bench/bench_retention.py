@@ -119,6 +119,12 @@ def main() -> None:
         "--baseline", type=float, default=15, help="seconds of load before deleting"
     )
     parser.add_argument("--no-load", action="store_true", help="reuse the data set already loaded")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        help="stop deleting after this long (apply_retention --budget-seconds): a measured "
+        "part of a deletion too long for the session; default: until done",
+    )
     parser.add_argument("--worker", choices=["ingest", "table"], help=argparse.SUPPRESS)
     parser.add_argument("--stop-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -204,8 +210,9 @@ def main() -> None:
     time.sleep(args.baseline)
     deletion_began = time.time()
     began = time.perf_counter()
+    budget = ["--budget-seconds", str(args.seconds)] if args.seconds else []
     result = subprocess.run(
-        [*manage, "apply_retention", "--workspace", WORKSPACE],
+        [*manage, "apply_retention", "--workspace", WORKSPACE, *budget],
         cwd=ROOT,
         env=env,
         check=True,

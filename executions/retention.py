@@ -138,7 +138,9 @@ def _delete_batch(workspace: Workspace, runs: QuerySet[Execution], size: int) ->
         # 10 steps each). The triggers (search rows, rollups) still fire per row.
         Artifact.objects.filter(execution_id__in=pks).delete()
         steps = Step.objects.filter(execution_id__in=pks)._raw_delete(Step.objects.db)
-        _, deleted = Execution.objects.filter(pk__in=pks).delete()
+        # Only the ids: the collector needs nothing else (no delete signals on runs), and
+        # it read whole rows, inputs and outputs included (190 ms for one run at load 20).
+        _, deleted = Execution.objects.filter(pk__in=pks).only("pk").delete()
         for (agent_name, status), n in tally.items():
             counters._bump(workspace.pk, agent_name, status, -n)
         transaction.on_commit(lambda: _delete_files(files))

@@ -247,6 +247,8 @@ def test_the_command_names_bad_arguments(kept_30_days):
         call_command("apply_retention", "--workspace", "nope")
     with pytest.raises(CommandError, match="--batch-size must be at least 1"):
         call_command("apply_retention", "--batch-size", "0")
+    with pytest.raises(CommandError, match="--budget-seconds must be more than 0"):
+        call_command("apply_retention", "--budget-seconds", "0")
 
 
 def test_the_scheduler_applies_it_once_a_day(kept_30_days, version, other_workspace):

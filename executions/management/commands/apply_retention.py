@@ -21,11 +21,26 @@ class Command(BaseCommand):
             f"are sized to take about {retention.TARGET_BATCH_SECONDS} s each",
         )
 
+        parser.add_argument(
+            "--budget-seconds",
+            type=float,
+            help="start no batch after this many seconds (default: until done); the rest "
+            "is left for the next run",
+        )
+
     def handle(
-        self, *args, dry_run=False, workspace=None, batch_size=retention.FIRST_BATCH, **options
+        self,
+        *args,
+        dry_run=False,
+        workspace=None,
+        batch_size=retention.FIRST_BATCH,
+        budget_seconds=None,
+        **options,
     ):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
+        if budget_seconds is not None and budget_seconds <= 0:
+            raise CommandError("--budget-seconds must be more than 0.")
         workspaces = retention._configured()
         if workspace is not None:
             found = Workspace.objects.filter(slug=workspace).first()
@@ -36,7 +51,9 @@ class Command(BaseCommand):
                 self.stdout.write(f"{workspace}: no retention set; every run is kept.")
                 return
         for each in workspaces.order_by("slug"):
-            report = retention.apply(each, dry_run=dry_run, batch_size=batch_size)
+            report = retention.apply(
+                each, dry_run=dry_run, batch_size=batch_size, budget_seconds=budget_seconds
+            )
             self.stdout.write(report.line(dry_run))
         if not workspaces.exists():
             self.stdout.write("No workspace has retention set; every run is kept.")
