@@ -149,7 +149,7 @@ def field_corrections_create(
         if locked.output is None:
             raise FieldErrors({"": ["This execution has no output to correct."]})
         history = list(
-            FieldCorrection.objects.filter(execution=locked)
+            FieldCorrection.objects.filter(workspace_id=locked.workspace_id, execution=locked)
             .select_related("author")
             .order_by("created_at", "id")
         )

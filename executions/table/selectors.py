@@ -213,7 +213,9 @@ def table_ordering(sort: str, *, reverse: bool = False, by_value: bool = False) 
 
 def _tag_names():
     names = (
-        ExecutionTag.objects.filter(execution=OuterRef("pk"))
+        # The workspace too: on Citus each shard holds one workspace's runs and tags
+        # (docs/scaling.md, step 5).
+        ExecutionTag.objects.filter(workspace_id=OuterRef("workspace_id"), execution=OuterRef("pk"))
         .order_by()
         .values("execution")
         .annotate(names=StringAgg("name", Value(" ")))

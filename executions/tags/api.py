@@ -44,7 +44,9 @@ class ValidationErrorOut(Schema):
 
 
 def _out(execution) -> dict:
-    names = ExecutionTag.objects.filter(execution=execution).values_list("name", flat=True)
+    names = ExecutionTag.objects.filter(
+        workspace_id=execution.workspace_id, execution=execution
+    ).values_list("name", flat=True)
     return {"execution_id": execution.pk, "tags": sorted(names)}
 
 

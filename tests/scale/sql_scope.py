@@ -39,8 +39,10 @@ _FILTER = re.compile(
     re.IGNORECASE,
 )
 _VALUE_FIRST = re.compile(rf"{_VALUE}\s*=\s*(?:(?P<alias>{_NAME})\s*\.\s*)?{_COLUMN}", re.I)
+# a.workspace_id = b.workspace_id; Django wraps an OuterRef in parentheses.
 _JOIN_EQ = re.compile(
-    rf"(?P<a>{_NAME})\s*\.\s*{_COLUMN}\s*=\s*(?P<b>{_NAME})\s*\.\s*{_COLUMN}", re.IGNORECASE
+    rf"(?P<a>{_NAME})\s*\.\s*{_COLUMN}\s*=\s*\(?\s*(?P<b>{_NAME})\s*\.\s*{_COLUMN}",
+    re.IGNORECASE,
 )
 # INSERT INTO t (...) and COPY t (...) FROM STDIN: the column list must name workspace_id.
 _INSERT = re.compile(

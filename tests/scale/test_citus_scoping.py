@@ -164,10 +164,6 @@ EXCEPTIONS: dict[str, tuple[str, set[str]]] = {
         "no workspace_id column: deliveries are written and read by their run's id",
         {"api: batch", "api: cancel", "api: execute", "api: rerun", "table: rerun"},
     ),
-    "feedback_fieldcorrection": (
-        "the API's feedback answer lists a run's corrections by execution_id",
-        {"api: feedback"},
-    ),
     "queues_queueitem": (
         "a queue's items are read by queue_id (the queue is a reference table)",
         {
@@ -182,19 +178,6 @@ EXCEPTIONS: dict[str, tuple[str, set[str]]] = {
     "queues_review": (
         "reviews are read by item_id and reviewer",
         {"api: queues", "reviews", "reviews: mine", "reviews: queue", "reviews: start"},
-    ),
-    "tags_executiontag": (
-        "a run's tags are read by execution_id (the table's tag column, the tags API)",
-        {
-            "api: get tags",
-            "api: tags",
-            "table",
-            "table: htmx",
-            "table: metadata",
-            "table: page 2",
-            "table: sort by cost",
-            "table: status + agent",
-        },
     ),
 }
 

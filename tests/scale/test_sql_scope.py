@@ -22,6 +22,8 @@ def test_each_subquery_needs_its_own_filter():
     assert unscoped_tables(outer + inner.format(""), D) == {"feedback_fieldcorrection"}
     scoped = inner.format(' AND U0."workspace_id" = %s')
     assert unscoped_tables(outer + scoped, D) == set()
+    correlated = inner.format(' AND U0."workspace_id" = ("executions_execution"."workspace_id")')
+    assert unscoped_tables(outer + correlated, D) == set()
 
 
 def test_a_join_is_scoped_through_an_equal_workspace_or_its_own_filter():
