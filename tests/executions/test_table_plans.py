@@ -34,6 +34,8 @@ from tests.factories import ExecutionFactory
         ({"agent": ["a"], "min_cost": 1}, "-cost", 30_000, True),  # measures are included
         ({"feedback": "any", "min_credits": 5}, "duration", 48_000, True),  # 0016
         ({"agent": ["a"], "meta": ("customer", "acme")}, "-cost", 30_000, False),
+        ({"schedule": 2}, "-cost", 35_576, True),  # no measure index holds a schedule
+        ({"schedule": 2, "source": "schedule"}, "cost", 35_576, True),
         ({"agent": ["a"]}, "cost", None, False),  # unknown: PostgreSQL chooses
         ({"q": "order"}, "-cost", None, False),  # a common word fills page 1 at once
         ({"q": "timeout", "agent": ["a"]}, "-cost", None, True),  # bounded by both
