@@ -314,6 +314,10 @@ async def free_request_thread() -> bool:
     outer synchronous caller (async_to_sync: Django's test client), whose open
     transaction the shared threads could not see."""
     if getattr(AsyncToSync.executors, "current", None) is not None:
+        # A sync caller is blocked on us (Django's test client; or a sync-only
+        # middleware calling an async view through async_to_sync, as the table's long
+        # poll is): its thread stays, but its connection goes back to the pool.
+        await sync_to_async(stream_connections.release)()
         return False
     context = SyncToAsync.thread_sensitive_context.get(None)
     if context is None or context not in SyncToAsync.context_to_thread_executor:

@@ -175,6 +175,7 @@ def test_the_table_live_region_waits_for_its_workspace(
 ):
     monkeypatch.setattr(table_views, "LIVE_WAIT_SECONDS", 8)
     running = ExecutionFactory(agent_version=agent_version, status=Status.RUNNING)
+    connection.close()  # this thread's, so that every connection in use is counted
 
     async def scenario():
         client = AsyncClient()
@@ -196,6 +197,9 @@ def test_the_table_live_region_waits_for_its_workspace(
         await asyncio.sleep(1.5)
         assert not waiting.done()
         assert queries == []  # not one statement while it waits
+        # and no connection taken from the pool (its thread gave it back)
+        stats = connection.pool.get_stats()
+        assert stats["pool_size"] == stats["pool_available"], stats
         await in_thread(ExecutionFactory, agent_version=agent_version, created_at=timezone.now())
         answer = await asyncio.wait_for(waiting, 5)
         assert "1 new execution" in answer.content.decode()
