@@ -31,7 +31,11 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in
+# this thread while it is open, and every later test that reaches async code through
+# async_to_sync (the live region, the stream caps, the Citus walk) or starts its own
+# Playwright (tests/scale) fails inside that loop.
+@pytest.fixture(scope="package")
 def browser():
     if not Path(CHROMIUM).exists():
         message = f"Debian's chromium is not installed at {CHROMIUM} (CHROMIUM_PATH)"

@@ -15,7 +15,7 @@ const readline = require("node:readline");
 const { NodeSDK } = require("@opentelemetry/sdk-node");
 const { resourceFromAttributes } = require("@opentelemetry/resources");
 const { OTLPTraceExporter } = require("@opentelemetry/exporter-trace-otlp-http");
-const { ConsoleSpanExporter, SimpleSpanProcessor } = require("@opentelemetry/sdk-trace-base");
+const { BatchSpanProcessor, ConsoleSpanExporter } = require("@opentelemetry/sdk-trace-base");
 const { generateText, stepCountIs, tool } = require("ai");
 const { createOpenAI } = require("@ai-sdk/openai");
 const { z } = require("zod");
@@ -61,7 +61,11 @@ async function main() {
         });
   const sdk = new NodeSDK({
     resource: resourceFromAttributes({ "service.name": "weather-vercel-ai" }),
-    spanProcessors: [new SimpleSpanProcessor(exporter)],
+    // The batch processor is what NodeSDK uses when only OTEL_EXPORTER_OTLP_ENDPOINT is
+    // set. With SimpleSpanProcessor each span is its own concurrent request, and a root
+    // that arrives before the model call that recovered from a tool's error fails the
+    // run (a known gap: the verdict is not revisited once the run has failed).
+    spanProcessors: [new BatchSpanProcessor(exporter)],
     instrumentations: [],
   });
   sdk.start();
