@@ -10,10 +10,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from html import escape
+from typing import TYPE_CHECKING
 
 from django.utils.safestring import SafeString, mark_safe
 
-from .jsonform import ABSENT, NEW_KEY, TEMPLATE_PTR, Node, canonical
+from .jsonform import ABSENT, NEW_KEY, TEMPLATE_PTR, Node, canonical, find, value_hash
+from .pointer import MISSING
+
+if TYPE_CHECKING:
+    from .services import StaleBase
 
 
 @dataclass
@@ -245,3 +250,23 @@ def render_counted(
     for tpl_id, html, _ in r.templates.values():
         r.out.append(f'<template id="{tpl_id}">{html}</template>')
     return mark_safe("".join(r.out)), fields
+
+
+def conflict_notes(root: Node, exc: StaleBase) -> Annotations:
+    """The form's notes for a save refused as stale (services.StaleBase), shared by the
+    run's Form tab and the review page."""
+    notes = Annotations()
+    for conflict in exc.conflicts:
+        node = find(root, conflict.field) if conflict.field else None
+        if node is not None and node.type == "leaf" and conflict.current is not MISSING:
+            # Rebase the field on the newer value: the reviewer's text stays, and saving
+            # again is a deliberate choice to replace what the other reviewer set.
+            node.base = value_hash(conflict.current)
+            notes.conflicts[conflict.field] = (
+                f"{conflict.message} Your value is kept here: save again to replace theirs."
+            )
+        else:
+            notes.conflicts[conflict.field or ""] = (
+                f"{conflict.message} Reload the form to edit it again."
+            )
+    return notes

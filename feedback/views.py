@@ -28,7 +28,7 @@ from agents.selectors import agent_get
 
 from . import diffhtml, jsonform, pointer, selectors, services
 from .diff import execution_diff
-from .formhtml import Annotations, render_counted
+from .formhtml import Annotations, conflict_notes, render_counted
 from .models import FieldCorrection
 
 CHANGED_EVENT = "feedback-changed"
@@ -187,7 +187,7 @@ def _form_post(request: HttpRequest, execution) -> HttpResponse:
             locate=locate,
         )
     except services.StaleBase as exc:
-        notes = _conflict_notes(parsed.root, exc)
+        notes = conflict_notes(parsed.root, exc)
         context = form_context(
             request,
             execution,
@@ -222,24 +222,6 @@ def _form_post(request: HttpRequest, execution) -> HttpResponse:
         request, "form", form_context(request, execution, message=("success", text))
     )
     return trigger_client_event(response, CHANGED_EVENT, {"corrections": len(rows)})
-
-
-def _conflict_notes(root: jsonform.Node, exc: services.StaleBase) -> Annotations:
-    notes = Annotations()
-    for conflict in exc.conflicts:
-        node = jsonform.find(root, conflict.field) if conflict.field else None
-        if node is not None and node.type == "leaf" and conflict.current is not pointer.MISSING:
-            # Rebase the field on the newer value: the reviewer's text stays, and saving
-            # again is a deliberate choice to replace what the other reviewer set.
-            node.base = jsonform.value_hash(conflict.current)
-            notes.conflicts[conflict.field] = (
-                f"{conflict.message} Your value is kept here: save again to replace theirs."
-            )
-        else:
-            notes.conflicts[conflict.field or ""] = (
-                f"{conflict.message} Reload the form to edit it again."
-            )
-    return notes
 
 
 # ---------------------------------------------------------------------------- diff and JSON

@@ -29,10 +29,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from agents.decorators import with_workspace
 from feedback import formhtml, jsonform, pointer
-from feedback.formhtml import Annotations
+from feedback.formhtml import Annotations, conflict_notes
 from feedback.selectors import correction_marks
 from feedback.services import FieldErrors, StaleBase
-from feedback.views import _conflict_notes
 
 from . import formreview, rubric, selectors, services
 from .models import QueueItem
@@ -186,7 +185,7 @@ def _submit(request: HttpRequest, review, output) -> tuple[HttpResponse | None, 
                 "replace them with yours."
             },
             "tree": tree,
-            "notes": _conflict_notes(tree, exc),
+            "notes": conflict_notes(tree, exc),
         }
     except FieldErrors as exc:
         errors = {"": "Not saved: fix the fields marked in the Form."}
