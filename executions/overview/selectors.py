@@ -36,7 +36,6 @@ QUANTILES = (0.5, 0.95, 0.99)
 SPIKE_FACTOR = 3  # a run is a spike above this many times its version's mean
 SPIKE_LIMIT = 20
 SPIKE_SCAN = 1000  # at most this many spikes are ranked
-APPROVAL_LIMIT = 20
 
 DAILY_TABLES = {**rollups.DAILY, **step_rollups.DAILY}
 RUN_SUMS = [
@@ -599,7 +598,6 @@ def _scoped_runs(query: OverviewQuery):
 @dataclass
 class Approvals:
     waiting: int
-    oldest: list[Execution]
     ages: list[tuple[str, int]]
 
 
@@ -615,7 +613,7 @@ def approvals_waiting(query: OverviewQuery, now: datetime | None = None) -> Appr
     """Runs awaiting approval now (whatever the range), counted by how long they have
     waited: since they last paused for approval (paused_at; a run that has waited
     before, then ran again, starts afresh), or since created when an older row has no
-    paused_at. The longest waiting listed. Two queries on the (workspace, status) index."""
+    paused_at. One query on the (workspace, status) index."""
     now = now or timezone.now()
     waiting = Execution.objects.filter(
         workspace=query.workspace, status=Status.AWAITING_APPROVAL
@@ -635,12 +633,7 @@ def approvals_waiting(query: OverviewQuery, now: datetime | None = None) -> Appr
         lower = upper
     counts = waiting.order_by().aggregate(**bands)
     ages = [(label, counts[f"band{i}"]) for i, (label, _) in enumerate(AGE_BANDS)]
-    oldest = list(
-        waiting.order_by("waiting_since", "id").only(
-            "id", "agent_name", "version_name", "created_at", "paused_at", "status"
-        )[:APPROVAL_LIMIT]
-    )
-    return Approvals(waiting=sum(n for _, n in ages), oldest=oldest, ages=ages)
+    return Approvals(waiting=sum(n for _, n in ages), ages=ages)
 
 
 @dataclass

@@ -131,7 +131,7 @@ def test_daily_plan_is_none_for_short_ranges_and_minutes():
     assert selectors.daily_plan(edges) == (edges, [])
 
 
-@pytest.mark.parametrize(("zone", "queries"), [("UTC", 17), ("America/New_York", 26)])
+@pytest.mark.parametrize(("zone", "queries"), [("UTC", 16), ("America/New_York", 25)])
 def test_the_90_day_page_reads_a_fixed_number_of_queries(
     alice_client, spread, django_assert_num_queries, zone, queries
 ):
